@@ -1,0 +1,205 @@
+"""The ``synthwear`` command line: run a recipe, sample from a model, render a report, list plugins."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synthwear.errors import SynthwearError
+from synthwear.plugins import KINDS, default_registry
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Bad input ends the command with its one-line message and exit code 1, never a traceback."""
+    try:
+        yield
+    except SynthwearError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def make_progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+class PluginGroup(click.Group):
+    """Loads plugin-provided subcommands (the ``register_commands`` hook) the first time it is used."""
+
+    def _load_plugin_commands(self) -> None:
+        if getattr(self, "_plugins_loaded", False):
+            return
+        self._plugins_loaded = True
+        with friendly_errors():
+            default_registry().plugin_manager.hook.register_commands(cli=self)
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._load_plugin_commands()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="synthwear")
+def cli() -> None:
+    """Synthetic wearable data: train a generative model on daily data, sample, evaluate.
+
+    \b
+    Example:
+        synthwear run recipes/fitbit.yaml            # train on LifeSnaps, write runs/fitbit/
+        synthwear sample runs/fitbit/model --persons 1000 -o more.csv
+        synthwear report runs/fitbit                 # re-render runs/fitbit/report.html
+        synthwear plugins                            # what is installed
+    """
+
+
+@cli.command()
+@click.argument("recipe_file", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default: runs/<recipe name>).")
+@click.option("--seed", type=int, help="Override the recipe's seed.")
+def run(recipe_file: Path, out_dir: Path | None, seed: int | None) -> None:
+    """Load -> train -> sample -> evaluate -> report, as the recipe says.
+
+    \b
+    Example:
+        synthwear run recipes/fitbit.yaml
+        synthwear run recipes/tiny.yaml --out /tmp/tiny --seed 3
+    """
+    from synthwear.pipeline import run_recipe
+    from synthwear.recipe import load_recipe
+
+    with friendly_errors():
+        recipe = load_recipe(recipe_file)
+        if seed is not None:
+            recipe.seed = seed
+        out_dir = out_dir or Path("runs") / recipe.name
+        with make_progress() as progress:
+            result = run_recipe(recipe, out_dir, progress=progress)
+    print_summary(result.folder, result.run, result.metrics)
+
+
+def print_summary(folder: Path, run: dict, metrics: dict) -> None:
+    table = Table(title=f"synthwear run {run['recipe']['name']}", show_header=True)
+    table.add_column("result")
+    table.add_column("model", justify="right")
+    table.add_column("baseline", justify="right")
+    for channel, r in metrics.get("forecast", {}).items():
+        if r["model_mae"] is not None:
+            table.add_row(f"next-day MAE {channel}", f"{r['model_mae']:.3f}", f"{r['persistence_mae']:.3f} (persistence)")
+    summary = metrics.get("similarity", {}).get("summary", {})
+    if summary.get("model", {}).get("cosine") is not None:
+        base = summary.get("other_person") or summary["persistence"]
+        label = "other person" if "other_person" in summary else "persistence"
+        table.add_row("cosine similarity", f"{summary['model']['cosine']:.3f}", f"{base['cosine']:.3f} ({label})")
+        table.add_row("DTW distance", f"{summary['model']['dtw']:,.0f}", f"{base['dtw']:,.0f} ({label})")
+    t = run["timings_seconds"]
+    table.add_row("seconds train / sample", f"{t['train']:.1f} / {t['sample']:.1f}", "")
+    console.print(table)
+    console.print(f"Wrote [bold]{folder}[/]: synthetic.csv, metrics.json, model/, run.json, report.html")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--persons", type=click.IntRange(min=1), default=100, show_default=True, help="Synthetic persons.")
+@click.option("--days", type=click.IntRange(min=1), help="Days per person (default: the model's window).")
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--start-date", default="2000-01-01", show_default=True, help="First date of the synthetic calendar.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default="synthetic.csv", show_default=True,
+              help="CSV or Parquet (by suffix).")
+def sample(model_dir: Path, persons: int, days: int | None, temperature: float, seed: int, start_date: str, output: Path) -> None:
+    """Sample a synthetic cohort from a saved model, without retraining.
+
+    \b
+    Example:
+        synthwear sample runs/fitbit/model --persons 1000 --days 365 -o cohort.parquet
+    """
+    from synthwear.model import SynthesisModel
+    from synthwear.pipeline import to_long_frame
+    from synthwear.tables import write_daily_table
+    from synthwear.train import resolve_device
+
+    with friendly_errors():
+        model = SynthesisModel.load(model_dir, default_registry(), device=resolve_device("auto"))
+        days = days or model.spec.max_days
+        with make_progress() as progress:
+            task = progress.add_task("sampling", total=persons)
+            values = model.generate(persons, days, temperature=temperature, seed=seed,
+                                    on_batch=lambda n: progress.update(task, advance=n))
+        write_daily_table(to_long_frame(values, model.channels, start_date), output)
+    console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir: Path) -> None:
+    """Render RUN_DIR/report.html from the files of a finished run.
+
+    \b
+    Example:
+        synthwear report runs/fitbit
+    """
+    from synthwear.report import write_report
+
+    with friendly_errors():
+        path = write_report(run_dir)
+    console.print(f"Wrote [bold]{path}[/]")
+
+
+@cli.command(name="import")
+@click.argument("importer")
+@click.argument("export_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="CSV or Parquet (by suffix).")
+def import_(importer: str, export_dir: Path, output: Path) -> None:
+    """Turn a device export (e.g. a Fitbit account export) into the tidy daily table.
+
+    \b
+    Example:
+        synthwear import fitbit ~/fitbit-export -o daily.csv
+    """
+    from synthwear.tables import write_daily_table
+
+    with friendly_errors():
+        result = default_registry().get("importers", importer)(export_dir)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        write_daily_table(result.frame, output)
+    console.print(f"Wrote [bold]{output}[/]: {result.frame['person_id'].nunique()} persons, {len(result.frame):,} person-days")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: name, kind, providing package, version.
+
+    \b
+    Example:
+        synthwear plugins --json
+    """
+    with friendly_errors():
+        entries = default_registry().entries()
+    rows = [{"name": e.name, "kind": KINDS[e.role], "package": e.package, "version": e.version, "module": e.plugin}
+            for e in entries]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "kind", "package", "version", "module")
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)
+
+
+def main() -> None:
+    cli()

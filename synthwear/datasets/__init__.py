@@ -1,0 +1,37 @@
+"""Public datasets shipped inside the package, with the attribution their licences require."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from synthwear.errors import SynthwearError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    path: Path
+    licence: str
+    citation: str
+
+
+_LIFESNAPS_CITATION = (
+    'Yfantidou S. et al., "LifeSnaps, a 4-month multi-modal dataset capturing unobtrusive snapshots of our '
+    'lives in the wild", Scientific Data 9, 663 (2022), doi:10.1038/s41597-022-01764-x; data doi:10.5281/zenodo.6826682'
+)
+_ROOT = files("synthwear") / "datasets"
+
+DATASETS = {
+    "lifesnaps": Dataset("lifesnaps", Path(str(_ROOT / "lifesnaps" / "daily.csv")), "CC BY 4.0", _LIFESNAPS_CITATION),
+    "lifesnaps-extended": Dataset("lifesnaps-extended", Path(str(_ROOT / "lifesnaps" / "daily_extended.csv")),
+                                  "CC BY 4.0", _LIFESNAPS_CITATION),
+}
+
+
+def get_dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise SynthwearError(f"no shipped dataset named {name!r} (shipped: {', '.join(DATASETS)})") from None

@@ -1,0 +1,1 @@
+"""The engine's built-in plugins, discovered through the synthwear entry-point group."""

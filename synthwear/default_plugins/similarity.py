@@ -1,0 +1,102 @@
+"""The paper's sequence similarity: cosine similarity and DTW distance, generated versus real.
+
+Definition (the paper gives none precisely, so this is ours, fixed and documented): for each
+holdout window, the model is primed with its first ``primed_days`` real days and generates the
+rest; the generated continuation is compared with the real one, per channel, in the channel's
+own units. Windows whose real continuation has a gap are skipped for that channel. Two baselines
+are scored identically: persistence (the last primed value repeated) and another person (the real
+continuation of a holdout window of a different person). Summaries: cosine averaged over
+channels, DTW summed over channels (so, as in the paper, steps dominate it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthwear.hookspecs import hookimpl
+from synthwear.interfaces import EvaluationContext
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of (N, T) arrays (0 where a row is all zeros)."""
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1), 0.0)
+
+
+def dtw_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dynamic-time-warping distance of (N, T) arrays with absolute-difference cost."""
+    n, t = a.shape
+    cost = np.abs(a[:, :, None] - b[:, None, :])  # (N, T, T)
+    acc = np.full((n, t + 1, t + 1), np.inf)
+    acc[:, 0, 0] = 0.0
+    for i in range(1, t + 1):
+        for j in range(1, t + 1):
+            acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(np.minimum(acc[:, i - 1, j], acc[:, i, j - 1]), acc[:, i - 1, j - 1])
+    return acc[:, t, t]
+
+
+def other_person_rows(person: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """For each row, a random row of a different person (None if there is only one person)."""
+    if len(np.unique(person)) < 2:
+        return None
+    pick = rng.integers(0, len(person), len(person))
+    for _ in range(1000):
+        clash = person[pick] == person
+        if not clash.any():
+            return pick
+        pick[clash] = rng.integers(0, len(person), int(clash.sum()))
+    return None
+
+
+@dataclass
+class SimilarityConfig:
+    primed_days: int = 7  # real days the model continues from; the rest of the window is generated
+    temperature: float = 1.0  # sampling temperature for the generated continuation
+
+
+class PairedSimilarity:
+    def __init__(self, config: SimilarityConfig = SimilarityConfig()):
+        self.config = config
+
+    def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
+        real = context.holdout.values
+        k = self.config.primed_days
+        if not 0 < k < real.shape[1]:
+            raise ValueError(f"similarity primed_days must be between 1 and {real.shape[1] - 1}, got {k}")
+        generated = context.model.generate(len(real), real.shape[1], prime=real[:, :k],
+                                           temperature=self.config.temperature, seed=context.seed)
+        last_primed = pd.DataFrame(real[:, :k].transpose(0, 2, 1).reshape(-1, k)).ffill(axis=1).to_numpy()[:, -1]
+        persistence = np.repeat(last_primed.reshape(len(real), 1, -1), real.shape[1] - k, axis=1)
+        other = other_person_rows(context.holdout.person, np.random.default_rng(context.seed))
+        candidates = {"model": generated[:, k:], "persistence": persistence}
+        if other is not None:
+            candidates["other_person"] = real[other, k:]
+        truth = real[:, k:]
+        per_channel: dict[str, Any] = {}
+        for c, channel in enumerate(context.channels):
+            usable = ~np.isnan(truth[:, :, c]).any(axis=1)
+            for candidate in candidates.values():
+                usable &= ~np.isnan(candidate[:, :, c]).any(axis=1)
+            per_channel[channel] = {"windows": int(usable.sum())}
+            for label, candidate in candidates.items():
+                a, b = candidate[usable, :, c], truth[usable, :, c]
+                per_channel[channel][label] = {
+                    "cosine": float(cosine_similarity(a, b).mean()) if usable.any() else None,
+                    "dtw": float(dtw_distance(a, b).mean()) if usable.any() else None,
+                }
+        summary = {}
+        for label in candidates:
+            cosines = [v[label]["cosine"] for v in per_channel.values() if v[label]["cosine"] is not None]
+            dtws = [v[label]["dtw"] for v in per_channel.values() if v[label]["dtw"] is not None]
+            summary[label] = {"cosine": float(np.mean(cosines)) if cosines else None,
+                              "dtw": float(np.sum(dtws)) if dtws else None}
+        return {"primed_days": k, "summary": summary, "channels": per_channel}
+
+
+@hookimpl
+def register_evaluators(register):
+    register("similarity", PairedSimilarity)

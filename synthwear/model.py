@@ -1,0 +1,171 @@
+"""A trained synthesis model: channel encoders plus a generator, saved without pickle.
+
+The saved folder holds ``weights.safetensors`` (tensors only) and ``model.json`` (the channels,
+the encoders' and generator's options, the resolved recipe). Loading rebuilds the modules
+through the plugin registry and never executes code from the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from synthwear.errors import SynthwearError
+from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
+from synthwear.plugins import Registry
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class SynthesisModel:
+    channels: list[str]
+    decimals: list[int]  # synthetic values are rounded to these
+    ranges: list[tuple[float, float]]  # the public range each encoder covers
+    encoders: list[Encoder]
+    generator: torch.nn.Module
+    generator_name: str
+    spec: GeneratorSpec
+    recipe: dict[str, Any]  # resolved recipe the model was trained with
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    # --- tokens ---------------------------------------------------------------------------------
+    def tokenize(self, values: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """(..., C) values -> (..., C) int64 ids with MISSING, and the number clipped per channel."""
+        tokens = np.empty(values.shape, dtype=np.int64)
+        clipped = []
+        for c, encoder in enumerate(self.encoders):
+            tokens[..., c], n = encoder.encode(values[..., c])
+            clipped.append(n)
+        return tokens, clipped
+
+    def input_ids(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Map MISSING to each channel's "missing" id (its n_tokens)."""
+        missing_ids = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
+        return torch.where(tokens == MISSING, missing_ids, tokens)
+
+    def start_ids(self, n: int) -> torch.Tensor:
+        """(n, 1, C) "start of sequence" ids: each channel's n_tokens + 1."""
+        return (torch.tensor(self.spec.vocab_sizes, device=self.device) + 1).expand(n, 1, -1).clone()
+
+    def shifted_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Inputs for targets ``tokens`` (B, T, C): the start day, then days 0..T-2."""
+        return torch.cat([self.start_ids(tokens.size(0)), self.input_ids(tokens[:, :-1])], dim=1)
+
+    def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        values = np.empty(tokens.shape, dtype=np.float64)
+        for c, encoder in enumerate(self.encoders):
+            low, high = self.ranges[c]
+            values[..., c] = np.round(np.clip(encoder.decode(tokens[..., c], rng), low, high), self.decimals[c])
+        return values
+
+    # --- inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def next_day_probabilities(self, values: np.ndarray, batch_size: int = 1024) -> list[np.ndarray]:
+        """For windows (N, T, C), per channel (N, T, n_tokens): day t's distribution given days < t."""
+        self.generator.eval()
+        tokens = torch.from_numpy(self.tokenize(values)[0])
+        out: list[list[np.ndarray]] = [[] for _ in self.channels]
+        for batch in tokens.split(batch_size):
+            batch = batch.to(self.device)
+            for c, logits in enumerate(self.generator(self.shifted_inputs(batch))):
+                out[c].append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        return [np.concatenate(parts) for parts in out]
+
+    @torch.no_grad()
+    def generate(
+        self, n: int, days: int, *, temperature: float = 1.0, seed: int = 0,
+        prime: np.ndarray | None = None, batch_size: int = 4096, on_batch=None,
+    ) -> np.ndarray:
+        """Sample (n, days, C) values day by day; ``prime`` (n, k, C) real days to continue from.
+
+        Beyond the model's context the window slides: the start token followed by the most recent
+        ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
+        """
+        self.generator.eval()
+        torch_gen = torch.Generator(device=self.device).manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        k = 0 if prime is None else prime.shape[1]
+        if k > days:
+            raise SynthwearError(f"cannot continue {k} given days into only {days} days")
+        chunks = []
+        for lo in range(0, n, batch_size):
+            size = min(batch_size, n - lo)
+            seq = self.start_ids(size)
+            if prime is not None:
+                primed = torch.from_numpy(self.tokenize(prime[lo:lo + size])[0]).to(self.device)
+                seq = torch.cat([seq, self.input_ids(primed)], dim=1)
+            for _ in range(days - k):
+                context = seq if seq.size(1) <= self.spec.max_days else torch.cat(
+                    [seq[:, :1], seq[:, -(self.spec.max_days - 1):]], dim=1)
+                logits = self.generator(context)
+                day = [sample_token(channel[:, -1], temperature, torch_gen) for channel in logits]
+                seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
+            tokens = seq[:, 1:].cpu().numpy()
+            values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
+            if prime is not None:
+                values[:, :k] = prime[lo:lo + size]
+            chunks.append(values)
+            if on_batch:
+                on_batch(size)
+        return np.concatenate(chunks)
+
+    # --- persistence ----------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        save_file(state, folder / "weights.safetensors")
+        config = getattr(self.generator, "config", None)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "channels": self.channels,
+            "decimals": self.decimals,
+            "ranges": [list(r) for r in self.ranges],
+            "encoders": [e.describe() for e in self.encoders],
+            "generator": {"name": self.generator_name, **(asdict(config) if is_dataclass(config) else {})},
+            "spec": {"vocab_sizes": list(self.spec.vocab_sizes), "max_days": self.spec.max_days},
+            "recipe": self.recipe,
+        }
+        (folder / "model.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, registry: Registry, device: str | torch.device = "cpu") -> SynthesisModel:
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "model.json").read_text())
+        except FileNotFoundError:
+            raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
+        except json.JSONDecodeError as err:
+            raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
+        where = str(folder / "model.json")
+        encoders = [
+            registry.build("encoders", spec["name"], {k: v for k, v in spec.items() if k != "name"}, low, high, where=where)
+            for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
+        ]
+        spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
+        options = {k: v for k, v in meta["generator"].items() if k != "name"}
+        generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
+        generator.load_state_dict(load_file(folder / "weights.safetensors"))
+        generator.to(device)
+        return cls(meta["channels"], meta["decimals"], [tuple(r) for r in meta["ranges"]], encoders, generator,
+                   meta["generator"]["name"], spec, meta["recipe"])
+
+
+def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """(B, V) logits -> (B,) ids; temperature 0 takes the most likely id."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

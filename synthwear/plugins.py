@@ -1,0 +1,136 @@
+"""Plugin discovery and the registry of what plugins provide.
+
+Built-in and third-party plugins arrive the same way: modules named in the ``synthwear``
+entry-point group. A plugin's options are a config dataclass its factory declares as its
+``config`` parameter, so a recipe's unknown or mistyped option is rejected by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pluggy
+
+from synthwear import hookspecs
+from synthwear.errors import SynthwearError
+
+KINDS = {"encoders": "encoder", "generators": "generator", "losses": "loss", "evaluators": "evaluator", "importers": "importer"}
+ROLES = tuple(KINDS)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One thing a plugin registered, and where it came from."""
+
+    role: str  # one of ROLES
+    name: str
+    obj: Any  # a factory, or for importers the importer itself
+    plugin: str  # the plugin module's registered name
+    package: str  # the distribution that provides it
+    version: str
+
+
+def load_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+    """Load every installed plugin; a hook implementation no spec knows is an error."""
+    pm = pluggy.PluginManager("synthwear")
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints("synthwear")
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as err:
+        raise SynthwearError(f"plugin {err.plugin!r} is invalid: {err}".replace("\n", " ")) from None
+    return pm
+
+
+class Registry:
+    """Everything the plugins registered, by role and name."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.plugin_manager = pm
+        distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+        self._entries: dict[str, dict[str, Registration]] = {role: {} for role in ROLES}
+        for role in ROLES:
+            for impl in getattr(pm.hook, f"register_{role}").get_hookimpls():
+                dist = distributions.get(id(impl.plugin))
+                package = dist.project_name if dist else "(registered in code)"
+                version = dist.version if dist else ""
+
+                def register(name: str, obj: Any, *, _role=role, _impl=impl, _pkg=package, _ver=version):
+                    self._add(Registration(_role, name, obj, _impl.plugin_name, _pkg, _ver))
+
+                impl.function(**{arg: register for arg in impl.argnames})
+
+    def _add(self, entry: Registration) -> None:
+        taken = self._entries[entry.role].get(entry.name)
+        if taken is not None:
+            raise SynthwearError(
+                f"{KINDS[entry.role]} {entry.name!r} is registered twice: by {taken.package} ({taken.plugin}) "
+                f"and by {entry.package} ({entry.plugin})"
+            )
+        self._entries[entry.role][entry.name] = entry
+
+    def entries(self, role: str | None = None) -> list[Registration]:
+        roles = [role] if role else ROLES
+        return [entry for r in roles for entry in self._entries[r].values()]
+
+    def get(self, role: str, name: str) -> Any:
+        """The registered object, or a one-line error listing what is installed."""
+        try:
+            return self._entries[role][name].obj
+        except KeyError:
+            known = ", ".join(sorted(self._entries[role])) or "none"
+            raise SynthwearError(f"no {KINDS[role]} named {name!r} is installed (installed: {known})") from None
+
+    def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
+        """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""
+        factory = self.get(role, name)
+        config_type = options_type(factory)
+        prefix = f"{where}: " if where else ""
+        if config_type is None:
+            if options:
+                raise SynthwearError(f"{prefix}{KINDS[role]} {name!r} takes no options, got {sorted(options)}")
+            return factory(*args)
+        config = make_config(config_type, options, f"{prefix}{KINDS[role]} {name!r}")
+        try:
+            return factory(*args, config=config)
+        except ValueError as err:
+            raise SynthwearError(f"{prefix}{err}") from None
+
+
+def options_type(factory: Callable) -> type | None:
+    """The config dataclass a factory takes as its ``config`` parameter, if any."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    if "config" not in inspect.signature(target).parameters:
+        return None
+    return typing.get_type_hints(target)["config"]
+
+
+def make_config(config_type: type, options: dict[str, Any], what: str) -> Any:
+    """Build a plugin's config dataclass, naming the first unknown or mistyped option."""
+    fields = {f.name: f for f in dataclasses.fields(config_type)}
+    hints = typing.get_type_hints(config_type)
+    for key, value in options.items():
+        if key not in fields:
+            raise SynthwearError(f"{what}: unknown option {key!r} (known: {', '.join(fields)})")
+        expected = hints[key]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            options[key] = float(value)
+        elif expected in (int, float, str, bool) and not (
+            isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        ):
+            raise SynthwearError(f"{what}: option {key!r} must be {expected.__name__}, got {value!r}")
+    return config_type(**options)
+
+
+@cache
+def default_registry() -> Registry:
+    """The registry of all installed plugins, loaded once per process."""
+    return Registry(load_plugin_manager())

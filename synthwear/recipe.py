@@ -1,0 +1,159 @@
+"""Recipes: YAML files that say what to train on and how, validated before anything runs.
+
+Unknown keys and wrong types are rejected with one line naming the file and the key, because a
+misspelled option silently falling back to its default is the worst kind of configuration bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synthwear.errors import SynthwearError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginChoice(BaseModel):
+    """A plugin by name plus its options (validated against the plugin's own config dataclass)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DataSection(Section):
+    dataset: str | None = None  # a dataset shipped with synthwear (see `synthwear datasets`)
+    path: str | None = None  # CSV or Parquet file (or an export folder with `importer`), relative to the recipe
+    importer: str | None = None  # read `path` as a device export with this importer plugin
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    columns: dict[str, str] = {}  # our name -> the file's column name, e.g. {person_id: user}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSection:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError("give exactly one of 'dataset' or 'path'")
+        if self.importer and self.path is None:
+            raise ValueError("'importer' reads a 'path'")
+        return self
+
+
+class ChannelSection(Section):
+    range: tuple[float, float]  # public physiological range: bin edges must not come from the data
+    decimals: int = Field(0, ge=0)  # synthetic values are rounded to this many decimals
+    encoder: PluginChoice | None = None  # overrides the recipe-wide encoder for this channel
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError("range must be [low, high] with low < high")
+        return value
+
+
+class WindowSection(Section):
+    days: int = Field(21, ge=2)  # consecutive calendar days per training window
+    stride: int = Field(1, ge=1)  # days between the starts of two training windows of a person
+    min_observed: float = Field(0.5, ge=0.0, le=1.0)  # least share of observed cells a window needs
+
+
+class SplitSection(Section):
+    validation: float = Field(0.15, gt=0, lt=1)  # share of persons for early stopping
+    holdout: float = Field(0.15, gt=0, lt=1)  # share of persons never trained on: evaluation and attacks
+
+
+class TrainingSection(Section):
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    patience: int = Field(10, ge=1)  # epochs without validation improvement before stopping
+    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
+
+
+class SamplingSection(Section):
+    persons: int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
+    days: int | None = Field(None, ge=1)  # days per synthetic person; default: the window length
+    temperature: float = Field(1.0, ge=0)  # 1 samples the model's distribution; 0 takes the most likely bin
+    start_date: str = "2000-01-01"  # calendar of the synthetic cohort: public, not taken from the data
+
+
+class EvaluationSection(Section):
+    evaluators: list[PluginChoice] = [PluginChoice(name="forecast"), PluginChoice(name="similarity")]
+    max_windows: int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
+
+
+class Recipe(Section):
+    name: str
+    seed: int = 0
+    data: DataSection
+    channels: dict[str, ChannelSection] = Field(min_length=1)
+    encoder: PluginChoice = PluginChoice(name="binning")
+    windows: WindowSection = WindowSection()
+    split: SplitSection = SplitSection()
+    generator: PluginChoice = PluginChoice(name="transformer")
+    loss: PluginChoice = PluginChoice(name="shake_shake")
+    training: TrainingSection = TrainingSection()
+    sampling: SamplingSection = SamplingSection()
+    evaluation: EvaluationSection = EvaluationSection()
+
+    source: Path | None = Field(None, exclude=True)  # the file it was read from, for messages and paths
+
+    def where(self) -> str:
+        return str(self.source) if self.source else "recipe"
+
+    def resolve_path(self, path: str) -> Path:
+        """Paths in a recipe are relative to the recipe's folder, not to the working directory."""
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / Path(path).expanduser()).resolve()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_recipe(raw: Any, source: Path | None = None) -> Recipe:
+    """Validate a recipe mapping; errors become one line naming the file and the key."""
+    where = str(source) if source else "recipe"
+    if not isinstance(raw, dict):
+        raise SynthwearError(f"{where}: a recipe must be a mapping of keys to values")
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as err:
+        raise SynthwearError(f"{where}: {describe_error(err)}") from None
+    recipe.source = source
+    return recipe
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and validate a YAML recipe."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SynthwearError(f"{path}: no such recipe file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        raise SynthwearError(f"{path}: {line}not valid YAML ({getattr(err, 'problem', err)})") from None
+    return parse_recipe(raw, source=path)
+
+
+def describe_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key {key!r}"
+    elif first["type"] == "missing":
+        message = f"missing key {key!r}"
+    else:
+        message = f"key {key!r}: {first['msg']} (got {first.get('input')!r})"
+    more = err.error_count() - 1
+    return message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
