@@ -1,5 +1,6 @@
 """synthwear: privacy-aware synthetic wearable data."""
 
 from synthwear.errors import SynthwearError
+from synthwear.hookspecs import hookimpl
 
-__all__ = ["SynthwearError"]
+__all__ = ["SynthwearError", "hookimpl"]

@@ -96,7 +96,11 @@ class EvaluationContext:
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Computes named results for metrics.json."""
+    """Computes named results for metrics.json.
+
+    An evaluator may also define ``report_section(results, run) -> str``: an HTML fragment for the
+    run's report, given its own results and run.json, so a plugin brings its own page section.
+    """
 
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]: ...
 

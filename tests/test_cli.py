@@ -1,0 +1,102 @@
+"""End to end through the command line, in-process with click's CliRunner."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from synthwear.cli import cli
+
+from conftest import make_daily_frame
+
+RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    result = CliRunner().invoke(cli, ["run", str(Path(__file__).parents[1] / "recipes" / "tiny.yaml"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_tiny_run_writes_every_file(tiny_run):
+    assert {p.name for p in tiny_run.iterdir()} == RUN_FILES
+    synthetic = pd.read_csv(tiny_run / "synthetic.csv")
+    assert list(synthetic.columns) == ["person_id", "date", "resting_hr", "sleep_minutes", "steps"]
+    assert synthetic.person_id.nunique() == 10 and len(synthetic) == 10 * 7 and synthetic.notna().all().all()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    forecast = metrics["forecast"]["resting_hr"]
+    assert forecast["model_mae"] > 0 and forecast["persistence_mae"] > 0 and forecast["days_scored"] > 0
+    assert {"model", "persistence", "other_person"} <= set(metrics["similarity"]["summary"])
+    run = json.loads((tiny_run / "run.json").read_text())
+    assert run["seed"] == 0 and run["data"]["fingerprint"].startswith("sha256:")
+    assert run["versions"]["torch"] and run["timings_seconds"]["train"] > 0
+    assert run["split"]["duplicate_groups"] and run["windows"]["train"]["with_gaps"] > 0
+    assert "LifeSnaps" in (tiny_run / "report.html").read_text()
+
+
+def test_sample_from_saved_model(tiny_run, tmp_path):
+    out = tmp_path / "more.parquet"
+    result = CliRunner().invoke(cli, ["sample", str(tiny_run / "model"), "--persons", "25", "--days", "10", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert frame.person_id.nunique() == 25 and frame.groupby("person_id").size().eq(10).all()
+
+
+def test_report_regenerates(tiny_run):
+    (tiny_run / "report.html").unlink()
+    assert CliRunner().invoke(cli, ["report", str(tiny_run)]).exit_code == 0
+    assert (tiny_run / "report.html").stat().st_size > 1000
+
+
+def test_misspelled_recipe_key_is_one_line_and_writes_nothing(tmp_path):
+    raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
+    raw["generatr"] = raw.pop("generator")
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(recipe), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {recipe}: unknown key 'generatr'"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_data_fails_cleanly_and_leaves_no_folder(tmp_path):
+    frame = make_daily_frame()
+    frame.loc[17, "steps"] = -3
+    frame.to_csv(tmp_path / "daily.csv", index=False)
+    raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
+    raw["data"] = {"path": "daily.csv"}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "runs" / "x")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "daily.csv: line 19: column 'steps': negative value -3" in result.output
+    assert not (tmp_path / "runs" / "x").exists() and not list((tmp_path / "runs").glob(".*"))
+
+
+def test_generated_csv_data_runs(tmp_path):
+    make_daily_frame(persons=10, days=30).to_csv(tmp_path / "daily.csv", index=False)
+    raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
+    raw["data"] = {"path": "daily.csv"}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["split"]["holdout"] >= 1
+
+
+def test_help_shows_examples():
+    runner = CliRunner()
+    assert "Example" in runner.invoke(cli, ["--help"]).output
+    for command in ("run", "sample", "report", "plugins", "import"):
+        assert "Example" in runner.invoke(cli, [command, "--help"]).output
+
+
+def test_plugins_lists_name_kind_package_version():
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert rows["transformer"] == {"name": "transformer", "kind": "generator", "package": "synthwear",
+                                   "version": rows["transformer"]["version"], "module": "transformer"}
+    assert rows["transformer"]["version"]

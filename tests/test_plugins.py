@@ -1,0 +1,58 @@
+import pytest
+
+from synthwear import hookimpl
+from synthwear.errors import SynthwearError
+from synthwear.plugins import Registry, load_plugin_manager
+
+
+class Throwaway:
+    """A plugin registered in code for the test, the way a third-party module would be."""
+
+    @hookimpl
+    def register_losses(self, register):
+        register("throwaway", lambda: "built")
+
+
+def test_defaults_arrive_through_entry_points():
+    registry = Registry(load_plugin_manager())
+    by_name = {e.name: e for e in registry.entries()}
+    for name, kind in [("binning", "encoders"), ("transformer", "generators"), ("shake_shake", "losses"),
+                       ("mean", "losses"), ("forecast", "evaluators"), ("similarity", "evaluators")]:
+        assert by_name[name].role == kind and by_name[name].package == "synthwear"
+
+
+def test_extra_plugin_registers_and_unknown_names_list_what_is_installed():
+    registry = Registry(load_plugin_manager([Throwaway()]))
+    assert registry.build("losses", "throwaway", {}) == "built"
+    with pytest.raises(SynthwearError, match=r"no loss named 'nope' is installed \(installed: .*shake_shake"):
+        registry.get("losses", "nope")
+
+
+def test_unknown_hook_is_an_error_at_start_up():
+    class Misspelled:
+        @hookimpl
+        def register_generator(self, register):  # the hook is register_generators
+            pass
+
+    with pytest.raises(SynthwearError, match="register_generator"):
+        load_plugin_manager([Misspelled()])
+
+
+def test_name_registered_twice_is_an_error():
+    class Clash:
+        @hookimpl
+        def register_losses(self, register):
+            register("mean", object)
+
+    with pytest.raises(SynthwearError, match="'mean' is registered twice"):
+        Registry(load_plugin_manager([Clash()]))
+
+
+def test_plugin_options_are_checked_by_name_and_type():
+    registry = Registry(load_plugin_manager())
+    with pytest.raises(SynthwearError, match=r"r.yaml: generator 'transformer': unknown option 'n_layers'"):
+        registry.build("generators", "transformer", {"n_layers": 3}, None, where="r.yaml")
+    with pytest.raises(SynthwearError, match=r"option 'bins' must be int"):
+        registry.build("encoders", "binning", {"bins": "many"}, 0, 1)
+    with pytest.raises(SynthwearError, match="takes no options"):
+        registry.build("losses", "mean", {"weight": 1})

@@ -1,0 +1,45 @@
+import pytest
+
+from synthwear.datasets import get_dataset
+from synthwear.errors import SynthwearError
+from synthwear.split import find_duplicate_persons, split_persons
+from synthwear.tables import read_daily_table
+
+from conftest import CHANNELS, make_daily_frame
+
+
+def test_lifesnaps_known_duplicates_are_found():
+    frame = read_daily_table(get_dataset("lifesnaps").path, CHANNELS)
+    assert find_duplicate_persons(frame, CHANNELS) == [
+        ["621e2ed667b776a24085d8d1", "621e346f67b776a24081744f"],
+        ["621e341067b776a24037b105", "621e367e67b776a24087d75d"],
+    ]
+
+
+def test_duplicates_stay_on_one_side_for_every_seed():
+    frame = make_daily_frame(persons=12)
+    clone = frame[frame.person_id == "p03"].assign(person_id="p99")
+    frame = __import__("pandas").concat([frame, clone], ignore_index=True)
+    groups = find_duplicate_persons(frame, CHANNELS)
+    assert groups == [["p03", "p99"]]
+    persons = sorted(frame.person_id.unique())
+    for seed in range(20):
+        split = split_persons(persons, validation=0.2, holdout=0.2, seed=seed, duplicate_groups=groups)
+        sides = [name for name in ("train", "validation", "holdout") if "p03" in getattr(split, name)]
+        assert "p99" in getattr(split, sides[0])
+        everyone = split.train + split.validation + split.holdout
+        assert sorted(everyone) == persons and len(set(everyone)) == len(everyone)
+
+
+def test_split_is_seeded_and_nonempty():
+    persons = [f"p{i}" for i in range(20)]
+    a = split_persons(persons, validation=0.15, holdout=0.15, seed=1)
+    b = split_persons(persons, validation=0.15, holdout=0.15, seed=1)
+    c = split_persons(persons, validation=0.15, holdout=0.15, seed=2)
+    assert a == b and a.holdout != c.holdout
+    assert len(a.holdout) == 3 and len(a.validation) == 3 and len(a.train) == 14
+
+
+def test_too_few_persons():
+    with pytest.raises(SynthwearError, match="needs at least 3"):
+        split_persons(["a", "b"], validation=0.2, holdout=0.2, seed=0, source="x.csv")

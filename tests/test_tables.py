@@ -1,0 +1,68 @@
+import pandas as pd
+import pytest
+
+from synthwear.errors import SynthwearError
+from synthwear.tables import atomic_path, fingerprint, read_daily_table, write_daily_table
+
+CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
+
+
+def csv(tmp_path, text: str):
+    path = tmp_path / "daily.csv"
+    path.write_text(text)
+    return path
+
+
+def read(path, **kw):
+    return read_daily_table(path, CHANNELS, nonnegative=("sleep_minutes", "steps"), **kw)
+
+
+GOOD = "person_id,date,resting_hr,sleep_minutes,steps\na,2021-01-01,60,400,1000\na,2021-01-02,,410,2000\n"
+
+
+def test_reads_and_types(tmp_path):
+    frame = read(csv(tmp_path, GOOD))
+    assert list(frame.columns) == ["person_id", "date", *CHANNELS]
+    assert frame["date"].dtype.kind == "M" and frame["resting_hr"].isna().sum() == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "the file is empty"),
+    ("person_id,date,resting_hr,sleep_minutes\na,2021-01-01,60,400\n", "missing column 'steps'"),
+    (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': cannot parse '2021-13-45'"),
+    (GOOD + "a,2021-01-02,61,400,1000\n", r"line 4: duplicate person-day \(a, 2021-01-02\)"),
+    (GOOD + "b,2021-01-01,sixty,400,1000\n", r"line 4: column 'resting_hr': 'sixty' is not a number"),
+    (GOOD + "b,2021-01-01,60,400,-5\n", r"line 4: column 'steps': negative value -5"),
+    ("person_id,date,resting_hr,sleep_minutes,steps\n", "no rows"),
+])
+def test_bad_input_is_one_line_naming_file_and_place(tmp_path, text, expected):
+    path = csv(tmp_path, text)
+    with pytest.raises(SynthwearError, match=expected) as err:
+        read(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_column_mapping_and_parquet(tmp_path):
+    frame = pd.DataFrame({"user": ["a", "a"], "day": pd.to_datetime(["2021-01-01", "2021-01-02"]),
+                          "resting_hr": [60.0, 61.0], "sleep_minutes": [400, 410], "steps": [1, 2]})
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path)
+    out = read(path, columns={"person_id": "user", "date": "day"})
+    assert out["person_id"].tolist() == ["a", "a"] and out["steps"].tolist() == [1.0, 2.0]
+
+
+def test_write_round_trips_and_fingerprint_is_content_based(tmp_path):
+    frame = read(csv(tmp_path, GOOD))
+    write_daily_table(frame, tmp_path / "out.csv")
+    again = read(tmp_path / "out.csv")
+    assert fingerprint(again) == fingerprint(frame)
+    assert fingerprint(frame.assign(steps=frame["steps"] + 1)) != fingerprint(frame)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "result.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
