@@ -90,6 +90,9 @@ class SynthesisModel:
 
         Beyond the model's context the window slides: the start token followed by the most recent
         ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
+        A generator with the optional ``extend(tokens, cache) -> (logits, cache)`` method (a KV
+        cache) is fed only the newest day while the sequence fits its context; sliding windows
+        shift every position, so beyond the context each day re-runs the full window.
         """
         self.generator.eval()
         torch_gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -97,6 +100,7 @@ class SynthesisModel:
         k = 0 if prime is None else prime.shape[1]
         if k > days:
             raise SynthwearError(f"cannot continue {k} given days into only {days} days")
+        extend = getattr(self.generator, "extend", None)
         chunks = []
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)
@@ -104,10 +108,15 @@ class SynthesisModel:
             if prime is not None:
                 primed = torch.from_numpy(self.tokenize(prime[lo:lo + size])[0]).to(self.device)
                 seq = torch.cat([seq, self.input_ids(primed)], dim=1)
+            cache, cached = None, 0
             for _ in range(days - k):
-                context = seq if seq.size(1) <= self.spec.max_days else torch.cat(
-                    [seq[:, :1], seq[:, -(self.spec.max_days - 1):]], dim=1)
-                logits = self.generator(context)
+                if seq.size(1) > self.spec.max_days:
+                    logits = self.generator(torch.cat([seq[:, :1], seq[:, -(self.spec.max_days - 1):]], dim=1))
+                elif extend is not None:
+                    logits, cache = extend(seq[:, cached:], cache)
+                    cached = seq.size(1)
+                else:
+                    logits = self.generator(seq)
                 day = [sample_token(channel[:, -1], temperature, torch_gen) for channel in logits]
                 seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
             tokens = seq[:, 1:].cpu().numpy()
@@ -167,5 +176,7 @@ def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Gene
     """(B, V) logits -> (B,) ids; temperature 0 takes the most likely id."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    # inverse-CDF sampling: one uniform per row, where torch.multinomial draws one per class
+    cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(dim=-1)
+    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1)

@@ -27,6 +27,7 @@ from synthwear.errors import SynthwearError
 from synthwear.interfaces import EvaluationContext, GeneratorSpec, Windows
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
+from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.report import write_report
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
@@ -163,9 +164,15 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         if progress:
             progress.update(task, advance=1, description=f"training (val loss {record['validation_loss']:.3f})")
 
-    result: TrainingResult = train_model(
-        model, loss, window_tokens(tokens["train"], train_starts, days),
-        window_tokens(tokens["validation"], val_starts, days), recipe.training, seed=recipe.seed, on_epoch=on_epoch)
+    train_windows, val_windows = window_tokens(tokens["train"], train_starts, days), window_tokens(tokens["validation"], val_starts, days)
+    privacy = None
+    if recipe.privacy:
+        result, accounting = train_private(model, loss, train_windows, parts["train"].person_of(train_starts), val_windows,
+                                           recipe.training, recipe.privacy, seed=recipe.seed, on_epoch=on_epoch)
+        privacy = accounting.to_dict()
+    else:
+        result: TrainingResult = train_model(model, loss, train_windows, val_windows, recipe.training, seed=recipe.seed,
+                                             on_epoch=on_epoch)
     if progress:
         progress.update(task, completed=recipe.training.epochs)
     timings["train"] = time.perf_counter() - clock
@@ -188,6 +195,8 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
                                 np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut))
     context = EvaluationContext(model, channels, evaluation_windows["train"], evaluation_windows["holdout"],
                                 synthetic_windows, recipe.seed)
+    if privacy:
+        context.extras["privacy"] = privacy
     metrics: dict[str, Any] = {}
     task = progress.add_task("evaluating", total=len(recipe.evaluation.evaluators)) if progress else None
     for choice in recipe.evaluation.evaluators:
@@ -219,6 +228,8 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         "sampling": {"persons": recipe.sampling.persons, "days": sample_days, "temperature": recipe.sampling.temperature},
         "timings_seconds": timings,
     }
+    if privacy:
+        run_info["privacy"] = privacy
     folder = write_run_folder(Path(out_dir), model, synthetic, run_info, metrics, recipe)
     return RunResult(folder, metrics, run_info)
 

@@ -108,9 +108,16 @@ class Registry:
 def options_type(factory: Callable) -> type | None:
     """The config dataclass a factory takes as its ``config`` parameter, if any."""
     target = factory.__init__ if inspect.isclass(factory) else factory
-    if "config" not in inspect.signature(target).parameters:
+    parameter = inspect.signature(target).parameters.get("config")
+    if parameter is None:
         return None
-    return typing.get_type_hints(target)["config"]
+    hinted = typing.get_type_hints(target).get("config")
+    if hinted is None and dataclasses.is_dataclass(parameter.default):
+        hinted = type(parameter.default)
+    if not (isinstance(hinted, type) and dataclasses.is_dataclass(hinted)):
+        raise SynthwearError(f"{getattr(factory, '__qualname__', factory)}: its 'config' parameter needs a dataclass "
+                             f"type annotation or default")
+    return hinted
 
 
 def make_config(config_type: type, options: dict[str, Any], what: str) -> Any:

@@ -87,8 +87,28 @@ class SamplingSection(Section):
 
 
 class EvaluationSection(Section):
-    evaluators: list[PluginChoice] = [PluginChoice(name="forecast"), PluginChoice(name="similarity")]
+    evaluators: list[PluginChoice] = [PluginChoice(name=name) for name in (
+        "traces", "marginals", "temporal", "discriminative", "tstr", "forecast", "similarity", "sdmetrics_quality")]
     max_windows: int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
+
+
+class PrivacySection(Section):
+    """Person-level DP-SGD: each step samples training persons (Poisson, rate ``sample_rate``)."""
+
+    target_epsilon: float = Field(gt=0)
+    target_delta: float | None = Field(None, gt=0, lt=1)  # None: 1 / (10 x training persons), recorded in run.json
+    max_grad_norm: float = Field(1.0, gt=0)  # clipping bound on one person's gradient per step
+    accountant: Literal["prv", "rdp"] = "prv"
+    sample_rate: float = Field(0.25, gt=0, le=1)  # a person's chance to be in a step; must be 1/k (Opacus' convention)
+    steps: int = Field(500, ge=1)  # noisy steps; the noise is calibrated so the budget is spent exactly here
+    checkpoints: int = Field(10, ge=1)  # evenly spaced checkpoints the validation persons choose among
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _reciprocal_of_integer(cls, value: float) -> float:
+        if abs(1 / value - round(1 / value)) > 1e-9:
+            raise ValueError("sample_rate must be 1/k for a whole number k (e.g. 0.5, 0.25, 0.1)")
+        return value
 
 
 class Recipe(Section):
@@ -104,6 +124,7 @@ class Recipe(Section):
     training: TrainingSection = TrainingSection()
     sampling: SamplingSection = SamplingSection()
     evaluation: EvaluationSection = EvaluationSection()
+    privacy: PrivacySection | None = None  # set: train with person-level DP-SGD (synthwear.privacy)
 
     source: Path | None = Field(None, exclude=True)  # the file it was read from, for messages and paths
 

@@ -2,18 +2,27 @@
 
 Windows are start rows into one per-day token tensor, so a batch is a single gather and an epoch
 never materialises the overlapping windows.
+
+Under ``torchrun`` (an initialised ``torch.distributed`` process group) the same loop runs with
+DistributedDataParallel: every rank draws the same seeded permutation of the window starts and
+takes its own disjoint slice, the recipe's ``batch_size`` stays the global batch, and the
+validation loss is summed over all ranks so that early stopping decides identically everywhere.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
+from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
 from synthwear.recipe import TrainingSection
@@ -38,6 +47,38 @@ class WindowTokens:
         return WindowTokens(self.tokens.to(device), self.starts.to(device), self.days)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among the training processes: rank 0 of 1 unless run under torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def of_process_group(cls) -> Shard:
+        """The rank and size of the initialised ``torch.distributed`` group, if there is one."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    def take(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's disjoint slice of an order every rank drew identically; all slices have the
+        same length (the last ``len % world_size`` are dropped) so that the ranks step together."""
+        per_rank = len(order) // self.world_size
+        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def part(self, n: int, device: torch.device) -> torch.Tensor:
+        """This rank's contiguous share of rows 0..n-1 for scoring: nothing dropped, sizes differ by at most one."""
+        return torch.arange(n, device=device).tensor_split(self.world_size)[self.rank]
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum over all ranks (the values themselves in a single process)."""
+        if self.world_size > 1:
+            values = values.clone()
+            dist.all_reduce(values)
+        return values
+
+
 @dataclass
 class TrainingResult:
     epochs: int
@@ -60,24 +101,39 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validation_loss(model: SynthesisModel, loss: Loss, windows: WindowTokens, batch_size: int) -> float:
-    """The evaluation-mode loss (plain mean over channels), averaged over windows."""
+def validation_loss(model: SynthesisModel, loss: Loss, windows: WindowTokens, batch_size: int,
+                    shard: Shard = Shard()) -> float:
+    """The evaluation-mode loss (plain mean over channels), averaged over windows; with several
+    ranks each scores its slice and the sums are combined, so every rank returns the same number."""
     model.generator.eval()
-    total, count = 0.0, 0
-    for index in torch.arange(len(windows), device=windows.tokens.device).split(batch_size):
+    device = windows.tokens.device
+    total, count = torch.zeros((), device=device), 0
+    for index in shard.part(len(windows), device).split(batch_size):
         targets = windows.batch(index)
-        total += float(loss(model.generator(model.shifted_inputs(targets)), targets, training=False)) * len(index)
+        total += loss(model.generator(model.shifted_inputs(targets)), targets, training=False).double() * len(index)
         count += len(index)
-    return total / max(count, 1)
+    total, count = shard.sum(torch.stack([total.double(), torch.tensor(count, dtype=torch.float64, device=device)]))
+    return float(total / count.clamp(min=1))
 
 
 def train_model(
     model: SynthesisModel, loss: Loss, train: WindowTokens, validation: WindowTokens,
     config: TrainingSection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainingResult:
-    """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch."""
+    """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
+
+    Every rank must call this with the same windows, seed and initial weights (DDP also
+    broadcasts rank 0's weights at the start).
+    """
     device = model.device
+    shard = Shard.of_process_group()
+    if len(train) < shard.world_size or len(validation) < shard.world_size:
+        raise SynthwearError(f"{len(train)} training / {len(validation)} validation windows cannot be shared "
+                             f"among {shard.world_size} processes")
     train, validation = train.to(device), validation.to(device)
+    network = model.generator if shard.world_size == 1 else DistributedDataParallel(
+        model.generator, device_ids=[device] if device.type == "cuda" else None)
+    batch_size = math.ceil(config.batch_size / shard.world_size)  # the recipe's batch is the global batch
     order_gen = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.generator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
@@ -86,16 +142,17 @@ def train_model(
     started, seen = time.perf_counter(), 0
     for epoch in range(1, config.epochs + 1):
         model.generator.train()
-        running, batches = 0.0, 0
-        for index in torch.randperm(len(train), generator=order_gen).to(device).split(config.batch_size):
+        running, batches = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
+        for index in shard.take(torch.randperm(len(train), generator=order_gen)).to(device).split(batch_size):
             targets = train.batch(index)
-            value = loss(model.generator(model.shifted_inputs(targets)), targets, training=True)
+            value = loss(network(model.shifted_inputs(targets)), targets, training=True)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
-            running, batches, seen = running + value.item(), batches + 1, seen + len(index)
-        val = validation_loss(model, loss, validation, config.batch_size * 4)
-        record = {"epoch": epoch, "train_loss": running / max(batches, 1), "validation_loss": val}
+            running, batches, seen = running + value.detach(), batches + 1, seen + len(index)
+        train_loss = float(shard.sum(running[None])[0]) / max(batches * shard.world_size, 1)
+        val = validation_loss(model, loss, validation, batch_size * 4, shard)
+        record = {"epoch": epoch, "train_loss": train_loss, "validation_loss": val}
         history.append(record)
         if on_epoch:
             on_epoch(record)
@@ -111,7 +168,8 @@ def train_model(
         model.generator.load_state_dict(best_state)
     model.generator.eval()
     seconds = time.perf_counter() - started
-    return TrainingResult(len(history), best_epoch, best_loss, stopped, seconds, seen / max(seconds, 1e-9), history)
+    windows_per_second = seen * shard.world_size / max(seconds, 1e-9)
+    return TrainingResult(len(history), best_epoch, best_loss, stopped, seconds, windows_per_second, history)
 
 
 def window_tokens(tokens: np.ndarray, starts: np.ndarray, days: int) -> WindowTokens:

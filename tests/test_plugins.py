@@ -56,3 +56,18 @@ def test_plugin_options_are_checked_by_name_and_type():
         registry.build("encoders", "binning", {"bins": "many"}, 0, 1)
     with pytest.raises(SynthwearError, match="takes no options"):
         registry.build("losses", "mean", {"weight": 1})
+
+
+def test_config_type_may_come_from_the_default_and_must_be_a_dataclass():
+    from synthwear.default_plugins.binning import BinningConfig
+    from synthwear.plugins import options_type
+
+    def untyped(low, high, config=BinningConfig()):
+        return config
+
+    def wrong(config: dict):
+        return config
+
+    assert options_type(untyped) is BinningConfig
+    with pytest.raises(SynthwearError, match="needs a dataclass"):
+        options_type(wrong)

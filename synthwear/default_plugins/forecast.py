@@ -7,12 +7,14 @@ today") is scored on exactly the same days, so the two numbers are comparable.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import numpy as np
 
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
+from synthwear.report.html import compared, fmt, table
 
 
 def median_forecast(probabilities: np.ndarray, representatives: np.ndarray) -> np.ndarray:
@@ -46,6 +48,16 @@ class NextDayForecast:
                 "last_day_scored": int(last.sum()),
             }
         return results
+
+    def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
+        rows = [[escape(channel), compared(r["model_mae"], r["persistence_mae"], True), fmt(r["persistence_mae"]),
+                 fmt(r["days_scored"]), compared(r["last_day_model_mae"], r["last_day_persistence_mae"], True),
+                 fmt(r["last_day_persistence_mae"])] for channel, r in results.items()]
+        last = run["recipe"]["windows"]["days"]
+        return ("<h2>Next-day forecast on holdout persons</h2><p>Mean absolute error in the channel's units; "
+                "the model's median forecast against persistence (tomorrow = today), scored on the same days.</p>"
+                + table(["channel", "model MAE", "persistence MAE", "days", f"day-{last} model MAE",
+                         f"day-{last} persistence"], rows))
 
 
 def mean_abs(errors: np.ndarray, mask: np.ndarray) -> float | None:

@@ -12,6 +12,7 @@ channels, DTW summed over channels (so, as in the paper, steps dominate it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
+from synthwear.report.html import fmt, table
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -95,6 +97,19 @@ class PairedSimilarity:
             summary[label] = {"cosine": float(np.mean(cosines)) if cosines else None,
                               "dtw": float(np.sum(dtws)) if dtws else None}
         return {"primed_days": k, "summary": summary, "channels": per_channel}
+
+    def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
+        labels = list(results["summary"])
+        rows = []
+        for channel, r in results["channels"].items():
+            rows.append([escape(channel)] + [fmt(r[l]["cosine"]) for l in labels] + [fmt(r[l]["dtw"], 1) for l in labels]
+                        + [fmt(r["windows"])])
+        rows.append(["<b>all channels</b>"] + [fmt(results["summary"][l]["cosine"]) for l in labels]
+                    + [fmt(results["summary"][l]["dtw"], 1) for l in labels] + [""])
+        headers = ["channel"] + [f"cosine: {l}" for l in labels] + [f"DTW: {l}" for l in labels] + ["windows"]
+        return (f"<h2>Generated versus real continuations</h2><p>The model continues each holdout window from its first "
+                f"{results['primed_days']} real days; cosine similarity (higher is closer) and DTW distance (lower is closer) "
+                f"against the real rest of the window, beside persistence and a different real person.</p>" + table(headers, rows))
 
 
 @hookimpl

@@ -35,16 +35,33 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Query, key and value of every position, each (B, nh, T, hs)."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        return tuple(t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+
+    def merge_heads(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, nh, T, hs) attention output -> (B, T, C), projected."""
+        B, _, T, _ = y.size()
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, self.n_embd)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.split_heads(x)
         # is_causal masks the upper triangle of the attention weights: day t sees days <= t only
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        return self.merge_heads(y)
+
+    def extend(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, length: int) -> torch.Tensor:
+        """Attention for new positions ``x`` after ``length`` cached ones (inference only); their
+        keys and values are written into the (B, nh, max_days, hs) buffers in place."""
+        q, k, v = self.split_heads(x)
+        seen = length + q.size(2)
+        keys[:, :, length:seen], values[:, :, length:seen] = k, v
+        # new position i sits at length + i and sees every position up to itself
+        causal = torch.arange(seen, device=x.device)[None, :] <= torch.arange(length, seen, device=x.device)[:, None]
+        y = F.scaled_dot_product_attention(q, keys[:, :, :seen], values[:, :, :seen], attn_mask=causal)
+        return self.merge_heads(y)
 
 
 class MLP(nn.Module):
@@ -70,6 +87,20 @@ class Block(nn.Module):
         x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
 
+    def extend(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, length: int) -> torch.Tensor:
+        x = x + self.attn.extend(self.ln_1(x), keys, values, length)
+        return x + self.mlp(self.ln_2(x))
+
+
+@dataclass
+class KVCache:
+    """Keys and values of the positions seen so far, per block, in buffers sized for the whole
+    context, so that a new day writes one slot instead of copying the prefix."""
+
+    keys: list[torch.Tensor]  # per block (B, nh, max_days, hs)
+    values: list[torch.Tensor]
+    length: int = 0
+
 
 class DailyTransformer(nn.Module):
     """Input day t is the sum of one embedding per channel plus a position embedding."""
@@ -85,19 +116,37 @@ class DailyTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.heads = nn.ModuleList(nn.Linear(config.n_embd, n) for n in spec.vocab_sizes)  # one per channel
 
-    def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
-        B, T, C = tokens.size()
-        if T > self.spec.max_days:
-            raise ValueError(f"sequence of {T} days is longer than the model's context ({self.spec.max_days})")
-        position = torch.arange(T, device=tokens.device)
-        x = self.position_embedding(position)  # (T, n_embd)
+    def embed(self, tokens: torch.Tensor, first_position: int = 0) -> torch.Tensor:
+        """(B, T, C) ids at positions first_position.. -> (B, T, n_embd) block input."""
+        last = first_position + tokens.size(1)
+        if last > self.spec.max_days:
+            raise ValueError(f"sequence of {last} days is longer than the model's context ({self.spec.max_days})")
+        x = self.position_embedding(torch.arange(first_position, last, device=tokens.device))  # (T, n_embd)
         for c, embedding in enumerate(self.channel_embeddings):
             x = x + embedding(tokens[:, :, c])  # (B, T, n_embd)
-        x = self.drop(x)
+        return self.drop(x)
+
+    def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        x = self.embed(tokens)
         for block in self.blocks:
             x = block(x)
         x = self.ln_f(x)
         return [head(x) for head in self.heads]  # C x (B, T, n_tokens_c)
+
+    def extend(self, tokens: torch.Tensor, cache: KVCache | None) -> tuple[list[torch.Tensor], KVCache]:
+        """The optional KV-cache API the sampler uses when present: logits for the new days
+        ``tokens`` (B, T_new, C) that follow the cached ones, and the cache grown by them. A day
+        then costs one position instead of re-running the whole prefix."""
+        if cache is None:
+            shape = (tokens.size(0), self.config.n_head, self.spec.max_days, self.config.n_embd // self.config.n_head)
+            dtype = self.position_embedding.weight.dtype
+            cache = KVCache(*([tokens.new_empty(shape, dtype=dtype) for _ in self.blocks] for _ in range(2)))
+        x = self.embed(tokens, cache.length)
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
+            x = block.extend(x, keys, values, cache.length)
+        cache.length += tokens.size(1)
+        x = self.ln_f(x)
+        return [head(x) for head in self.heads], cache
 
 
 @hookimpl

@@ -1,0 +1,173 @@
+"""Membership inference: can an attacker tell the training persons from persons never trained on?
+
+Members are the training persons (``context.train``), non-members the holdout persons
+(``context.holdout``); the unit is the person, so window scores are averaged per person. The
+DOMIAS reference density needs real persons that are neither members nor the person being scored:
+the holdout persons are split into folds and each fold is scored against the others (members are
+spread over the same folds, so both groups meet the same reference densities). The report shows
+the attacks beside what the run's formal guarantee, if any, allows (TPR <= e^eps FPR + delta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sdmetrics.single_table import DCROverfittingProtection
+
+from synthwear.default_plugins.membership_attacks import (
+    distance_attack, domias_attack, likelihood_attack, near_copy_share, window_features,
+)
+from synthwear.default_plugins.membership_metrics import FPR_TARGETS, evaluate_attack, guarantee_bounds, person_scores
+from synthwear.hookspecs import hookimpl
+from synthwear.interfaces import EvaluationContext
+
+ATTACKS = {
+    "distance_to_closest_synthetic": "distance to closest synthetic window",
+    "domias_density_ratio": "DOMIAS density ratio",
+    "white_box_likelihood": "white-box likelihood",
+}
+
+
+@dataclass
+class MembershipConfig:
+    bootstrap: int = 500  # person resamples for the confidence intervals
+    near_copy_percentile: float = 5.0  # "near copy": closer to a training window than this % of holdout windows are
+    domias_dimensions: int = 5  # principal components the DOMIAS densities are estimated in
+    reference_folds: int = 5  # holdout folds for the DOMIAS cross-fitted reference density
+
+
+def person_folds(persons: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold per window, the same for all windows of a person; persons dealt round-robin in random order."""
+    unique, index = np.unique(persons, return_inverse=True)
+    return (rng.permutation(len(unique)) % folds)[index]
+
+
+def dcr_overfitting_protection(train: np.ndarray, train_persons: np.ndarray, synthetic: np.ndarray,
+                               holdout: np.ndarray, holdout_persons: np.ndarray,
+                               rng: np.random.Generator) -> dict[str, float]:
+    """sdmetrics' score (1 = synthetic windows are no closer to training than to holdout windows).
+
+    The training side is cut to as many persons and windows as the holdout has: with more
+    candidates, or more persons' spread (sdmetrics scales distances by each side's observed
+    range), "closer to training" would win for no reason but numbers.
+    """
+    n_persons = len(np.unique(holdout_persons))
+    chosen = rng.choice(np.unique(train_persons), min(n_persons, len(np.unique(train_persons))), replace=False)
+    train = train[np.isin(train_persons, chosen)]
+    train = train[rng.choice(len(train), min(len(train), len(holdout)), replace=False)]
+    columns = [f"f{i}" for i in range(train.shape[1])]
+    metadata = {"columns": {name: {"sdtype": "numerical"} for name in columns}}
+    train_frame, synthetic_frame, holdout_frame = (pd.DataFrame(part, columns=columns) for part in (train, synthetic, holdout))
+    breakdown = DCROverfittingProtection.compute_breakdown(
+        real_training_data=train_frame, synthetic_data=synthetic_frame, real_validation_data=holdout_frame,
+        metadata=metadata, table_name=None)
+    return {"score": float(breakdown["score"]),
+            "closer_to_training": float(breakdown["synthetic_data_percentages"]["closer_to_training"]),
+            "closer_to_holdout": float(breakdown["synthetic_data_percentages"]["closer_to_holdout"])}
+
+
+class MembershipInference:
+    def __init__(self, config: MembershipConfig = MembershipConfig()):
+        if config.reference_folds < 2:
+            raise ValueError(f"membership reference_folds must be at least 2, got {config.reference_folds}")
+        self.config = config
+
+    def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
+        ranges = context.model.ranges
+        train, holdout, synthetic = (window_features(w.values, ranges) for w in (context.train, context.holdout, context.synthetic))
+        n_holdout_persons = len(np.unique(context.holdout.person))
+        if n_holdout_persons < 2:
+            raise ValueError(f"membership inference needs at least 2 holdout persons, got {n_holdout_persons}")
+        rng = np.random.default_rng(context.seed)
+        folds = min(self.config.reference_folds, n_holdout_persons)
+        train_fold = person_folds(context.train.person, folds, rng)
+        holdout_fold = person_folds(context.holdout.person, folds, rng)
+        real = np.concatenate([train, holdout])
+        window_scores = {
+            "distance_to_closest_synthetic": distance_attack(real, synthetic),
+            "domias_density_ratio": domias_attack(real, np.concatenate([train_fold, holdout_fold]), holdout, holdout_fold,
+                                                  synthetic, self.config.domias_dimensions),
+            "white_box_likelihood": likelihood_attack(context.model, np.concatenate([context.train.values, context.holdout.values])),
+        }
+        attacks = {}
+        for name, scores in window_scores.items():
+            attacks[name] = evaluate_attack(person_scores(scores[:len(train)], context.train.person),
+                                            person_scores(scores[len(train):], context.holdout.person),
+                                            bootstrap=self.config.bootstrap, seed=context.seed)
+        privacy = context.extras.get("privacy")
+        return {
+            "attacks": attacks,
+            "dcr_overfitting_protection": dcr_overfitting_protection(train, context.train.person, synthetic, holdout,
+                                                                     context.holdout.person, rng),
+            "near_copies": near_copy_share(synthetic, train, holdout, self.config.near_copy_percentile),
+            "guarantee": guarantee_bounds(privacy["epsilon"], privacy["delta"]) if privacy else None,
+            "windows": {"members": len(train), "non_members": len(holdout), "synthetic": len(synthetic)},
+            "bootstrap": self.config.bootstrap,
+        }
+
+    @staticmethod
+    def report_section(results: dict[str, Any], run: dict[str, Any]) -> str:
+        """The "Privacy" section: the formal guarantee, then the attacks beside what it allows."""
+        return "<h2>Privacy</h2>" + guarantee_html(run.get("privacy")) + attacks_html(results)
+
+
+def with_ci(value: float, ci: list[float]) -> str:
+    return f"{value:.2f} <small>[{ci[0]:.2f}, {ci[1]:.2f}]</small>"
+
+
+def guarantee_html(privacy: dict[str, Any] | None) -> str:
+    if not privacy:
+        return ("<p><b>No formal guarantee</b>: this model was trained without differential privacy. "
+                "Only the attacks below speak to its privacy.</p>")
+    rows = [("unit", privacy["unit"]), ("sampling", privacy["sampling"]),
+            ("ε spent (target)", f"{privacy['epsilon']:.3f} ({privacy['target_epsilon']:g})"),
+            ("δ", f"{privacy['delta']:.2e} ({privacy['delta_source']})"), ("accountant", privacy["accountant"]),
+            ("noise multiplier", f"{privacy['noise_multiplier']:.3f}"), ("sampling rate q", f"{privacy['sample_rate']:g}"),
+            ("steps", f"{privacy['steps']:,}"), ("clipping norm", f"{privacy['max_grad_norm']:g}"),
+            ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
+            ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)")]
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<p>Trained with person-level DP-SGD (Opacus).</p><table><tr><th>guarantee</th><th></th></tr>{body}</table>"
+
+
+def attacks_html(results: dict[str, Any]) -> str:
+    bound = results.get("guarantee")
+    headers = ["attack", "ROC AUC [95% CI]"]
+    for target in FPR_TARGETS.values():
+        headers += [f"TPR at FPR {target:.0%} [95% CI]"] + (["allowed by ε, δ"] if bound else [])
+    bound_row = ""
+    if bound:
+        bound_row = (f"<tr><td><i>most any attack can reach under ε = {bound['epsilon']:.2f}</i></td><td>{bound['auc']:.2f}</td>"
+                     + "".join(f"<td></td><td>{bound[f'tpr_at_fpr_{name}']:.3f}</td>" for name in FPR_TARGETS) + "</tr>")
+    rows = ""
+    for name, label in ATTACKS.items():
+        attack = results["attacks"][name]
+        cells = [with_ci(attack["auc"], attack["auc_ci"])]
+        for fpr in FPR_TARGETS:
+            cells.append(with_ci(attack[f"tpr_at_fpr_{fpr}"], attack[f"tpr_at_fpr_{fpr}_ci"]))
+            if bound:
+                cells.append(f"{bound[f'tpr_at_fpr_{fpr}']:.3f}")
+        rows += f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    first = next(iter(results["attacks"].values()))
+    dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
+    return (f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
+            f"{first['non_members']} holdout persons (non-members); window scores averaged per person; an AUC of 0.5 is "
+            f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons.</p>"
+            f"<table><tr>{head}</tr>{rows}{bound_row}</table>"
+            f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
+            f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
+            f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"
+            f"<p>Near-copies: <b>{copies['share']:.1%}</b> of {copies['synthetic_windows']:,} synthetic windows lie closer "
+            f"to a training window than {copies['percentile']:g}% of holdout windows do (RMS distance "
+            f"{copies['threshold']:.3f} in range-scaled units); a generator as novel as a new person scores about "
+            f"{copies['percentile']:g}%.</p>")
+
+
+@hookimpl
+def register_evaluators(register):
+    register("membership", MembershipInference)

@@ -1,0 +1,74 @@
+"""``torchrun --nproc_per_node=N -m synthwear.distributed RECIPE``: one recipe, N training processes.
+
+torchrun starts N copies of this module with RANK, WORLD_SIZE and LOCAL_RANK set. Each joins the
+process group (gloo on CPU, nccl on GPU, one GPU per process) and runs the recipe; ``train_model``
+finds the group and trains with DistributedDataParallel on its shard of the windows. Every rank
+ends training with the same weights, so sampling and evaluation give the same result everywhere,
+but only rank 0 writes the run folder: the pipeline has no notion of rank, so the other ranks
+write theirs into a scratch folder that is deleted when they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from synthwear.errors import SynthwearError
+from synthwear.train import Shard
+
+
+@contextmanager
+def process_group() -> Iterator[Shard]:
+    """Join the group torchrun describes in the environment; leave it on exit."""
+    if "RANK" not in os.environ:
+        raise SynthwearError("synthwear.distributed must be started by torchrun, "
+                             "e.g. torchrun --nproc_per_node=2 -m synthwear.distributed recipes/fitbit.yaml")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # "cuda" in the recipe then means this rank's GPU
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        yield Shard.of_process_group()
+    finally:
+        dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m synthwear.distributed",
+                                     description="Run a recipe with its training spread over torchrun's processes.")
+    parser.add_argument("recipe", type=Path, help="recipe YAML file")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
+    parser.add_argument("--seed", type=int, help="override the recipe's seed")
+    args = parser.parse_args(argv)
+
+    from synthwear.cli import make_progress, print_summary
+    from synthwear.pipeline import run_recipe
+    from synthwear.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(args.recipe)
+        if args.seed is not None:
+            recipe.seed = args.seed
+        if recipe.privacy:
+            raise SynthwearError(f"{recipe.where()}: privacy: DP-SGD does not run under torchrun yet; run it with `synthwear run`")
+        with process_group() as shard:
+            if shard.rank == 0:
+                with make_progress() as progress:
+                    result = run_recipe(recipe, args.out or Path("runs") / recipe.name, progress=progress)
+                print_summary(result.folder, result.run, result.metrics)
+            else:
+                with tempfile.TemporaryDirectory(prefix=f"synthwear-rank{shard.rank}-") as scratch:
+                    run_recipe(recipe, Path(scratch) / "run")
+    except SynthwearError as err:
+        sys.exit(f"Error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""How much noise the budget buys, and what a run spent: the numbers run.json and the report show."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from opacus.accountants.utils import get_noise_multiplier
+
+from synthwear.recipe import PrivacySection
+
+PRIVACY_UNIT = "person"
+SAMPLING = "Poisson sampling of persons (rate q per step), one uniformly chosen window per sampled person"
+
+
+def resolve_delta(privacy: PrivacySection, train_persons: int) -> float:
+    """The recipe's delta, else 1/(10 n): well under the 1/n at which releasing one person is allowed."""
+    return privacy.target_delta if privacy.target_delta is not None else 1.0 / (10 * train_persons)
+
+
+def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
+    """The smallest noise multiplier whose guarantee after exactly ``privacy.steps`` steps is within budget."""
+    return get_noise_multiplier(target_epsilon=privacy.target_epsilon, target_delta=delta,
+                                sample_rate=privacy.sample_rate, steps=privacy.steps, accountant=privacy.accountant)
+
+
+@dataclass
+class PrivacyAccounting:
+    """The guarantee a private run holds, per person: (epsilon, delta) after ``steps`` noisy steps."""
+
+    epsilon: float  # spent, as the accountant computes it for the steps actually taken
+    delta: float
+    target_epsilon: float
+    delta_source: str  # "recipe", or how the default was derived
+    accountant: str
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    max_grad_norm: float
+    train_persons: int
+    frozen_parameters: list[str]  # kept at their initial values: no per-person gradient exists for them
+    checkpoints: int  # the validation persons (not covered by the guarantee) chose among these
+    unit: str = PRIVACY_UNIT
+    sampling: str = SAMPLING
+
+    def to_dict(self) -> dict:
+        return asdict(self)

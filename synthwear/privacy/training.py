@@ -1,0 +1,119 @@
+"""``train_private``: ``train_model``'s contract, trained with person-level DP-SGD.
+
+What differs from non-private training, and why:
+- a step's batch is one window from each Poisson-sampled person (``sampling``), each window's
+  gradient is clipped to ``max_grad_norm`` and Gaussian noise is added (Opacus' DPOptimizer);
+- the loss is computed per window and averaged (``loss_reduction="mean"``): the engine's losses
+  normalise by the batch's count of observed days, which would let one person's missing days
+  rescale another person's gradient and break the per-person sensitivity;
+- training runs exactly the ``steps`` the noise was calibrated for, so the budget is spent exactly
+  (Opacus itself would happily keep going past the target);
+- validation persons, disjoint from training persons, choose among ``checkpoints`` evenly spaced
+  checkpoints; choosing is post-processing of the noisy iterates, so the training persons'
+  guarantee holds. The validation persons are not covered: the choice reveals at most
+  log2(checkpoints) bits about them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from opacus import PrivacyEngine
+
+from synthwear.errors import SynthwearError
+from synthwear.interfaces import Loss
+from synthwear.model import SynthesisModel
+from synthwear.privacy.accounting import PrivacyAccounting, calibrate_noise, resolve_delta
+from synthwear.privacy.compatibility import freeze_unbatched_parameters
+from synthwear.privacy.sampling import PersonWindows, person_loader
+from synthwear.recipe import PrivacySection, TrainingSection
+from synthwear.train import TrainingResult, WindowTokens, validation_loss
+
+
+def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+    """Mean over windows of the loss of each window alone, so no window's gradient depends on another's.
+
+    A shake-shake loss draws its channel weights per window here rather than per batch; the weights
+    are data-independent noise either way.
+    """
+    if len(targets) == 0:  # a Poisson draw of no persons: still a step, with a zero gradient plus noise
+        return sum(channel.sum() for channel in logits) * 0.0
+    return torch.stack([loss([channel[i:i + 1] for channel in logits], targets[i:i + 1], training=True)
+                        for i in range(len(targets))]).mean()
+
+
+def train_private(
+    model: SynthesisModel, loss: Loss, train: WindowTokens, persons: np.ndarray, validation: WindowTokens,
+    config: TrainingSection, privacy: PrivacySection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[TrainingResult, PrivacyAccounting]:
+    """Train ``model.generator`` in place under (epsilon, delta)-DP per training person.
+
+    ``persons`` labels each training window with its person. ``config`` contributes the learning
+    rate and weight decay; its epochs, batch size and patience do not apply (steps and the sampling
+    rate are set by ``privacy``). The model ends holding the checkpoint validation liked best.
+    """
+    device = model.device
+    train, validation = train.to(device), validation.to(device)
+    dataset = PersonWindows(train, np.asarray(persons), torch.Generator().manual_seed(seed))
+    delta = resolve_delta(privacy, len(dataset))
+    noise_multiplier = calibrate_noise(privacy, delta)
+    frozen = freeze_unbatched_parameters(model)
+    trainable = [p for p in model.generator.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    engine = PrivacyEngine(accountant=privacy.accountant)
+    module, optimizer, loader = engine.make_private(
+        module=model.generator, optimizer=optimizer,
+        data_loader=person_loader(dataset, privacy.sample_rate, torch.Generator().manual_seed(seed)),
+        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm, poisson_sampling=True,
+        loss_reduction="mean", grad_sample_mode="hooks", noise_generator=torch.Generator(device=device).manual_seed(seed + 1))
+    checkpoint_steps = {round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)}
+    best_loss, best_round, best_state = float("inf"), 0, None
+    history: list[dict] = []
+    step, seen, running, since = 0, 0, 0.0, 0
+    started = time.perf_counter()
+    try:
+        while step < privacy.steps:
+            for targets in loader:
+                module.train()
+                value = per_window_loss(loss, module(model.shifted_inputs(targets)), targets)
+                optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                optimizer.step()
+                step, seen, running, since = step + 1, seen + len(targets), running + value.item(), since + 1
+                if step in checkpoint_steps:
+                    val = validation_loss(model, loss, validation, config.batch_size * 4)
+                    record = {"epoch": len(history) + 1, "step": step, "train_loss": running / since, "validation_loss": val}
+                    history.append(record)
+                    running, since = 0.0, 0
+                    if on_epoch:
+                        on_epoch(record)
+                    if val < best_loss:
+                        best_loss, best_round = val, record["epoch"]
+                        best_state = copy.deepcopy(model.generator.state_dict())
+                if step == privacy.steps:
+                    break
+    finally:
+        module.cleanup()
+        for name, parameter in model.generator.named_parameters():
+            if name in frozen:  # frozen for DP-SGD only: the module stays trainable for whoever holds it next
+                parameter.requires_grad_(True)
+    seconds = time.perf_counter() - started
+    epsilon = engine.get_epsilon(delta)
+    if epsilon > privacy.target_epsilon * 1.001:
+        raise SynthwearError(f"privacy: spent epsilon {epsilon:.4f} exceeds the target {privacy.target_epsilon}")
+    model.generator.load_state_dict(best_state)
+    model.generator.eval()
+    accounting = PrivacyAccounting(
+        epsilon=epsilon, delta=delta, target_epsilon=privacy.target_epsilon,
+        delta_source="recipe" if privacy.target_delta is not None else f"1/(10 x {len(dataset)} training persons)",
+        accountant=privacy.accountant, noise_multiplier=noise_multiplier, sample_rate=privacy.sample_rate,
+        steps=step, max_grad_norm=privacy.max_grad_norm, train_persons=len(dataset), frozen_parameters=frozen,
+        checkpoints=privacy.checkpoints)
+    result = TrainingResult(len(history), best_round, best_loss,
+                            f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
+                            seconds, seen / max(seconds, 1e-9), history)
+    return result, accounting

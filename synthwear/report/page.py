@@ -1,0 +1,144 @@
+"""The run's HTML page: a verdict table on top, then each evaluator's own section, then provenance.
+
+Rendered from the files in the run folder (run.json, metrics.json, synthetic.csv) and the installed
+evaluator plugins, so ``synthwear report RUN_DIR`` rebuilds it at any time without the model or the
+real data. The page is self-contained: plotly's JavaScript is embedded once and works offline.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from plotly.offline import get_plotlyjs
+
+from synthwear.errors import SynthwearError
+from synthwear.fidelity_scale import VERDICTS
+from synthwear.plugins import Registry, default_registry
+from synthwear.report.html import fmt, table
+from synthwear.tables import atomic_path
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1040px;color:#222;line-height:1.45;padding:0 1rem}
+h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0} nav{font-size:.9rem;margin:.8rem 0 1.2rem}
+nav a{margin-right:.9rem} section{margin-top:2rem}
+table{border-collapse:collapse;margin:.6rem 0 1.4rem;font-size:.92rem}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:right} th:first-child,td:first-child{text-align:left}
+th{background:#f4f4f4} .better{color:#16794c;font-weight:600} .worse{color:#b3261e;font-weight:600}
+.good,.fair,.poor{display:inline-block;min-width:3.2rem;text-align:center;border-radius:3px;padding:0 .4rem;font-weight:600}
+.good{background:#d8f0e3;color:#16794c} .fair{background:#fdf0cf;color:#8a5a00} .poor{background:#f9dcda;color:#b3261e}
+.note{color:#555;font-size:.9rem}
+code,pre{background:#f6f6f6;padding:.1rem .3rem;border-radius:3px} pre{padding:.6rem;overflow:auto;font-size:.8rem}
+"""
+
+
+def verdict_section(metrics: dict[str, Any]) -> str:
+    """Every row that any evaluator filed under ``verdict``, with the ceiling and floor beside it."""
+    rows, counts = [], dict.fromkeys(VERDICTS, 0)
+    for name, results in metrics.items():
+        for row in results.get("verdict", []) if isinstance(results, dict) else []:
+            word = row.get("verdict")
+            counts[word] = counts.get(word, 0) + 1
+            arrow = "↑" if row["higher_is_better"] else "↓"
+            rows.append([f"{escape(name)}: {escape(row['metric'])} {arrow}", fmt(row.get("channel") or "all"),
+                         fmt(row["synthetic"]), fmt(row["ceiling"]), fmt(row["floor"]),
+                         f'<span class="{escape(word)}">{escape(word)}</span>' if word else "–"])
+    if not rows:
+        return ""
+    tally = ", ".join(f"{counts[w]} {w}" for w in VERDICTS)
+    return ("<section id='verdict'><h2>Verdict</h2><p>Each metric compares a cohort with the real <b>holdout</b> persons "
+            "(never trained on). <b>Ceiling</b>: the real training persons scored the same way, as close as other real "
+            "people get. <b>Floor</b>: independent days, each value drawn alone from the training persons' values of that "
+            "channel (right marginals, no structure). ↑ higher is better, ↓ lower is better. The word says how far the "
+            "synthetic score falls short of the ceiling, in thirds of the ceiling–floor gap (see docs/fidelity.md). "
+            f"Here: {tally}.</p>"
+            + table(["check", "channel", "synthetic", "ceiling (real train)", "floor (independent days)", "verdict"], rows)
+            + "</section>")
+
+
+def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dict, registry: Registry) -> str:
+    """The evaluator's own ``report_section`` where it has one, else its results as JSON."""
+    try:
+        evaluator = registry.build("evaluators", name, dict(options))
+    except SynthwearError as err:
+        evaluator, note = None, f"<p class='note'>Shown as data: {escape(str(err))}.</p>"
+    else:
+        note = ""
+    if evaluator is not None and hasattr(evaluator, "report_section"):
+        body = evaluator.report_section(results, run)
+    else:
+        body = f"<h2>{escape(name)}</h2>{note}<pre>{escape(json.dumps(results, indent=2))}</pre>"
+    return f"<section id='ev-{escape(name)}'>{body}</section>"
+
+
+def synthetic_section(folder: Path, channels: list[str]) -> str:
+    synthetic = pd.read_csv(folder / "synthetic.csv")
+    stats = synthetic[channels].describe().T
+    rows = [[escape(c), fmt(stats.loc[c, "mean"], 1), fmt(stats.loc[c, "std"], 1), fmt(stats.loc[c, "min"], 1),
+             fmt(stats.loc[c, "max"], 1)] for c in channels]
+    return (f"<section id='synthetic'><h2>Synthetic cohort</h2><p>{synthetic['person_id'].nunique():,} persons × "
+            f"{synthetic.groupby('person_id').size().max()} days in <code>synthetic.csv</code>.</p>"
+            + table(["channel", "mean", "sd", "min", "max"], rows) + "</section>")
+
+
+def training_section(run: dict) -> str:
+    training, windows, timings = run["training"], run["windows"]["train"], run["timings_seconds"]
+    return "<section id='training'><h2>Training</h2>" + table(["", ""], [
+        ["epochs run (best)", f"{training['epochs']} ({training['best_epoch']})"],
+        ["stopped because", escape(training["stopped"])],
+        ["best validation loss", fmt(training["best_validation_loss"])],
+        ["training windows (complete / with gaps)", f"{windows['windows']:,} ({windows['complete']:,} / {windows['with_gaps']:,})"],
+        ["persons train / validation / holdout", f"{run['split']['train']} / {run['split']['validation']} / {run['split']['holdout']}"],
+        ["seconds: train, sample, evaluate", ", ".join(fmt(timings[k], 1) for k in ("train", "sample", "evaluate"))],
+        ["device", escape(run["device"])],
+    ]) + "</section>"
+
+
+def provenance_section(run: dict) -> str:
+    data, recipe = run["data"], run["recipe"]
+    return "<section id='provenance'><h2>Data and provenance</h2>" + table(["", ""], [
+        ["source", escape(data["source"])],
+        ["licence", fmt(data.get("licence"))],
+        ["citation", fmt(data.get("citation"))],
+        ["persons, person-days", f"{data['persons']:,}, {data['person_days']:,}"],
+        ["fingerprint", f"<code>{escape(data['fingerprint'])}</code>"],
+        ["seed", fmt(run["seed"])],
+        ["versions", escape(", ".join(f"{k} {v}" for k, v in run["versions"].items()))],
+    ]) + "<h3>Recipe</h3><pre>" + escape(json.dumps(recipe, indent=2)) + "</pre></section>"
+
+
+def render(folder: Path, registry: Registry | None = None) -> str:
+    try:
+        run = json.loads((folder / "run.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except FileNotFoundError as err:
+        raise SynthwearError(f"{folder}: not a run folder (missing {Path(err.filename).name})") from None
+    registry = registry or default_registry()
+    recipe = run["recipe"]
+    options = {choice["name"]: {k: v for k, v in choice.items() if k != "name"}
+               for choice in recipe["evaluation"]["evaluators"]}
+    sections = [verdict_section(metrics)]
+    sections += [evaluator_section(name, results, options.get(name, {}), run, registry) for name, results in metrics.items()]
+    sections += [synthetic_section(folder, list(recipe["channels"])), training_section(run), provenance_section(run)]
+    links = ([("verdict", "Verdict")] if sections[0] else []) + [(f"ev-{n}", n) for n in metrics] + [
+        ("synthetic", "Synthetic cohort"), ("training", "Training"), ("provenance", "Data and provenance")]
+    nav = "<nav>" + "".join(f"<a href='#{escape(i)}'>{escape(t)}</a>" for i, t in links) + "</nav>"
+    title = escape(recipe["name"])
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>synthwear · {title}</title>"
+            f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+            f"<h1>synthwear run: {title}</h1><p class='sub'>Synthetic wearable data from {escape(run['data']['source'])}"
+            f" · seed {fmt(run['seed'])} · licence of the data: {fmt(run['data'].get('licence'))}</p>"
+            f"{nav}{''.join(sections)}</body></html>")
+
+
+def write_report(folder: Path) -> Path:
+    """Write ``report.html`` into a run folder (atomically) and return its path."""
+    folder = Path(folder)
+    html = render(folder)
+    target = folder / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return target

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+from fidelity_fixtures import context, persons
+
+from synthwear.default_plugins.temporal import TemporalConfig, TemporalStructure, autocorrelation, between_window_share
+from synthwear.errors import SynthwearError
+
+
+def test_autocorrelation_finds_ar1_persistence_and_none_in_white_noise():
+    rng = np.random.default_rng(0)
+    ar = persons(300, 30, 0, phi=0.8, person_levels=False).values[:, :, 0]
+    assert autocorrelation(ar, [1])[0] > 0.6
+    assert abs(autocorrelation(rng.normal(size=(300, 30)), [1])[0]) < 0.1
+
+
+def test_between_window_share_separates_distinct_persons_from_one_average_person():
+    distinct = persons(200, 21, 0).values[:, :, 0]
+    average = persons(200, 21, 0, person_levels=False).values[:, :, 0]
+    assert between_window_share(distinct) > 0.6 > 0.4 > between_window_share(average)
+
+
+def test_one_average_person_cohort_is_judged_poor_on_person_structure():
+    results = TemporalStructure().evaluate(context(persons(200, 14, 3, phi=0.5, person_levels=False)))
+    verdicts = {(r["metric"], r["channel"]): r["verdict"] for r in results["verdict"]}
+    assert verdicts[("between-person variance share error", "resting_hr")] == "poor"
+    assert results["lags"] == [1, 2, 3, 4, 5, 6, 7]
+    assert "plotly-graph-div" in TemporalStructure().report_section(results, {})
+
+
+def test_too_short_windows_are_a_one_line_error():
+    with pytest.raises(SynthwearError, match="temporal needs windows of at least 3 days"):
+        TemporalStructure(TemporalConfig()).evaluate(context(persons(20, 2, 3), days=2))

@@ -1,0 +1,102 @@
+"""DP-SGD training: per-sample gradients really are per window, the budget is spent exactly at the
+last step, the accounting is per person, and a private recipe runs end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import CHANNELS, make_daily_frame
+from opacus import GradSampleModule
+from opacus.accountants import RDPAccountant
+from opacus.validators import ModuleValidator
+
+from synthwear.cohort import Cohort
+from synthwear.errors import SynthwearError
+from synthwear.pipeline import build_model, run_recipe
+from synthwear.plugins import default_registry
+from synthwear.privacy import train_private
+from synthwear.privacy.accounting import calibrate_noise
+from synthwear.privacy.compatibility import freeze_unbatched_parameters
+from synthwear.privacy.training import per_window_loss
+from synthwear.recipe import PrivacySection, TrainingSection, load_recipe, parse_recipe
+from synthwear.train import window_tokens
+
+DAYS = 7
+
+
+@pytest.fixture
+def model(tiny_recipe):
+    torch.manual_seed(0)
+    recipe = load_recipe(tiny_recipe)
+    recipe.generator.model_extra["dropout"] = 0.0  # so a window's gradient can be recomputed exactly
+    return build_model(recipe, default_registry(), torch.device("cpu"))
+
+
+def cohort_windows(model, persons: int):
+    cohort = Cohort.from_frame(make_daily_frame(persons=persons, days=24, seed=5), CHANNELS)
+    starts = cohort.window_starts(DAYS, 1, 0.5)
+    return window_tokens(model.tokenize(cohort.values)[0], starts, DAYS), cohort.person_of(starts)
+
+
+def test_per_sample_gradients_are_each_windows_own(model):
+    windows, _ = cohort_windows(model, 4)
+    targets = windows.batch(torch.arange(5))
+    loss = default_registry().build("losses", "mean", {})
+    ModuleValidator.validate(model.generator, strict=True)  # raises on any layer Opacus cannot handle
+    assert freeze_unbatched_parameters(model) == ["position_embedding.weight"]  # its input has no batch dimension
+    wrapped = GradSampleModule(model.generator, batch_first=True, loss_reduction="mean")
+    per_window_loss(loss, wrapped(model.shifted_inputs(targets)), targets).backward()
+    trainable = [(name, p) for name, p in model.generator.named_parameters() if p.requires_grad]
+    per_sample = {name: p.grad_sample.clone() for name, p in trainable}
+    wrapped.cleanup()
+    for i in range(len(targets)):
+        alone = targets[i:i + 1]
+        grads = torch.autograd.grad(loss(model.generator(model.shifted_inputs(alone)), alone, training=True),
+                                    [p for _, p in trainable])
+        for (name, _), grad in zip(trainable, grads):
+            torch.testing.assert_close(per_sample[name][i], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_training_spends_exactly_the_budget_per_person(model):
+    windows, persons = cohort_windows(model, 10)
+    assert len(windows) > 10 * 5  # many windows per person: the accounting must not count them
+    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
+    before = {name: p.detach().clone() for name, p in model.generator.named_parameters()}
+    loss = default_registry().build("losses", "shake_shake", {})
+    result, accounting = train_private(model, loss, windows, persons, windows, TrainingSection(), privacy, seed=0)
+    assert accounting.steps == 6 and accounting.train_persons == 10 and accounting.sample_rate == 0.5
+    assert accounting.delta == pytest.approx(1 / (10 * 10))
+    assert accounting.noise_multiplier == calibrate_noise(privacy, accounting.delta)
+    independent = RDPAccountant()
+    independent.history = [(accounting.noise_multiplier, 0.5, 6)]
+    assert accounting.epsilon == pytest.approx(independent.get_epsilon(accounting.delta))
+    assert 1.95 <= accounting.epsilon <= 2.0  # the whole budget, and no more
+    assert [r["step"] for r in result.history] == [2, 4, 6]  # evenly spaced checkpoints
+    assert "budget spent" in result.stopped
+    after = dict(model.generator.named_parameters())
+    assert torch.equal(after["position_embedding.weight"], before["position_embedding.weight"])
+    assert after["position_embedding.weight"].requires_grad  # frozen for DP-SGD only
+    assert not torch.equal(after["heads.0.weight"], before["heads.0.weight"])
+
+
+def test_privacy_section_is_checked():
+    base = {"name": "x", "data": {"dataset": "lifesnaps"}, "channels": {"steps": {"range": [0, 40000]}}}
+    assert parse_recipe(base).privacy is None
+    with pytest.raises(SynthwearError, match="privacy.sample_rate"):
+        parse_recipe({**base, "privacy": {"target_epsilon": 3, "sample_rate": 0.3}})
+    with pytest.raises(SynthwearError, match="unknown key 'privacy.epsilon'"):
+        parse_recipe({**base, "privacy": {"target_epsilon": 3, "epsilon": 3}})
+    with pytest.raises(SynthwearError, match="privacy.accountant"):
+        parse_recipe({**base, "privacy": {"target_epsilon": 3, "accountant": "gdp"}})
+
+
+def test_a_private_recipe_records_its_guarantee(tiny_recipe, tmp_path):
+    recipe = load_recipe(tiny_recipe).to_dict()
+    recipe["privacy"] = {"target_epsilon": 4.0, "sample_rate": 0.5, "steps": 4, "checkpoints": 2}
+    recipe["evaluation"]["evaluators"] = [{"name": "membership", "bootstrap": 20}]
+    run = run_recipe(parse_recipe(recipe, source=tiny_recipe), tmp_path / "run")
+    stored = json.loads((tmp_path / "run" / "run.json").read_text())["privacy"]
+    assert stored["epsilon"] <= 4.0 and stored["accountant"] == "prv" and stored["unit"] == "person"
+    assert stored["train_persons"] == run.run["split"]["train"]
+    assert run.metrics["membership"]["guarantee"]["epsilon"] == stored["epsilon"]

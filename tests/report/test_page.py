@@ -1,0 +1,83 @@
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from synthwear.cli import cli
+from synthwear.hookspecs import hookimpl
+from synthwear.plugins import Registry, load_plugin_manager
+from synthwear.report.page import render
+
+
+def test_report_is_self_contained_with_plotly_embedded_once(tiny_run):
+    html = (tiny_run / "report.html").read_text()
+    assert html.count("Plotly.newPlot") >= 4  # traces, marginals, temporal (2), discriminator ROC
+    assert html.count("* plotly.js v") == 1  # the library's banner: embedded once
+    assert "<script src" not in html  # nothing fetched: works offline
+
+
+def test_report_carries_verdicts_provenance_and_holdout_note(tiny_run):
+    html = (tiny_run / "report.html").read_text()
+    run = json.loads((tiny_run / "run.json").read_text())
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    words = [row["verdict"] for results in metrics.values() for row in results.get("verdict", []) if row["verdict"]]
+    assert len(words) >= 10
+    assert html.count('<span class="good">') + html.count('<span class="fair">') + html.count('<span class="poor">') == len(words)
+    assert html.index("id='verdict'") < html.index("id='ev-traces'")
+    for fact in (run["data"]["citation"], run["data"]["licence"], run["versions"]["torch"]):
+        assert fact.replace('"', "&quot;") in html
+    assert "holdout persons" in html
+
+
+class Unknown:
+    """An evaluator from a plugin the report knows nothing about."""
+
+    def evaluate(self, context):
+        return {}
+
+    def report_section(self, results, run):
+        return f"<h2>Membership check</h2><p>auc {results['auc']}</p>"
+
+
+class NoSection:
+    def evaluate(self, context):
+        return {}
+
+
+class Plugin:
+    @hookimpl
+    def register_evaluators(self, register):
+        register("third_party_check", Unknown)
+        register("plain", NoSection)
+
+
+def test_unknown_evaluators_bring_their_section_or_are_shown_as_data(tiny_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_run, folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics |= {"third_party_check": {"auc": 0.51, "verdict": [{"metric": "attack AUC", "channel": None, "synthetic": 0.51,
+                                                         "ceiling": 0.5, "floor": 0.9, "higher_is_better": False,
+                                                         "resolution": 0.05, "verdict": "good"}]},
+                "plain": {"value": 7}, "gone": {"value": 8}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    html = render(folder, Registry(load_plugin_manager([Plugin()])))
+    assert "<h2>Membership check</h2><p>auc 0.51</p>" in html
+    assert "third_party_check: attack AUC" in html  # its verdict row joins the table
+    assert "&quot;value&quot;: 7" in html and "&quot;value&quot;: 8" in html
+    assert "no evaluator named &#x27;gone&#x27; is installed" in html
+    assert html.index("Membership check") < html.index("id='synthetic'")
+
+
+def test_report_command_rebuilds_the_page_without_retraining(tiny_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(tiny_run, folder)
+    (folder / "report.html").unlink()
+    shutil.rmtree(folder / "model")
+    result = CliRunner().invoke(cli, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert (folder / "report.html").read_text() == (tiny_run / "report.html").read_text()
+
+
+def test_not_a_run_folder_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "not a run folder (missing run.json)" in result.output

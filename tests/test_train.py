@@ -1,0 +1,127 @@
+"""Distributed training: shards, DDP with two gloo processes, and the torchrun entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import yaml
+from conftest import REPO
+
+from synthwear.model import SynthesisModel
+from synthwear.pipeline import build_model
+from synthwear.plugins import default_registry
+from synthwear.recipe import load_recipe, parse_recipe
+from synthwear.train import Shard, WindowTokens, train_model, validation_loss, window_tokens
+
+
+def tiny_setup(weights_seed: int = 0) -> tuple[SynthesisModel, object, WindowTokens, WindowTokens, object]:
+    """The tiny recipe's model and loss over generated tokens (the same for every weights_seed):
+    30 training and 9 validation windows."""
+    recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
+    registry = default_registry()
+    torch.manual_seed(weights_seed)
+    model = build_model(recipe, registry, torch.device("cpu"))
+    loss = registry.build("losses", recipe.loss.name, recipe.loss.options)
+    rng = np.random.default_rng(0)
+    days, vocab = recipe.windows.days, model.spec.vocab_sizes[0]
+    tokens = rng.integers(0, vocab, (60, len(model.channels)))
+    tokens[rng.random(tokens.shape) < 0.1] = -1
+    train = window_tokens(tokens[:45], np.arange(30), days)
+    validation = window_tokens(tokens[45:], np.arange(9), days)
+    return model, loss, train, validation, recipe.training
+
+
+def test_shards_of_one_order_are_disjoint_and_equally_long():
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    slices = [Shard(rank, 3).take(order) for rank in range(3)]
+    assert [len(s) for s in slices] == [3, 3, 3]
+    taken = torch.cat(slices)
+    assert len(set(taken.tolist())) == 9
+    assert set(taken.tolist()) <= set(order.tolist())
+
+
+def test_a_single_process_takes_the_whole_order():
+    order = torch.randperm(7)
+    assert torch.equal(Shard().take(order), order)
+
+
+def train_rank(rank: int, world_size: int, folder: str) -> None:
+    """One DDP process: train the tiny model on its shard and save what it ended with."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world_size)
+    try:
+        model, loss, train, validation, config = tiny_setup(weights_seed=rank)  # DDP must start both from rank 0's weights
+        result = train_model(model, loss, train, validation, config.model_copy(update={"epochs": 3, "patience": 3}), seed=5)
+        torch.save({"state": model.generator.state_dict(), "history": result.history}, f"{folder}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_end_with_the_same_trained_weights(tmp_path):
+    mp.spawn(train_rank, args=(2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name
+    assert ranks[0]["history"] == ranks[1]["history"]  # early stopping saw the same losses everywhere
+    model, loss, _, validation, _ = tiny_setup(weights_seed=0)
+    untrained = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    assert any(not torch.equal(untrained[k], v) for k, v in ranks[0]["state"].items())
+    # the loss combined over the two ranks' halves is (up to how the halves' means weigh their
+    # observed cells) the loss of the whole validation set, not of a half or of a double count
+    model.generator.load_state_dict(ranks[0]["state"])
+    best = min(record["validation_loss"] for record in ranks[0]["history"])
+    assert validation_loss(model, loss, validation, batch_size=9) == pytest.approx(best, rel=0.05)
+
+
+def test_scoring_parts_cover_every_row_once():
+    parts = [Shard(rank, 2).part(9, torch.device("cpu")) for rank in range(2)]
+    assert torch.equal(torch.cat(parts), torch.arange(9))
+
+
+def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path):
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["evaluation"]["evaluators"] = [{"name": "forecast"}]  # the run, not the evaluators, is under test
+    recipe_file = tmp_path / "tiny.yaml"
+    recipe_file.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "runs" / "tiny"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "synthwear.distributed", str(recipe_file), "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny"]
+    assert not list(scratch.glob("synthwear-rank*"))  # rank 1's discarded run folder is gone
+    run = json.loads((out / "run.json").read_text())
+    assert run["training"]["epochs"] >= 1
+    model = SynthesisModel.load(out / "model", default_registry())
+    assert model.generate(3, 5, seed=1).shape == (3, 5, 3)
+
+
+def test_the_entry_point_refuses_to_run_outside_torchrun(monkeypatch, capsys):
+    from synthwear.distributed import main
+
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(SystemExit, match="must be started by torchrun"):
+        main([str(REPO / "recipes" / "tiny.yaml")])
+
+
+def test_a_recipe_with_differential_privacy_is_refused(tmp_path):
+    from synthwear.distributed import main
+
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["privacy"] = {"target_epsilon": 4.0}
+    recipe_file = tmp_path / "dp.yaml"
+    recipe_file.write_text(yaml.safe_dump(raw))
+    parse_recipe(raw)  # a valid recipe: the refusal is the launcher's
+    with pytest.raises(SystemExit, match="does not run under torchrun"):
+        main([str(recipe_file)])
