@@ -107,12 +107,12 @@ def validation_loss(model: SynthesisModel, loss: Loss, windows: WindowTokens, ba
     ranks each scores its slice and the sums are combined, so every rank returns the same number."""
     model.generator.eval()
     device = windows.tokens.device
-    total, count = torch.zeros((), device=device), 0
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for index in shard.part(len(windows), device).split(batch_size):
         targets = windows.batch(index)
         total += loss(model.generator(model.shifted_inputs(targets)), targets, training=False).double() * len(index)
         count += len(index)
-    total, count = shard.sum(torch.stack([total.double(), torch.tensor(count, dtype=torch.float64, device=device)]))
+    total, count = shard.sum(torch.stack([total, torch.tensor(count, dtype=torch.float64, device=device)]))
     return float(total / count.clamp(min=1))
 
 
@@ -122,8 +122,8 @@ def train_model(
 ) -> TrainingResult:
     """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
 
-    Every rank must call this with the same windows, seed and initial weights (DDP also
-    broadcasts rank 0's weights at the start).
+    Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
+    from rank 0's weights.
     """
     device = model.device
     shard = Shard.of_process_group()

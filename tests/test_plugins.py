@@ -55,7 +55,7 @@ def test_plugin_options_are_checked_by_name_and_type():
     with pytest.raises(SynthwearError, match=r"option 'bins' must be int"):
         registry.build("encoders", "binning", {"bins": "many"}, 0, 1)
     with pytest.raises(SynthwearError, match="takes no options"):
-        registry.build("losses", "mean", {"weight": 1})
+        registry.build("evaluators", "forecast", {"weight": 1})
 
 
 def test_config_type_may_come_from_the_default_and_must_be_a_dataclass():

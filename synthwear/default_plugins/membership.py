@@ -47,30 +47,35 @@ def person_folds(persons: np.ndarray, folds: int, rng: np.random.Generator) -> n
 
 
 def dcr_overfitting_protection(train: np.ndarray, train_persons: np.ndarray, synthetic: np.ndarray,
-                               holdout: np.ndarray, holdout_persons: np.ndarray,
-                               rng: np.random.Generator) -> dict[str, float]:
+                               holdout: np.ndarray, holdout_persons: np.ndarray, rng: np.random.Generator,
+                               draws: int = 10) -> dict[str, float]:
     """sdmetrics' score (1 = synthetic windows are no closer to training than to holdout windows).
 
     The training side is cut to as many persons and windows as the holdout has: with more
     candidates, or more persons' spread (sdmetrics scales distances by each side's observed
-    range), "closer to training" would win for no reason but numbers.
+    range), "closer to training" would win for no reason but numbers. Which persons are drawn
+    moves the result a lot on small cohorts, so it is averaged over ``draws`` draws.
     """
-    n_persons = len(np.unique(holdout_persons))
-    chosen = rng.choice(np.unique(train_persons), min(n_persons, len(np.unique(train_persons))), replace=False)
-    train = train[np.isin(train_persons, chosen)]
-    train = train[rng.choice(len(train), min(len(train), len(holdout)), replace=False)]
     columns = [f"f{i}" for i in range(train.shape[1])]
     metadata = {"columns": {name: {"sdtype": "numerical"} for name in columns}}
-    train_frame, synthetic_frame, holdout_frame = (pd.DataFrame(part, columns=columns) for part in (train, synthetic, holdout))
-    breakdown = DCROverfittingProtection.compute_breakdown(
-        real_training_data=train_frame, synthetic_data=synthetic_frame, real_validation_data=holdout_frame,
-        metadata=metadata, table_name=None)
-    return {"score": float(breakdown["score"]),
-            "closer_to_training": float(breakdown["synthetic_data_percentages"]["closer_to_training"]),
-            "closer_to_holdout": float(breakdown["synthetic_data_percentages"]["closer_to_holdout"])}
+    persons = np.unique(train_persons)
+    n_persons, n_windows = min(len(np.unique(holdout_persons)), len(persons)), len(holdout)
+    totals = np.zeros(3)
+    for _ in range(draws):
+        drawn = train[np.isin(train_persons, rng.choice(persons, n_persons, replace=False))]
+        drawn = drawn[rng.choice(len(drawn), min(len(drawn), n_windows), replace=False)]
+        breakdown = DCROverfittingProtection.compute_breakdown(
+            real_training_data=pd.DataFrame(drawn, columns=columns), synthetic_data=pd.DataFrame(synthetic, columns=columns),
+            real_validation_data=pd.DataFrame(holdout, columns=columns), metadata=metadata, table_name=None)
+        shares = breakdown["synthetic_data_percentages"]
+        totals += [breakdown["score"], shares["closer_to_training"], shares["closer_to_holdout"]]
+    score, closer_to_training, closer_to_holdout = (totals / draws).tolist()
+    return {"score": score, "closer_to_training": closer_to_training, "closer_to_holdout": closer_to_holdout, "draws": draws}
 
 
 class MembershipInference:
+    """Three attacks on the training persons, near-copies and sdmetrics' DCR score, per person with CIs."""
+
     def __init__(self, config: MembershipConfig = MembershipConfig()):
         if config.reference_folds < 2:
             raise ValueError(f"membership reference_folds must be at least 2, got {config.reference_folds}")
@@ -157,7 +162,9 @@ def attacks_html(results: dict[str, Any]) -> str:
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
     return (f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
             f"{first['non_members']} holdout persons (non-members); window scores averaged per person; an AUC of 0.5 is "
-            f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons.</p>"
+            f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons. With {first['non_members']} "
+            f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
+            f"coarse and can exceed the bound by chance; the intervals say how far.</p>"
             f"<table><tr>{head}</tr>{rows}{bound_row}</table>"
             f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
             f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "

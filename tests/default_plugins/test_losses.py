@@ -1,6 +1,6 @@
 import torch
 
-from synthwear.default_plugins.losses import MeanLoss, ShakeShakeLoss, channel_losses
+from synthwear.default_plugins.losses import LossConfig, MeanLoss, ShakeShakeLoss, channel_losses
 from synthwear.interfaces import MISSING
 
 
@@ -41,3 +41,18 @@ def test_missing_targets_are_masked_out():
     none_observed = targets.clone()
     none_observed[..., 1] = MISSING
     assert channel_losses(logits, none_observed)[1] == 0
+
+
+def test_smoothing_rewards_near_misses_in_training_only():
+    n = 50
+    targets = torch.full((1, 1, 1), 20)
+    near = [torch.full((1, 1, n), -10.0)]
+    near[0][..., 21] = 10.0  # confident, one bin off
+    far = [torch.full((1, 1, n), -10.0)]
+    far[0][..., 45] = 10.0  # confident, 25 bins off
+    hard_near, hard_far = channel_losses(near, targets), channel_losses(far, targets)
+    torch.testing.assert_close(hard_near, hard_far)  # one-hot cross-entropy cannot tell them apart
+    assert channel_losses(near, targets, smoothing=1.5) < channel_losses(far, targets, smoothing=1.5) - 1
+    loss = MeanLoss(LossConfig(smoothing=1.5))
+    torch.testing.assert_close(loss(near, targets, training=False), hard_near.mean())
+    assert not torch.isclose(loss(near, targets, training=True), hard_near.mean())

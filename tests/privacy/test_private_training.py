@@ -3,7 +3,6 @@ last step, the accounting is per person, and a private recipe runs end to end.""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from conftest import CHANNELS, make_daily_frame

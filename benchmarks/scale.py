@@ -1,0 +1,339 @@
+"""Speed at paper scale, against SDV's PARSynthesizer, in one table.
+
+    python benchmarks/scale.py --out bench        # needs `pip install -e .[bench]` for the SDV rows
+
+Rows: synthwear and PARSynthesizer on the LifeSnaps training windows (the fitbit recipe), and on
+the 21-day windows of a 10,000-person × 365-day cohort that synthwear samples from the LifeSnaps
+model (saved as Parquet, reused when present). Each measurement runs in a fresh process so that
+its peak resident memory is its own. Epoch times at scale are extrapolated from a timed subset of
+the windows (``--scale-windows``), and PARSynthesizer is capped (``--par-epochs``, a subset of
+windows) because uncapped it would run for hours; the table says where either happened. Fidelity
+uses the fidelity evaluators (discriminative score, KSComplement) on both synthesizers' samples,
+scored against the same real holdout windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
+
+
+# --- helpers run in the parent ------------------------------------------------------------------
+def in_fresh_process(function, *args):
+    """Run ``function(*args)`` in a spawned process; its result plus that process's peak RSS (MiB)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measured, (function, *args))
+
+
+def measured(function, *args) -> dict:
+    started = time.perf_counter()
+    result = function(*args)
+    result["wall_s"] = time.perf_counter() - started
+    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in subprocess.run(
+        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "load_average": os.getloadavg()}
+
+
+# --- measurements (each in its own process) -----------------------------------------------------
+def matmul_rate(n: int = 2048, repeats: int = 20) -> dict:
+    """The machine's fp32 matmul rate: the hardware limit the training step is held against."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return {"gflops": 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9}
+
+
+def lifesnaps_data(recipe) -> dict:
+    """The fitbit run's windows: training (every start, as the model saw them) and evaluation sets.
+    The persons are split exactly as ``run_recipe`` splits them (same rule, same seed)."""
+    from synthwear.cohort import Cohort
+    from synthwear.pipeline import load_data, subsample
+    from synthwear.plugins import default_registry
+    from synthwear.split import find_duplicate_persons, split_persons
+
+    loaded = load_data(recipe, default_registry())
+    cohort = Cohort.from_frame(loaded.frame, CHANNELS)
+    w = recipe.windows
+    with_window = np.unique(cohort.person_of(cohort.window_starts(w.days, w.stride, w.min_observed)))
+    split = split_persons(list(cohort.person_ids[with_window]), validation=recipe.split.validation,
+                          holdout=recipe.split.holdout, seed=recipe.seed,
+                          duplicate_groups=find_duplicate_persons(loaded.frame, CHANNELS), source=loaded.source)
+    parts = {name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name)))) for name in ("train", "holdout")}
+    limit = recipe.evaluation.max_windows
+    return {"train": parts["train"].gather(parts["train"].window_starts(w.days, w.stride, w.min_observed), w.days),
+            **{f"eval_{name}": part.windows(subsample(part.window_starts(w.days, w.days, w.min_observed), limit, recipe.seed), w.days)
+               for name, part in parts.items()}}
+
+
+def fidelity(run_dir: Path, synthetic: np.ndarray) -> dict:
+    """Discriminative score (lower is better) and mean KSComplement (higher is better) of windows against the holdout."""
+    from synthwear.default_plugins.discriminative import DiscriminativeScore
+    from synthwear.default_plugins.marginals import Marginals
+    from synthwear.interfaces import EvaluationContext, Windows
+    from synthwear.model import SynthesisModel
+    from synthwear.plugins import default_registry
+    from synthwear.recipe import parse_recipe
+
+    run = json.loads((run_dir / "run.json").read_text())
+    recipe = parse_recipe(run["recipe"])
+    data = lifesnaps_data(recipe)
+    model = SynthesisModel.load(run_dir / "model", default_registry())
+    context = EvaluationContext(model, CHANNELS, data["eval_train"], data["eval_holdout"],
+                                Windows(synthetic, np.arange(len(synthetic)).astype(str)), recipe.seed)
+    marginals = Marginals().evaluate(context)["channels"]
+    return {"discriminative": DiscriminativeScore().evaluate(context)["synthetic"]["score"],
+            "ks_complement": float(np.mean([marginals[c]["ks_complement"]["synthetic"] for c in CHANNELS]))}
+
+
+def synthwear_lifesnaps(run_dir: Path, sample_sequences: int, fidelity_sequences: int) -> dict:
+    """Train the fitbit recipe to early stopping; then time sampling 21-day sequences."""
+    from synthwear.pipeline import run_recipe
+    from synthwear.recipe import load_recipe
+
+    recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
+    recipe.evaluation.evaluators = []  # fidelity is scored below, alike for both synthesizers
+    result = run_recipe(recipe, run_dir)
+    training = result.run["training"]
+    model, days = result_model(run_dir), recipe.windows.days
+    started = time.perf_counter()
+    synthetic = model.generate(sample_sequences, days, seed=1)
+    sample_s = time.perf_counter() - started
+    return {"train_windows": result.run["windows"]["train"]["windows"], "epochs": training["epochs"],
+            "train_s": training["seconds"], "windows_per_s": training["windows_per_second"],
+            "sequences_per_s": sample_sequences / sample_s, "fidelity": fidelity(run_dir, synthetic[:fidelity_sequences]),
+            "flops_per_window": training_flops(model, recipe.training.batch_size) / recipe.training.batch_size}
+
+
+def result_model(run_dir: Path):
+    from synthwear.model import SynthesisModel
+    from synthwear.plugins import default_registry
+
+    return SynthesisModel.load(run_dir / "model", default_registry())
+
+
+def training_flops(model, batch_size: int) -> float:
+    """FLOPs of one training step (forward and backward), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from synthwear.default_plugins.losses import MeanLoss
+
+    targets = torch.randint(0, min(model.spec.vocab_sizes), (batch_size, model.spec.max_days, len(model.channels)))
+    model.generator.train()
+    with FlopCounterMode(display=False) as counter:
+        MeanLoss()(model.generator(model.shifted_inputs(targets)), targets, training=True).backward()
+    model.generator.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def par_windows_frame(windows: np.ndarray) -> pd.DataFrame:
+    """Windows as PAR's long table: one sequence per window, ``day`` as its index."""
+    n, days, _ = windows.shape
+    frame = pd.DataFrame(windows.reshape(n * days, -1), columns=CHANNELS)
+    frame.insert(0, "day", np.tile(np.arange(days), n))
+    frame.insert(0, "window", np.repeat(np.arange(n), days))
+    return frame
+
+
+def fit_par(windows: np.ndarray, epochs: int):
+    from sdv.metadata import Metadata
+    from sdv.sequential import PARSynthesizer
+
+    frame = par_windows_frame(windows)
+    columns = {"window": {"sdtype": "id"}, "day": {"sdtype": "numerical"}, **{c: {"sdtype": "numerical"} for c in CHANNELS}}
+    metadata = Metadata.load_from_dict({"tables": {"windows": {
+        "columns": columns, "sequence_key": "window", "sequence_index": "day"}}})
+    synthesizer = PARSynthesizer(metadata, epochs=epochs, verbose=False, cuda=False)
+    started = time.perf_counter()
+    synthesizer.fit({"windows": frame})
+    return synthesizer, time.perf_counter() - started
+
+
+def par_lifesnaps(run_dir: Path, epochs: int, sample_sequences: int) -> dict:
+    from synthwear.recipe import parse_recipe
+
+    run = json.loads((run_dir / "run.json").read_text())
+    windows = lifesnaps_data(parse_recipe(run["recipe"]))["train"]
+    torch.manual_seed(0)
+    synthesizer, fit_s = fit_par(windows, epochs)
+    started = time.perf_counter()
+    sampled = synthesizer.sample_sequences(sample_sequences, sequence_length=windows.shape[1])["windows"]
+    sample_s = time.perf_counter() - started
+    synthetic = sampled.sort_values(["window", "day"])[CHANNELS].to_numpy(dtype=float).reshape(sample_sequences, -1, len(CHANNELS))
+    return {"train_windows": len(windows), "epochs": epochs, "train_s": fit_s, "windows_per_s": len(windows) * epochs / fit_s,
+            "sequences_per_s": sample_sequences / sample_s, "fidelity": fidelity(run_dir, synthetic)}
+
+
+def make_cohort(model_dir: Path, persons: int, days: int, path: Path) -> dict:
+    """The scale cohort, sampled by the CLI exactly as the docs tell a user to."""
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "synthwear"), "sample", str(model_dir), "--persons", str(persons),
+                    "--days", str(days), "--seed", "0", "-o", str(path)], check=True, stderr=subprocess.DEVNULL)
+    return {"seconds": time.perf_counter() - started}
+
+
+def scale_windows(path: Path, days: int, limit: int, seed: int):
+    """Read the cohort Parquet and build its windows: (tokens, all starts, a seeded subset, seconds)."""
+    from synthwear.cohort import Cohort
+    from synthwear.tables import read_daily_table
+
+    started = time.perf_counter()
+    cohort = Cohort.from_frame(read_daily_table(path, CHANNELS), CHANNELS)
+    starts = cohort.window_starts(days, 1, 0.5)
+    subset = np.sort(np.random.default_rng(seed).choice(starts, min(limit, len(starts)), replace=False))
+    return cohort, starts, subset, time.perf_counter() - started
+
+
+def synthwear_scale(path: Path, limit: int, batch_size: int) -> dict:
+    """One epoch over a seeded subset of the cohort's windows, from a fresh model of the fitbit recipe."""
+    from synthwear.pipeline import build_model
+    from synthwear.plugins import default_registry
+    from synthwear.recipe import load_recipe
+    from synthwear.train import train_model, window_tokens
+
+    recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
+    days = recipe.windows.days
+    cohort, starts, subset, load_s = scale_windows(path, days, limit, recipe.seed)
+    registry = default_registry()
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe, registry, torch.device("cpu"))
+    loss = registry.build("losses", recipe.loss.name, recipe.loss.options)
+    tokens = model.tokenize(cohort.values)[0]
+    config = recipe.training.model_copy(update={"epochs": 1, "batch_size": batch_size})
+    result = train_model(model, loss, window_tokens(tokens, subset, days), window_tokens(tokens, subset[:1000], days),
+                         config, seed=recipe.seed)
+    return {"person_days": len(cohort.values), "all_windows": len(starts), "train_windows": len(subset),
+            "batch_size": batch_size, "load_s": load_s, "train_s": result.seconds, "windows_per_s": result.windows_per_second,
+            "epoch_s": len(starts) / result.windows_per_second,
+            "flops_per_window": training_flops(model, batch_size) / batch_size}
+
+
+def par_scale(path: Path, limit: int, epochs: int) -> dict:
+    cohort, starts, subset, load_s = scale_windows(path, 21, limit, 0)
+    _, fit_s = fit_par(cohort.gather(subset, 21), epochs)
+    rate = len(subset) * epochs / fit_s
+    return {"all_windows": len(starts), "train_windows": len(subset), "epochs": epochs, "load_s": load_s,
+            "train_s": fit_s, "windows_per_s": rate, "epoch_s": len(starts) / rate}
+
+
+def sdv_installed() -> bool:
+    try:
+        import sdv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- the table ----------------------------------------------------------------------------------
+def table(r: dict) -> str:
+    def f(value, digits=0):
+        return "—" if value is None else f"{value:,.{digits}f}"
+
+    ours, par = r["synthwear_lifesnaps"], r.get("par_lifesnaps")
+    lines = ["| data | synthesizer | training windows/s | training wall s | sampling 21-day sequences/s | peak MiB | "
+             "discriminative ↓ | KSComplement ↑ | note |", "|" + "---|" * 9]
+    lines.append(f"| LifeSnaps | synthwear | {f(ours['windows_per_s'])} | {f(ours['train_s'], 1)} | "
+                 f"{f(ours['sequences_per_s'])} | {f(ours['peak_mib'])} | {f(ours['fidelity']['discriminative'], 3)} | "
+                 f"{f(ours['fidelity']['ks_complement'], 3)} | {ours['train_windows']:,} windows, early stopping after "
+                 f"{ours['epochs']} epochs |")
+    if par:
+        lines.append(f"| LifeSnaps | PARSynthesizer | {f(par['windows_per_s'])} | {f(par['train_s'], 1)} | "
+                     f"{f(par['sequences_per_s'])} | {f(par['peak_mib'])} | {f(par['fidelity']['discriminative'], 3)} | "
+                     f"{f(par['fidelity']['ks_complement'], 3)} | {par['epochs']} epochs (SDV's default is 128) |")
+        lines.append(f"| LifeSnaps | ratio synthwear / PAR | {f(ours['windows_per_s'] / par['windows_per_s'], 1)}× | "
+                     f"{f(par['train_s'] / ours['train_s'], 1)}× less | {f(ours['sequences_per_s'] / par['sequences_per_s'], 1)}× "
+                     f"| | | | |")
+    cohort = r["cohort"]
+    for row in r["synthwear_scale"]:
+        lines.append(f"| 10k × 365 | synthwear (batch {row['batch_size']}) | {f(row['windows_per_s'])} | "
+                     f"{f(row['epoch_s'])} per epoch (extrapolated) | {f(cohort.get('sequences_per_s'))} (365-day) | "
+                     f"{f(row['peak_mib'])} | | | {row['all_windows']:,} windows in the epoch; timed on {row['train_windows']:,}; "
+                     f"Parquet read + windows {f(row['load_s'], 1)} s |")
+    if r.get("par_scale"):
+        p = r["par_scale"]
+        lines.append(f"| 10k × 365 | PARSynthesizer | {f(p['windows_per_s'])} | {f(p['epoch_s'])} per epoch (extrapolated) | "
+                     f"| {f(p['peak_mib'])} | | | capped: {p['train_windows']:,} windows × {p['epochs']} epochs |")
+        best = max(row["windows_per_s"] for row in r["synthwear_scale"])
+        lines.append(f"| 10k × 365 | ratio synthwear / PAR | {f(best / p['windows_per_s'], 1)}× | | | | | | |")
+    flops = ours["flops_per_window"]
+    lines.append("")
+    lines.append(f"Training FLOPs per window (forward + backward, fitbit model, torch's counter): {flops / 1e6:,.1f} MFLOP. "
+                 f"Measured fp32 matmul rate (2048²): {r['matmul']['gflops']:,.0f} GFLOP/s. ")
+    for label, rate in [("LifeSnaps, batch 64", ours["windows_per_s"])] + [
+            (f"10k cohort, batch {row['batch_size']}", row["windows_per_s"]) for row in r["synthwear_scale"]]:
+        lines.append(f"- {label}: {rate * flops / 1e9:,.1f} GFLOP/s = {100 * rate * flops / 1e9 / r['matmul']['gflops']:.0f}% "
+                     f"of the matmul rate")
+    m = r["machine"]
+    lines.append(f"\nMachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads); "
+                 f"load average at start {m['load_average'][0]:.2f}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="working folder (runs, cohort, results)")
+    parser.add_argument("--cohort", type=Path, help="a scale cohort Parquet already sampled (default: sample one into --out)")
+    parser.add_argument("--persons", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--scale-windows", type=int, default=50_000, help="windows timed for the scale epoch")
+    parser.add_argument("--batch-sizes", default="64,1024", help="batch sizes timed at scale")
+    parser.add_argument("--sample-sequences", type=int, default=20_000)
+    parser.add_argument("--fidelity-sequences", type=int, default=500,
+                        help="sequences each synthesizer samples for fidelity (PAR's sampling rate is timed on these)")
+    parser.add_argument("--par-epochs", type=int, default=1, help="PAR epochs (SDV's default 128 would take hours here)")
+    parser.add_argument("--par-scale-windows", type=int, default=500)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": machine(), "arguments": {k: str(v) for k, v in vars(args).items()}}
+    print(f"machine: {results['machine']}", flush=True)
+    results["matmul"] = in_fresh_process(matmul_rate)
+    run_dir = args.out / "lifesnaps"
+    results["synthwear_lifesnaps"] = in_fresh_process(synthwear_lifesnaps, run_dir, args.sample_sequences,
+                                                      args.fidelity_sequences)
+    print("synthwear on LifeSnaps:", results["synthwear_lifesnaps"], flush=True)
+    with_sdv = sdv_installed()
+    if with_sdv:
+        results["par_lifesnaps"] = in_fresh_process(par_lifesnaps, run_dir, args.par_epochs, args.fidelity_sequences)
+        print("PARSynthesizer on LifeSnaps:", results["par_lifesnaps"], flush=True)
+    else:
+        print("SDV is not installed: PARSynthesizer rows skipped (pip install -e '.[bench]')", flush=True)
+    cohort = args.cohort or args.out / f"cohort-{args.persons}x{args.days}.parquet"
+    results["cohort"] = {"path": str(cohort)}
+    if not cohort.exists():
+        results["cohort"] = {**results["cohort"], **make_cohort(run_dir / "model", args.persons, args.days, cohort)}
+        results["cohort"]["sequences_per_s"] = args.persons / results["cohort"]["seconds"]
+    results["synthwear_scale"] = [in_fresh_process(synthwear_scale, cohort, args.scale_windows, int(b))
+                                  for b in args.batch_sizes.split(",")]
+    print("synthwear at scale:", results["synthwear_scale"], flush=True)
+    if with_sdv:
+        results["par_scale"] = in_fresh_process(par_scale, cohort, args.par_scale_windows, args.par_epochs)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    text = table(results)
+    (args.out / "results.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
