@@ -224,7 +224,7 @@ def synthwear_scale(path: Path, limit: int, batch_size: int) -> dict:
     config = recipe.training.model_copy(update={"epochs": 1, "batch_size": batch_size})
     result = train_model(model, loss, window_tokens(tokens, subset, days), window_tokens(tokens, subset[:1000], days),
                          config, seed=recipe.seed)
-    return {"person_days": len(cohort.values), "all_windows": len(starts), "train_windows": len(subset),
+    return {"persons": cohort.n_persons, "person_days": len(cohort.values), "all_windows": len(starts), "train_windows": len(subset),
             "batch_size": batch_size, "load_s": load_s, "train_s": result.seconds, "windows_per_s": result.windows_per_second,
             "epoch_s": len(starts) / result.windows_per_second,
             "flops_per_window": training_flops(model, batch_size) / batch_size}
@@ -266,23 +266,25 @@ def table(r: dict) -> str:
                      f"{f(par['train_s'] / ours['train_s'], 1)}× less | {f(ours['sequences_per_s'] / par['sequences_per_s'], 1)}× "
                      f"| | | | |")
     cohort = r["cohort"]
+    scale = "{persons:,} persons × {days:.0f} days".format(persons=r["synthwear_scale"][0]["persons"],
+                                                          days=r["synthwear_scale"][0]["person_days"] / r["synthwear_scale"][0]["persons"])
     for row in r["synthwear_scale"]:
-        lines.append(f"| 10k × 365 | synthwear (batch {row['batch_size']}) | {f(row['windows_per_s'])} | "
+        lines.append(f"| {scale} | synthwear (batch {row['batch_size']}) | {f(row['windows_per_s'])} | "
                      f"{f(row['epoch_s'])} per epoch (extrapolated) | {f(cohort.get('sequences_per_s'))} (365-day) | "
                      f"{f(row['peak_mib'])} | | | {row['all_windows']:,} windows in the epoch; timed on {row['train_windows']:,}; "
                      f"Parquet read + windows {f(row['load_s'], 1)} s |")
     if r.get("par_scale"):
         p = r["par_scale"]
-        lines.append(f"| 10k × 365 | PARSynthesizer | {f(p['windows_per_s'])} | {f(p['epoch_s'])} per epoch (extrapolated) | "
+        lines.append(f"| {scale} | PARSynthesizer | {f(p['windows_per_s'])} | {f(p['epoch_s'])} per epoch (extrapolated) | "
                      f"| {f(p['peak_mib'])} | | | capped: {p['train_windows']:,} windows × {p['epochs']} epochs |")
         best = max(row["windows_per_s"] for row in r["synthwear_scale"])
-        lines.append(f"| 10k × 365 | ratio synthwear / PAR | {f(best / p['windows_per_s'], 1)}× | | | | | | |")
+        lines.append(f"| {scale} | ratio synthwear / PAR | {f(best / p['windows_per_s'], 1)}× | | | | | | |")
     flops = ours["flops_per_window"]
     lines.append("")
     lines.append(f"Training FLOPs per window (forward + backward, fitbit model, torch's counter): {flops / 1e6:,.1f} MFLOP. "
                  f"Measured fp32 matmul rate (2048²): {r['matmul']['gflops']:,.0f} GFLOP/s. ")
     for label, rate in [("LifeSnaps, batch 64", ours["windows_per_s"])] + [
-            (f"10k cohort, batch {row['batch_size']}", row["windows_per_s"]) for row in r["synthwear_scale"]]:
+            (f"scale cohort, batch {row['batch_size']}", row["windows_per_s"]) for row in r["synthwear_scale"]]:
         lines.append(f"- {label}: {rate * flops / 1e9:,.1f} GFLOP/s = {100 * rate * flops / 1e9 / r['matmul']['gflops']:.0f}% "
                      f"of the matmul rate")
     m = r["machine"]
@@ -293,6 +295,7 @@ def table(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table-only", action="store_true", help="print the table of OUT/results.json and stop")
     parser.add_argument("--out", type=Path, default=Path("bench"), help="working folder (runs, cohort, results)")
     parser.add_argument("--cohort", type=Path, help="a scale cohort Parquet already sampled (default: sample one into --out)")
     parser.add_argument("--persons", type=int, default=10_000)
@@ -305,6 +308,9 @@ def main() -> None:
     parser.add_argument("--par-epochs", type=int, default=1, help="PAR epochs (SDV's default 128 would take hours here)")
     parser.add_argument("--par-scale-windows", type=int, default=500)
     args = parser.parse_args()
+    if args.table_only:
+        print(table(json.loads((args.out / "results.json").read_text())))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine(), "arguments": {k: str(v) for k, v in vars(args).items()}}
     print(f"machine: {results['machine']}", flush=True)

@@ -23,6 +23,9 @@ class TransformerConfig:
     n_head: int = 4  # paper: 4 attention heads
     n_embd: int = 64  # paper: 64-dimensional embeddings
     dropout: float = 0.1  # the cohorts are small; some regularisation keeps early stopping honest
+    # Share of input values hidden as "missing" while training. Small cohorts are memorised day by
+    # day otherwise; hiding inputs also teaches the model to work through real gaps.
+    input_dropout: float = 0.0
 
 
 class CausalSelfAttention(nn.Module):
@@ -122,6 +125,10 @@ class DailyTransformer(nn.Module):
         if last > self.spec.max_days:
             raise ValueError(f"sequence of {last} days is longer than the model's context ({self.spec.max_days})")
         x = self.position_embedding(torch.arange(first_position, last, device=tokens.device))  # (T, n_embd)
+        if self.training and self.config.input_dropout > 0:
+            missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)  # each channel's "missing" id
+            hide = (torch.rand(tokens.shape, device=tokens.device) < self.config.input_dropout) & (tokens < missing)
+            tokens = torch.where(hide, missing, tokens)  # values only: start tokens stay
         for c, embedding in enumerate(self.channel_embeddings):
             x = x + embedding(tokens[:, :, c])  # (B, T, n_embd)
         return self.drop(x)

@@ -34,3 +34,17 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
 
 def test_opacus_can_compute_per_sample_gradients():
     assert ModuleValidator.validate(model().train(), strict=True) == []
+
+
+def test_input_dropout_hides_values_in_training_only():
+    torch.manual_seed(0)
+    m = DailyTransformer(SPEC, TransformerConfig(dropout=0.0, input_dropout=1.0))
+    tokens = torch.randint(0, 100, (3, 21, 3))
+    tokens[:, 0] = 101  # start tokens are never hidden
+    all_missing = torch.full_like(tokens, 100)
+    all_missing[:, 0] = 101
+    m.train()
+    for a, b in zip(m(tokens), m(all_missing)):
+        torch.testing.assert_close(a, b)
+    m.eval()
+    assert not torch.allclose(m(tokens)[0], m(all_missing)[0])
