@@ -1,6 +1,7 @@
 """End to end through the command line, in-process with click's CliRunner."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -100,3 +101,42 @@ def test_plugins_lists_name_kind_package_version():
     assert rows["transformer"] == {"name": "transformer", "kind": "generator", "package": "synthwear",
                                    "version": rows["transformer"]["version"], "module": "transformer"}
     assert rows["transformer"]["version"]
+
+
+def write_fitbit_export(frame: pd.DataFrame, folder: Path) -> None:
+    """One sub-folder per person in Fitbit's account-export layout (steps as one record per day)."""
+    for person, days in frame.groupby("person_id"):
+        out = folder / person
+        out.mkdir(parents=True)
+        dates = days["date"].dt.strftime("%Y-%m-%d")
+        (out / "resting_heart_rate.json").write_text(json.dumps([
+            {"dateTime": f"{d} 00:00:00", "value": {"date": d, "value": 0 if pd.isna(v) else v, "error": 1.0}}
+            for d, v in zip(dates, days["resting_hr"])]))
+        (out / "sleep.json").write_text(json.dumps([
+            {"logId": i, "dateOfSleep": d, "minutesAsleep": int(v), "mainSleep": True}
+            for i, (d, v) in enumerate(zip(dates, days["sleep_minutes"])) if not pd.isna(v)]))
+        (out / "steps.json").write_text(json.dumps([
+            {"dateTime": f"{d} 12:00:00", "value": str(int(v))} for d, v in zip(dates, days["steps"]) if not pd.isna(v)]))
+
+
+def test_recipe_reads_a_fitbit_export_folder(tmp_path):
+    exports = tmp_path / "exports"
+    generated = make_daily_frame(persons=5, days=30, missing=0.0)
+    write_fitbit_export(generated.assign(person_id="gen-" + generated["person_id"]), exports)
+    shutil.copytree(Path(__file__).parents[2] / "shared" / "data" / "fitbit_export_sample" / "p03", exports / "p03")
+    raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
+    raw["data"] = {"importer": "fitbit", "path": "exports"}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"]["persons"] == 6 and run["data"]["source"].startswith("fitbit export")
+    assert run["data"]["person_days"] == 5 * 30 + 122  # p03 imports to 122 days (see the importer's tests)
+
+
+def test_import_command_writes_the_tidy_table(tmp_path):
+    write_fitbit_export(make_daily_frame(persons=2, days=5, missing=0.0), tmp_path / "exports")
+    result = CliRunner().invoke(cli, ["import", "fitbit", str(tmp_path / "exports"), "-o", str(tmp_path / "daily.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "daily.csv")
+    assert list(table.columns) == ["person_id", "date", "resting_hr", "sleep_minutes", "steps"] and len(table) == 10

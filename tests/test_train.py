@@ -107,7 +107,7 @@ def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path):
     assert model.generate(3, 5, seed=1).shape == (3, 5, 3)
 
 
-def test_the_entry_point_refuses_to_run_outside_torchrun(monkeypatch, capsys):
+def test_the_entry_point_refuses_to_run_outside_torchrun(monkeypatch):
     from synthwear.distributed import main
 
     monkeypatch.delenv("RANK", raising=False)

@@ -124,7 +124,9 @@ class DailyTransformer(nn.Module):
         last = first_position + tokens.size(1)
         if last > self.spec.max_days:
             raise ValueError(f"sequence of {last} days is longer than the model's context ({self.spec.max_days})")
-        x = self.position_embedding(torch.arange(first_position, last, device=tokens.device))  # (T, n_embd)
+        # positions expanded over the batch, so Opacus can split this embedding's gradient per window
+        positions = torch.arange(first_position, last, device=tokens.device).expand(tokens.size(0), -1)  # (B, T)
+        x = self.position_embedding(positions)  # (B, T, n_embd)
         if self.training and self.config.input_dropout > 0:
             missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)  # each channel's "missing" id
             hide = (torch.rand(tokens.shape, device=tokens.device) < self.config.input_dropout) & (tokens < missing)

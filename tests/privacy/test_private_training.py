@@ -1,6 +1,7 @@
 """DP-SGD training: per-sample gradients really are per window, the budget is spent exactly at the
 last step, the accounting is per person, and a private recipe runs end to end."""
 
+import dataclasses
 import json
 
 import pytest
@@ -43,7 +44,7 @@ def test_per_sample_gradients_are_each_windows_own(model):
     targets = windows.batch(torch.arange(5))
     loss = default_registry().build("losses", "mean", {})
     ModuleValidator.validate(model.generator, strict=True)  # raises on any layer Opacus cannot handle
-    assert freeze_unbatched_parameters(model) == ["position_embedding.weight"]  # its input has no batch dimension
+    assert freeze_unbatched_parameters(model) == []  # every layer's input carries the batch
     wrapped = GradSampleModule(model.generator, batch_first=True, loss_reduction="mean")
     per_window_loss(loss, wrapped(model.shifted_inputs(targets)), targets).backward()
     trainable = [(name, p) for name, p in model.generator.named_parameters() if p.requires_grad]
@@ -74,9 +75,28 @@ def test_training_spends_exactly_the_budget_per_person(model):
     assert [r["step"] for r in result.history] == [2, 4, 6]  # evenly spaced checkpoints
     assert "budget spent" in result.stopped
     after = dict(model.generator.named_parameters())
-    assert torch.equal(after["position_embedding.weight"], before["position_embedding.weight"])
-    assert after["position_embedding.weight"].requires_grad  # frozen for DP-SGD only
-    assert not torch.equal(after["heads.0.weight"], before["heads.0.weight"])
+    for name in ("position_embedding.weight", "heads.0.weight", "channel_embeddings.0.weight"):
+        assert not torch.equal(after[name], before[name]), name
+
+
+class UnbatchedPositions(torch.nn.Module):
+    """A generator whose position embedding is fed indices without a batch dimension."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.positions = torch.nn.Embedding(spec.max_days, 8)
+        self.values = torch.nn.Embedding(spec.vocab_sizes[0] + 2, 8)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(8, n) for n in spec.vocab_sizes)
+
+    def forward(self, tokens):
+        x = self.positions(torch.arange(tokens.size(1))) + self.values(tokens[:, :, 0])
+        return [head(x) for head in self.heads]
+
+
+def test_parameters_without_per_sample_gradients_are_frozen(model):
+    broken = dataclasses.replace(model, generator=UnbatchedPositions(model.spec))
+    assert freeze_unbatched_parameters(broken) == ["positions.weight"]
+    assert not broken.generator.positions.weight.requires_grad and broken.generator.values.weight.requires_grad
 
 
 def test_privacy_section_is_checked():
