@@ -4,32 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
-
-
-def make_daily_frame(persons: int = 8, days: int = 40, seed: int = 0, missing: float = 0.1) -> pd.DataFrame:
-    """A generated cohort with person-level offsets, day-to-day noise and scattered gaps."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for p in range(persons):
-        base = (rng.normal(62, 6), rng.normal(420, 40), rng.normal(8000, 2500))
-        for d in range(days):
-            rows.append({
-                "person_id": f"p{p:02d}",
-                "date": pd.Timestamp("2022-01-01") + pd.Timedelta(days=d),
-                "resting_hr": base[0] + rng.normal(0, 1.5),
-                "sleep_minutes": round(max(0.0, base[1] + rng.normal(0, 50))),
-                "steps": round(max(0.0, base[2] + rng.normal(0, 2000))),
-            })
-    frame = pd.DataFrame(rows)
-    holes = rng.random((len(frame), 3)) < missing
-    frame[CHANNELS] = frame[CHANNELS].mask(holes)
-    return frame.dropna(subset=CHANNELS, how="all").reset_index(drop=True)
+from cohorts import REPO, make_daily_frame
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from synthwear.cli import cli
 
-from conftest import make_daily_frame
+from cohorts import make_daily_frame
 
 RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"}
 

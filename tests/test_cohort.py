@@ -2,7 +2,7 @@ import numpy as np
 
 from synthwear.cohort import Cohort
 
-from conftest import CHANNELS
+from cohorts import CHANNELS
 
 
 def test_calendar_is_gap_filled_and_windows_match_frame(daily_frame):

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
-from conftest import REPO
+from cohorts import REPO
 
 from synthwear.model import SynthesisModel
 from synthwear.pipeline import build_model

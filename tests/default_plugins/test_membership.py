@@ -5,7 +5,7 @@ bound the formal guarantee puts on any attack."""
 import numpy as np
 import pytest
 import torch
-from conftest import CHANNELS, make_daily_frame
+from cohorts import CHANNELS, make_daily_frame
 
 from synthwear.default_plugins.membership import MembershipConfig, MembershipInference, person_folds
 from synthwear.default_plugins.membership_attacks import window_features

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import CHANNELS, make_daily_frame
+from cohorts import CHANNELS, make_daily_frame
 from opacus import GradSampleModule
 from opacus.accountants import RDPAccountant
 from opacus.validators import ModuleValidator
