@@ -29,28 +29,18 @@ def test_misspelled_key_names_key_and_file(tmp_path):
     assert "\n" not in message
 
 
-def test_wrong_type_is_rejected(tmp_path):
-    path = write(tmp_path, "name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [0, 1]}}\ntraining: {epochs: many}\n")
-    with pytest.raises(SynthwearError, match=r"'training.epochs'"):
+@pytest.mark.parametrize("text, expected", [
+    ("name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [0, 1]}}\ntraining: {epochs: many}\n",
+     r"key 'training.epochs'"),
+    ("name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [10, 0]}}\n", r"channels.steps.range"),
+    ("name: x\ndata: {dataset: lifesnaps, path: a.csv}\nchannels: {steps: {range: [0, 1]}}\n", "exactly one"),
+    ("name: x\nchannels: [unclosed\n", r"line \d+: not valid YAML"),
+])
+def test_invalid_recipes_are_one_line_errors(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(SynthwearError, match=expected) as err:
         load_recipe(path)
-
-
-def test_range_must_be_ordered(tmp_path):
-    path = write(tmp_path, "name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [10, 0]}}\n")
-    with pytest.raises(SynthwearError, match=r"channels.steps.range"):
-        load_recipe(path)
-
-
-def test_exactly_one_data_source(tmp_path):
-    path = write(tmp_path, "name: x\ndata: {dataset: lifesnaps, path: a.csv}\nchannels: {steps: {range: [0, 1]}}\n")
-    with pytest.raises(SynthwearError, match="exactly one"):
-        load_recipe(path)
-
-
-def test_invalid_yaml_names_line(tmp_path):
-    path = write(tmp_path, "name: x\nchannels: [unclosed\n")
-    with pytest.raises(SynthwearError, match=r"line \d+: not valid YAML"):
-        load_recipe(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
 
 
 def test_relative_paths_resolve_against_recipe_folder(tmp_path):
