@@ -174,7 +174,7 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         result: TrainingResult = train_model(model, loss, train_windows, val_windows, recipe.training, seed=recipe.seed,
                                              on_epoch=on_epoch)
     if progress:
-        progress.update(task, completed=recipe.training.epochs)
+        progress.update(task, total=result.epochs, completed=result.epochs)
     timings["train"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
