@@ -30,7 +30,7 @@ from synthwear.plugins import Registry, default_registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.report import write_report
-from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
+from synthwear.split import find_duplicate_persons, split_persons
 from synthwear.tables import fingerprint, read_daily_table, validate_daily_table, write_daily_table
 from synthwear.train import TrainingResult, resolve_device, train_model, window_tokens
 
