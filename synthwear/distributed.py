@@ -3,9 +3,8 @@
 torchrun starts N copies of this module with RANK, WORLD_SIZE and LOCAL_RANK set. Each joins the
 process group (gloo on CPU, nccl on GPU, one GPU per process) and runs the recipe; ``train_model``
 finds the group and trains with DistributedDataParallel on its shard of the windows. Every rank
-ends training with the same weights, so sampling and evaluation give the same result everywhere,
-but only rank 0 writes the run folder: the pipeline has no notion of rank, so the other ranks
-write theirs into a scratch folder that is deleted when they finish.
+ends training with the same weights; rank 0 then samples, evaluates and writes the run folder,
+and the other ranks are done.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,13 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         if recipe.privacy:
             raise SynthwearError(f"{recipe.where()}: privacy: DP-SGD does not run under torchrun yet; run it with `synthwear run`")
         with process_group() as shard:
+            out_dir = args.out or Path("runs") / recipe.name
             if shard.rank == 0:
                 with make_progress() as progress:
-                    result = run_recipe(recipe, args.out or Path("runs") / recipe.name, progress=progress)
+                    result = run_recipe(recipe, out_dir, progress=progress)
                 print_summary(result.folder, result.run, result.metrics)
             else:
-                with tempfile.TemporaryDirectory(prefix=f"synthwear-rank{shard.rank}-") as scratch:
-                    run_recipe(recipe, Path(scratch) / "run")
+                run_recipe(recipe, out_dir)  # trains its shard, then returns before sampling and writing
     except SynthwearError as err:
         sys.exit(f"Error: {err}")
 

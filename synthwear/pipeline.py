@@ -32,7 +32,7 @@ from synthwear.recipe import Recipe
 from synthwear.report import write_report
 from synthwear.split import find_duplicate_persons, split_persons
 from synthwear.tables import fingerprint, read_daily_table, validate_daily_table, write_daily_table
-from synthwear.train import TrainingResult, resolve_device, train_model, window_tokens
+from synthwear.train import Shard, TrainingResult, resolve_device, train_model, window_tokens
 
 
 @dataclass
@@ -117,8 +117,8 @@ class RunResult:
 
 
 def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = None,
-               progress: Progress | None = None) -> RunResult:
-    """Do the whole job for a recipe and write the run folder."""
+               progress: Progress | None = None) -> RunResult | None:
+    """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0)."""
     registry = registry or default_registry()
     log = progress.console.print if progress else (lambda *a, **k: None)
     timings: dict[str, float] = {}
@@ -176,6 +176,8 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     if progress:
         progress.update(task, total=result.epochs, completed=result.epochs)
     timings["train"] = time.perf_counter() - clock
+    if Shard.of_process_group().rank != 0:
+        return None  # under torchrun every rank now holds the same weights: rank 0 alone samples and writes
 
     clock = time.perf_counter()
     sample_days = recipe.sampling.days or days
