@@ -2,7 +2,8 @@
 
 torchrun starts N copies of this module with RANK, WORLD_SIZE and LOCAL_RANK set. Each joins the
 process group (gloo on CPU, nccl on GPU, one GPU per process) and runs the recipe; ``train_model``
-finds the group and trains with DistributedDataParallel on its shard of the windows. Every rank
+finds the group and trains with DistributedDataParallel on its shard of the windows (a recipe with
+``privacy`` trains with Opacus' distributed DP-SGD on its share of the persons). Every rank
 ends training with the same weights; rank 0 then samples, evaluates and writes the run folder,
 and the other ranks are done.
 """
@@ -54,8 +55,6 @@ def main(argv: list[str] | None = None) -> None:
         recipe = load_recipe(args.recipe)
         if args.seed is not None:
             recipe.seed = args.seed
-        if recipe.privacy:
-            raise SynthwearError(f"{recipe.where()}: privacy: DP-SGD does not run under torchrun yet; run it with `synthwear run`")
         with process_group() as shard:
             out_dir = args.out or Path("runs") / recipe.name
             if shard.rank == 0:

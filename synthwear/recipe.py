@@ -77,6 +77,9 @@ class TrainingSection(Section):
     weight_decay: float = Field(0.01, ge=0)
     patience: int = Field(10, ge=1)  # epochs without validation improvement before stopping
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
+    # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
+    # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
+    precision: Literal["float32", "bfloat16"] = "float32"
 
 
 class SamplingSection(Section):
@@ -128,6 +131,12 @@ class Recipe(Section):
 
     source: Path | None = Field(None, exclude=True)  # the file it was read from, for messages and paths
 
+    @model_validator(mode="after")
+    def _private_in_float32(self) -> Recipe:
+        if self.privacy and self.training.precision != "float32":
+            raise ValueError("training.precision must be float32 with privacy: per-person gradients are clipped in float32")
+        return self
+
     def where(self) -> str:
         return str(self.source) if self.source else "recipe"
 
@@ -172,6 +181,8 @@ def describe_error(err: ValidationError) -> str:
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         message = f"unknown key {key!r}"
+    elif not first["loc"]:  # a rule across sections names its keys itself
+        message = first["msg"].removeprefix("Value error, ")
     elif first["type"] == "missing":
         message = f"missing key {key!r}"
     else:

@@ -145,7 +145,8 @@ def train_model(
         running, batches = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
         for index in shard.take(torch.randperm(len(train), generator=order_gen)).to(device).split(batch_size):
             targets = train.batch(index)
-            value = loss(network(model.shifted_inputs(targets)), targets, training=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
+                value = loss(network(model.shifted_inputs(targets)), targets, training=True)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()

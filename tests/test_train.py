@@ -18,7 +18,7 @@ from cohorts import REPO
 from synthwear.model import SynthesisModel
 from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
-from synthwear.recipe import load_recipe, parse_recipe
+from synthwear.recipe import load_recipe
 from synthwear.train import Shard, WindowTokens, train_model, validation_loss, window_tokens
 
 
@@ -86,9 +86,13 @@ def test_scoring_parts_cover_every_row_once():
     assert torch.equal(torch.cat(parts), torch.arange(9))
 
 
-def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path):
+@pytest.mark.parametrize("privacy", [None, {"target_epsilon": 4.0, "sample_rate": 0.5, "steps": 4, "checkpoints": 2}],
+                         ids=["plain", "dp-sgd"])
+def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path, privacy):
     raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
     raw["evaluation"]["evaluators"] = [{"name": "forecast"}]  # the run, not the evaluators, is under test
+    if privacy:
+        raw["privacy"] = privacy
     recipe_file = tmp_path / "tiny.yaml"
     recipe_file.write_text(yaml.safe_dump(raw))
     out = tmp_path / "runs" / "tiny"
@@ -103,6 +107,9 @@ def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path):
     assert not list(scratch.glob("synthwear-rank*"))  # rank 1's discarded run folder is gone
     run = json.loads((out / "run.json").read_text())
     assert run["training"]["epochs"] >= 1
+    if privacy:  # Opacus' distributed DP-SGD, accounted once for the whole run
+        assert run["privacy"]["processes"] == 2 and 3.9 <= run["privacy"]["epsilon"] <= 4.0
+        assert run["privacy"]["steps"] == 4
     model = SynthesisModel.load(out / "model", default_registry())
     assert model.generate(3, 5, seed=1).shape == (3, 5, 3)
 
@@ -115,13 +122,18 @@ def test_the_entry_point_refuses_to_run_outside_torchrun(monkeypatch):
         main([str(REPO / "recipes" / "tiny.yaml")])
 
 
-def test_a_recipe_with_differential_privacy_is_refused(tmp_path):
-    from synthwear.distributed import main
-
-    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
-    raw["privacy"] = {"target_epsilon": 4.0}
-    recipe_file = tmp_path / "dp.yaml"
-    recipe_file.write_text(yaml.safe_dump(raw))
-    parse_recipe(raw)  # a valid recipe: the refusal is the launcher's
-    with pytest.raises(SystemExit, match="does not run under torchrun"):
-        main([str(recipe_file)])
+@pytest.mark.parametrize("precision, compute_dtype", [("float32", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_training_precision_sets_the_compute_type_and_the_weights_stay_float32(precision, compute_dtype):
+    model, loss, _, _, config = tiny_setup()
+    days = 7  # the tiny recipe's window
+    tokens = np.stack([np.arange(80) % 5] * len(model.channels), axis=1)  # a rhythm any model can learn
+    train, validation = window_tokens(tokens, np.arange(60), days), window_tokens(tokens, np.arange(60, 73), days)
+    seen = []
+    model.generator.register_forward_hook(lambda module, args, output: seen.append(output[0].dtype) if module.training else None)
+    untrained = validation_loss(model, loss, validation, batch_size=13)
+    result = train_model(model, loss, train, validation,
+                         config.model_copy(update={"epochs": 15, "patience": 15, "batch_size": 10,
+                                                      "learning_rate": 0.01, "precision": precision}), seed=0)
+    assert set(seen) == {compute_dtype}
+    assert all(p.dtype == torch.float32 for p in model.generator.parameters())
+    assert result.best_validation_loss < 0.5 * untrained

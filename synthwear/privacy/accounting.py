@@ -39,6 +39,7 @@ class PrivacyAccounting:
     train_persons: int
     frozen_parameters: list[str]  # kept at their initial values: no per-person gradient exists for them
     checkpoints: int  # the validation persons (not covered by the guarantee) chose among these
+    processes: int = 1  # torchrun ranks that shared the persons; the noise was added once, on rank 0
     unit: str = PRIVACY_UNIT
     sampling: str = SAMPLING
 

@@ -5,15 +5,19 @@ person. Here the dataset's items are persons: Opacus' Poisson sampler draws each
 with probability q at every step, and a drawn person contributes exactly one of their windows,
 chosen uniformly at random. Adding or removing a person therefore changes at most one row of any
 batch, which is the neighbouring relation the accountant assumes.
+
+Under torchrun the persons are dealt out among the ranks and each rank draws its own persons with
+the same q (``ShardedPersonSampler``); together the ranks' batches are one Poisson draw of all
+persons, which Opacus' distributed optimizer sums before adding the noise once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from synthwear.train import WindowTokens
+from synthwear.train import Shard, WindowTokens
 
 
 class PersonWindows(Dataset):
@@ -46,3 +50,32 @@ def person_loader(dataset: PersonWindows, sample_rate: float, generator: torch.G
     batches = round(1 / sample_rate)
     return DataLoader(dataset, batch_sampler=[list(chunk) for chunk in np.array_split(np.arange(len(dataset)), batches)],
                       generator=generator)
+
+
+class ShardedPersonSampler(Sampler[list[int]]):
+    """Poisson sampling of persons split among torchrun's ranks: person p belongs to rank
+    p % world_size, and at every step each rank draws each of its persons with probability q.
+
+    Every step yields a batch on every rank, an empty one included. Opacus' own distributed sampler
+    skips a rank's empty draw, which leaves that rank a step behind the others: with few persons
+    per rank or a small q the ranks' gradient all-reduces then pair up wrongly or hang.
+    """
+
+    def __init__(self, persons: int, sample_rate: float, shard: Shard, generator: torch.Generator):
+        self.mine = torch.arange(shard.rank, persons, shard.world_size)
+        self.sample_rate, self.generator = sample_rate, generator
+
+    def __len__(self) -> int:
+        return round(1 / self.sample_rate)  # Opacus reads q back as 1 / len(loader)
+
+    def __iter__(self):
+        for _ in range(len(self)):
+            yield self.mine[torch.rand(len(self.mine), generator=self.generator) < self.sample_rate].tolist()
+
+
+def sharded_person_loader(dataset: PersonWindows, sample_rate: float, shard: Shard, generator: torch.Generator) -> DataLoader:
+    """This rank's loader of person batches; an empty draw becomes a (0, T, C) batch."""
+    tokens = dataset.windows.tokens
+    empty = torch.empty((0, dataset.windows.days, tokens.shape[1]), dtype=tokens.dtype, device=tokens.device)
+    return DataLoader(dataset, batch_sampler=ShardedPersonSampler(len(dataset), sample_rate, shard, generator),
+                      collate_fn=lambda windows: torch.stack(windows) if windows else empty)

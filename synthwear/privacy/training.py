@@ -12,6 +12,12 @@ What differs from non-private training, and why:
   checkpoints; choosing is post-processing of the noisy iterates, so the training persons'
   guarantee holds. The validation persons are not covered: the choice reveals at most
   log2(checkpoints) bits about them.
+
+Under torchrun this is Opacus' distributed path: the generator is wrapped in its
+DifferentiallyPrivateDistributedDataParallel, so ``make_private`` hands back a
+DistributedDPOptimizer that clips on every rank, adds the noise on rank 0 only and averages the
+noisy sums. The persons are dealt out among the ranks (``sharded_person_loader``); the guarantee
+and its accounting are those of one process.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
 
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
 from synthwear.privacy.accounting import PrivacyAccounting, calibrate_noise, resolve_delta
 from synthwear.privacy.compatibility import freeze_unbatched_parameters
-from synthwear.privacy.sampling import PersonWindows, person_loader
+from synthwear.privacy.sampling import PersonWindows, person_loader, sharded_person_loader
 from synthwear.recipe import PrivacySection, TrainingSection
-from synthwear.train import TrainingResult, WindowTokens, validation_loss
+from synthwear.train import Shard, TrainingResult, WindowTokens, validation_loss
 
 
 def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
@@ -46,6 +53,10 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
                         for i in range(len(targets))]).mean()
 
 
+def mean_over_ranks(value: float, shard: Shard) -> float:
+    return float(shard.sum(torch.tensor([value], dtype=torch.float64))[0]) / shard.world_size
+
+
 def train_private(
     model: SynthesisModel, loss: Loss, train: WindowTokens, persons: np.ndarray, validation: WindowTokens,
     config: TrainingSection, privacy: PrivacySection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
@@ -55,20 +66,27 @@ def train_private(
     ``persons`` labels each training window with its person. ``config`` contributes the learning
     rate and weight decay; its epochs, batch size and patience do not apply (steps and the sampling
     rate are set by ``privacy``). The model ends holding the checkpoint validation liked best.
+    Under torchrun every rank calls this with the same arguments and ends with the same weights.
     """
     device = model.device
+    shard = Shard.of_process_group()
     train, validation = train.to(device), validation.to(device)
-    dataset = PersonWindows(train, np.asarray(persons), torch.Generator().manual_seed(seed))
+    dataset = PersonWindows(train, np.asarray(persons), torch.Generator().manual_seed(seed + shard.rank))
     delta = resolve_delta(privacy, len(dataset))
     noise_multiplier = calibrate_noise(privacy, delta)
     frozen = freeze_unbatched_parameters(model)
     trainable = [p for p in model.generator.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     engine = PrivacyEngine(accountant=privacy.accountant)
+    sampling = torch.Generator().manual_seed(seed + shard.rank)
+    if shard.world_size > 1:  # the loader draws persons itself: Opacus' distributed sampler would skip empty draws
+        network = DifferentiallyPrivateDistributedDataParallel(model.generator)
+        loader = sharded_person_loader(dataset, privacy.sample_rate, shard, sampling)
+    else:
+        network, loader = model.generator, person_loader(dataset, privacy.sample_rate, sampling)
     module, optimizer, loader = engine.make_private(
-        module=model.generator, optimizer=optimizer,
-        data_loader=person_loader(dataset, privacy.sample_rate, torch.Generator().manual_seed(seed)),
-        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm, poisson_sampling=True,
+        module=network, optimizer=optimizer, data_loader=loader, poisson_sampling=shard.world_size == 1,
+        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm,
         loss_reduction="mean", grad_sample_mode="hooks", noise_generator=torch.Generator(device=device).manual_seed(seed + 1))
     checkpoint_steps = {round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)}
     best_loss, best_round, best_state = float("inf"), 0, None
@@ -85,8 +103,9 @@ def train_private(
                 optimizer.step()
                 step, seen, running, since = step + 1, seen + len(targets), running + value.item(), since + 1
                 if step in checkpoint_steps:
-                    val = validation_loss(model, loss, validation, config.batch_size * 4)
-                    record = {"epoch": len(history) + 1, "step": step, "train_loss": running / since, "validation_loss": val}
+                    val = validation_loss(model, loss, validation, config.batch_size * 4, shard)
+                    record = {"epoch": len(history) + 1, "step": step, "train_loss": mean_over_ranks(running / since, shard),
+                              "validation_loss": val}
                     history.append(record)
                     running, since = 0.0, 0
                     if on_epoch:
@@ -112,8 +131,8 @@ def train_private(
         delta_source="recipe" if privacy.target_delta is not None else f"1/(10 x {len(dataset)} training persons)",
         accountant=privacy.accountant, noise_multiplier=noise_multiplier, sample_rate=privacy.sample_rate,
         steps=step, max_grad_norm=privacy.max_grad_norm, train_persons=len(dataset), frozen_parameters=frozen,
-        checkpoints=privacy.checkpoints)
+        checkpoints=privacy.checkpoints, processes=shard.world_size)
     result = TrainingResult(len(history), best_round, best_loss,
                             f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
-                            seconds, seen / max(seconds, 1e-9), history)
+                            seconds, mean_over_ranks(seen, shard) * shard.world_size / max(seconds, 1e-9), history)
     return result, accounting

@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from opacus.data_loader import DPDataLoader
 
-from synthwear.privacy.sampling import PersonWindows, person_loader
-from synthwear.train import WindowTokens
+from synthwear.privacy.sampling import PersonWindows, ShardedPersonSampler, person_loader, sharded_person_loader
+from synthwear.train import Shard, WindowTokens
 
 DAYS, PERSONS = 3, 8
 
@@ -42,3 +42,31 @@ def test_poisson_steps_draw_each_person_at_most_once_at_the_recipes_rate():
             assert len(ids) == len(set(ids))
             sizes.append(len(ids))
     assert abs(np.mean(sizes) - 0.25 * PERSONS) < 3 * np.sqrt(PERSONS * 0.25 * 0.75 / len(sizes))
+
+
+def test_ranks_draw_disjoint_persons_that_together_are_a_poisson_draw_of_all():
+    shards = [Shard(rank, 3) for rank in range(3)]
+    samplers = [ShardedPersonSampler(PERSONS, 0.25, shard, torch.Generator().manual_seed(10 + shard.rank)) for shard in shards]
+    assert [len(s) for s in samplers] == [4, 4, 4]  # q = 1 / len: what Opacus tells the accountant
+    drawn = np.zeros(PERSONS)
+    steps = 0
+    for _ in range(400):
+        for batches in zip(*samplers, strict=True):  # every rank takes every step
+            owners = [set(batch) for batch in batches]
+            assert all(a.isdisjoint(b) for i, a in enumerate(owners) for b in owners[i + 1:])
+            for batch in batches:
+                drawn[batch] += 1
+            steps += 1
+    rate = drawn / steps
+    assert np.all(np.abs(rate - 0.25) < 4 * np.sqrt(0.25 * 0.75 / steps))  # each person, not just on average
+
+
+def test_an_empty_draw_is_still_a_step_with_an_empty_batch():
+    windows, persons = labelled_windows(np.full(PERSONS, 10))
+    dataset = PersonWindows(windows, persons, torch.Generator().manual_seed(0))
+    loader = sharded_person_loader(dataset, 0.02, Shard(1, 4), torch.Generator().manual_seed(0))
+    batches = [batch for _ in range(20) for batch in loader]
+    assert len(batches) == 20 * 50
+    assert any(len(batch) == 0 for batch in batches)
+    assert all(batch.shape[1:] == (DAYS, 2) for batch in batches)
+    assert {int(p) for batch in batches for p in batch[:, 0, 1]} <= {1, 5}  # rank 1 of 4 owns persons 1 and 5

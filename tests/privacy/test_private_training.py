@@ -6,7 +6,9 @@ import json
 
 import pytest
 import torch
-from cohorts import CHANNELS, make_daily_frame
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from cohorts import CHANNELS, REPO, make_daily_frame
 from opacus import GradSampleModule
 from opacus.accountants import RDPAccountant
 from opacus.validators import ModuleValidator
@@ -25,12 +27,16 @@ from synthwear.train import window_tokens
 DAYS = 7
 
 
-@pytest.fixture
-def model(tiny_recipe):
-    torch.manual_seed(0)
-    recipe = load_recipe(tiny_recipe)
+def tiny_model(weights_seed: int = 0):
+    torch.manual_seed(weights_seed)
+    recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
     recipe.generator.model_extra["dropout"] = 0.0  # so a window's gradient can be recomputed exactly
     return build_model(recipe, default_registry(), torch.device("cpu"))
+
+
+@pytest.fixture
+def model():
+    return tiny_model()
 
 
 def cohort_windows(model, persons: int):
@@ -79,6 +85,40 @@ def test_training_spends_exactly_the_budget_per_person(model):
         assert not torch.equal(after[name], before[name]), name
 
 
+def train_private_rank(rank: int, world_size: int, folder: str) -> None:
+    """One torchrun-like process of a private run: its own initial weights, the same windows and seed."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world_size)
+    try:
+        model = tiny_model(weights_seed=rank)  # DP-DDP must start every rank from rank 0's weights
+        windows, persons = cohort_windows(model, 10)
+        privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
+        result, accounting = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons,
+                                           windows, TrainingSection(), privacy, seed=0)
+        torch.save({"state": model.generator.state_dict(), "history": result.history,
+                    "accounting": accounting.to_dict()}, f"{folder}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_train_privately_to_the_same_weights_under_one_guarantee(tmp_path):
+    mp.spawn(train_private_rank, args=(2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name  # the noisy averaged step is the same everywhere
+    assert ranks[0]["history"] == ranks[1]["history"]  # so is the checkpoint validation chose
+    initial = tiny_model(weights_seed=0).generator.state_dict()
+    assert not torch.equal(ranks[0]["state"]["heads.0.weight"], initial["heads.0.weight"])
+    shared = ranks[0]["accounting"]
+    assert shared == ranks[1]["accounting"] and shared["processes"] == 2
+    model = tiny_model()
+    windows, persons = cohort_windows(model, 10)
+    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
+    _, alone = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons, windows,
+                             TrainingSection(), privacy, seed=0)
+    assert {k: v for k, v in shared.items() if k != "processes"} == {k: v for k, v in alone.to_dict().items() if k != "processes"}
+
+
 class UnbatchedPositions(torch.nn.Module):
     """A generator whose position embedding is fed indices without a batch dimension."""
 
@@ -108,6 +148,8 @@ def test_privacy_section_is_checked():
         parse_recipe({**base, "privacy": {"target_epsilon": 3, "epsilon": 3}})
     with pytest.raises(SynthwearError, match="privacy.accountant"):
         parse_recipe({**base, "privacy": {"target_epsilon": 3, "accountant": "gdp"}})
+    with pytest.raises(SynthwearError, match=r"^recipe: training.precision must be float32 with privacy"):
+        parse_recipe({**base, "privacy": {"target_epsilon": 3}, "training": {"precision": "bfloat16"}})
 
 
 def test_a_private_recipe_records_its_guarantee(tiny_recipe, tmp_path):
