@@ -5,11 +5,12 @@
 Rows: synthwear and PARSynthesizer on the LifeSnaps training windows (the fitbit recipe), and on
 the 21-day windows of a 10,000-person × 365-day cohort that synthwear samples from the LifeSnaps
 model (saved as Parquet, reused when present). Each measurement runs in a fresh process so that
-its peak resident memory is its own. Epoch times at scale are extrapolated from a timed subset of
-the windows (``--scale-windows``), and PARSynthesizer is capped (``--par-epochs``, a subset of
-windows) because uncapped it would run for hours; the table says where either happened. Fidelity
-uses the fidelity evaluators (discriminative score, KSComplement) on both synthesizers' samples,
-scored against the same real holdout windows.
+its peak resident memory is its own. synthwear is timed in each ``--precisions`` (float32, and
+bfloat16 mixed precision). On LifeSnaps PARSynthesizer trains its default 128 epochs; at scale it
+is capped (``--par-scale-epochs`` over ``--par-scale-windows`` windows) and, like synthwear's epoch
+there, extrapolated from a timed subset (``--scale-windows``); the table says where. Fidelity uses
+the fidelity evaluators (discriminative score, KSComplement) on both synthesizers' samples, scored
+against the same real holdout windows.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 # --- helpers run in the parent ------------------------------------------------------------------
@@ -57,13 +59,16 @@ def machine() -> dict:
 
 # --- measurements (each in its own process) -----------------------------------------------------
 def matmul_rate(n: int = 2048, repeats: int = 20) -> dict:
-    """The machine's fp32 matmul rate: the hardware limit the training step is held against."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
+    """The machine's matmul rates in float32 and bfloat16: the limits the training steps are held against."""
+    rates = {}
+    for precision in PRECISIONS:
+        a, b = torch.randn(n, n, dtype=PRECISIONS[precision]), torch.randn(n, n, dtype=PRECISIONS[precision])
         a @ b
-    return {"gflops": 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9}
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        rates[precision] = 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
+    return rates
 
 
 def lifesnaps_data(recipe) -> dict:
@@ -108,12 +113,13 @@ def fidelity(run_dir: Path, synthetic: np.ndarray) -> dict:
             "ks_complement": float(np.mean([marginals[c]["ks_complement"]["synthetic"] for c in CHANNELS]))}
 
 
-def synthwear_lifesnaps(run_dir: Path, sample_sequences: int, fidelity_sequences: int) -> dict:
+def synthwear_lifesnaps(run_dir: Path, sample_sequences: int, fidelity_sequences: int, precision: str) -> dict:
     """Train the fitbit recipe to early stopping; then time sampling 21-day sequences."""
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
 
     recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
+    recipe.training.precision = precision
     recipe.evaluation.evaluators = []  # fidelity is scored below, alike for both synthesizers
     result = run_recipe(recipe, run_dir)
     training = result.run["training"]
@@ -121,7 +127,7 @@ def synthwear_lifesnaps(run_dir: Path, sample_sequences: int, fidelity_sequences
     started = time.perf_counter()
     synthetic = model.generate(sample_sequences, days, seed=1)
     sample_s = time.perf_counter() - started
-    return {"train_windows": result.run["windows"]["train"]["windows"], "epochs": training["epochs"],
+    return {"precision": precision, "train_windows": result.run["windows"]["train"]["windows"], "epochs": training["epochs"],
             "train_s": training["seconds"], "windows_per_s": training["windows_per_second"],
             "sequences_per_s": sample_sequences / sample_s, "fidelity": fidelity(run_dir, synthetic[:fidelity_sequences]),
             "flops_per_window": training_flops(model, recipe.training.batch_size) / recipe.training.batch_size}
@@ -206,7 +212,7 @@ def scale_windows(path: Path, days: int, limit: int, seed: int):
     return cohort, starts, subset, time.perf_counter() - started
 
 
-def synthwear_scale(path: Path, limit: int, batch_size: int) -> dict:
+def synthwear_scale(path: Path, limit: int, batch_size: int, precision: str) -> dict:
     """One epoch over a seeded subset of the cohort's windows, from a fresh model of the fitbit recipe."""
     from synthwear.pipeline import build_model
     from synthwear.plugins import default_registry
@@ -221,11 +227,11 @@ def synthwear_scale(path: Path, limit: int, batch_size: int) -> dict:
     model = build_model(recipe, registry, torch.device("cpu"))
     loss = registry.build("losses", recipe.loss.name, recipe.loss.options)
     tokens = model.tokenize(cohort.values)[0]
-    config = recipe.training.model_copy(update={"epochs": 1, "batch_size": batch_size})
+    config = recipe.training.model_copy(update={"epochs": 1, "batch_size": batch_size, "precision": precision})
     result = train_model(model, loss, window_tokens(tokens, subset, days), window_tokens(tokens, subset[:1000], days),
                          config, seed=recipe.seed)
     return {"persons": cohort.n_persons, "person_days": len(cohort.values), "all_windows": len(starts), "train_windows": len(subset),
-            "batch_size": batch_size, "load_s": load_s, "train_s": result.seconds, "windows_per_s": result.windows_per_second,
+            "batch_size": batch_size, "precision": precision, "load_s": load_s, "train_s": result.seconds, "windows_per_s": result.windows_per_second,
             "epoch_s": len(starts) / result.windows_per_second,
             "flops_per_window": training_flops(model, batch_size) / batch_size}
 
@@ -251,25 +257,30 @@ def table(r: dict) -> str:
     def f(value, digits=0):
         return "—" if value is None else f"{value:,.{digits}f}"
 
-    ours, par = r["synthwear_lifesnaps"], r.get("par_lifesnaps")
-    lines = ["| data | synthesizer | training windows/s | training wall s | sampling 21-day sequences/s | peak MiB | "
-             "discriminative ↓ | KSComplement ↑ | note |", "|" + "---|" * 9]
-    lines.append(f"| LifeSnaps | synthwear | {f(ours['windows_per_s'])} | {f(ours['train_s'], 1)} | "
-                 f"{f(ours['sequences_per_s'])} | {f(ours['peak_mib'])} | {f(ours['fidelity']['discriminative'], 3)} | "
-                 f"{f(ours['fidelity']['ks_complement'], 3)} | {ours['train_windows']:,} windows, early stopping after "
-                 f"{ours['epochs']} epochs |")
+    def fidelity_cells(row: dict) -> str:
+        return f"{f(row['fidelity']['discriminative'], 3)} | {f(row['fidelity']['ks_complement'], 3)}"
+
+    lines = [("| data | synthesizer | training windows/s | training wall s | sampling 21-day sequences/s | peak MiB | "
+              "discriminative ↓ | KSComplement ↑ | note |"), "|" + "---|" * 9]
+    for ours in r["synthwear_lifesnaps"]:
+        lines.append(f"| LifeSnaps | synthwear ({ours['precision']}) | {f(ours['windows_per_s'])} | {f(ours['train_s'], 1)} | "
+                     f"{f(ours['sequences_per_s'])} | {f(ours['peak_mib'])} | {fidelity_cells(ours)} | "
+                     f"{ours['train_windows']:,} windows, early stopping after {ours['epochs']} epochs |")
+    par = r.get("par_lifesnaps")
     if par:
         lines.append(f"| LifeSnaps | PARSynthesizer | {f(par['windows_per_s'])} | {f(par['train_s'], 1)} | "
-                     f"{f(par['sequences_per_s'])} | {f(par['peak_mib'])} | {f(par['fidelity']['discriminative'], 3)} | "
-                     f"{f(par['fidelity']['ks_complement'], 3)} | {par['epochs']} epochs (SDV's default is 128) |")
-        lines.append(f"| LifeSnaps | ratio synthwear / PAR | {f(ours['windows_per_s'] / par['windows_per_s'], 1)}× | "
-                     f"(per window-epoch) | {f(ours['sequences_per_s'] / par['sequences_per_s'], 1)}× "
-                     f"| | | | |")
+                     f"{f(par['sequences_per_s'])} | {f(par['peak_mib'])} | {fidelity_cells(par)} | "
+                     f"{par['epochs']} epochs (SDV's default is 128) |")
+        for ours in r["synthwear_lifesnaps"]:
+            lines.append(f"| LifeSnaps | ratio synthwear ({ours['precision']}) / PAR | "
+                         f"{f(ours['windows_per_s'] / par['windows_per_s'], 1)}× per window-epoch | "
+                         f"{f(par['train_s'] / ours['train_s'], 1)}× per training | "
+                         f"{f(ours['sequences_per_s'] / par['sequences_per_s'], 1)}× | | | | |")
     cohort = r["cohort"]
-    scale = "{persons:,} persons × {days:.0f} days".format(persons=r["synthwear_scale"][0]["persons"],
-                                                          days=r["synthwear_scale"][0]["person_days"] / r["synthwear_scale"][0]["persons"])
+    first = r["synthwear_scale"][0]
+    scale = f"{first['persons']:,} persons × {first['person_days'] / first['persons']:.0f} days"
     for row in r["synthwear_scale"]:
-        lines.append(f"| {scale} | synthwear (batch {row['batch_size']}) | {f(row['windows_per_s'])} | "
+        lines.append(f"| {scale} | synthwear (batch {row['batch_size']}, {row['precision']}) | {f(row['windows_per_s'])} | "
                      f"{f(row['epoch_s'])} per epoch (extrapolated) | {f(cohort.get('sequences_per_s'))} (365-day) | "
                      f"{f(row['peak_mib'])} | | | {row['all_windows']:,} windows in the epoch; timed on {row['train_windows']:,}; "
                      f"Parquet read + windows {f(row['load_s'], 1)} s |")
@@ -278,15 +289,17 @@ def table(r: dict) -> str:
         lines.append(f"| {scale} | PARSynthesizer | {f(p['windows_per_s'])} | {f(p['epoch_s'])} per epoch (extrapolated) | "
                      f"| {f(p['peak_mib'])} | | | capped: {p['train_windows']:,} windows × {p['epochs']} epochs |")
         best = max(row["windows_per_s"] for row in r["synthwear_scale"])
-        lines.append(f"| {scale} | ratio synthwear / PAR | {f(best / p['windows_per_s'], 1)}× | | | | | | |")
-    flops = ours["flops_per_window"]
+        lines.append(f"| {scale} | ratio synthwear (fastest) / PAR | {f(best / p['windows_per_s'], 1)}× | | | | | | |")
+    flops = r["synthwear_lifesnaps"][0]["flops_per_window"]
+    rates = r["matmul"]
     lines.append("")
     lines.append(f"Training FLOPs per window (forward + backward, fitbit model, torch's counter): {flops / 1e6:,.1f} MFLOP. "
-                 f"Measured fp32 matmul rate (2048²): {r['matmul']['gflops']:,.0f} GFLOP/s. ")
-    for label, rate in [("LifeSnaps, batch 64", ours["windows_per_s"])] + [
-            (f"scale cohort, batch {row['batch_size']}", row["windows_per_s"]) for row in r["synthwear_scale"]]:
-        lines.append(f"- {label}: {rate * flops / 1e9:,.1f} GFLOP/s = {100 * rate * flops / 1e9 / r['matmul']['gflops']:.0f}% "
-                     f"of the matmul rate")
+                 f"Measured matmul rate (2048²): float32 {rates['float32']:,.0f} GFLOP/s, bfloat16 {rates['bfloat16']:,.0f} GFLOP/s.")
+    for label, row in [(f"LifeSnaps, batch 64, {o['precision']}", o) for o in r["synthwear_lifesnaps"]] + [
+            (f"scale cohort, batch {row['batch_size']}, {row['precision']}", row) for row in r["synthwear_scale"]]:
+        achieved = row["windows_per_s"] * flops / 1e9
+        lines.append(f"- {label}: {achieved:,.1f} GFLOP/s = {100 * achieved / rates[row['precision']]:.0f}% "
+                     f"of the {row['precision']} matmul rate")
     m = r["machine"]
     lines.append(f"\nMachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads); "
                  f"load average at start {m['load_average'][0]:.2f}.")
@@ -305,8 +318,10 @@ def main() -> None:
     parser.add_argument("--sample-sequences", type=int, default=20_000)
     parser.add_argument("--fidelity-sequences", type=int, default=500,
                         help="sequences each synthesizer samples for fidelity (PAR's sampling rate is timed on these)")
-    parser.add_argument("--par-epochs", type=int, default=1, help="PAR epochs (SDV's default 128 would take hours here)")
+    parser.add_argument("--par-epochs", type=int, default=128, help="PAR epochs on LifeSnaps (SDV's default, ~15 min here)")
     parser.add_argument("--par-scale-windows", type=int, default=500)
+    parser.add_argument("--par-scale-epochs", type=int, default=1, help="PAR epochs timed at scale (speed only, extrapolated)")
+    parser.add_argument("--precisions", default="float32,bfloat16", help="training precisions timed (recipe training.precision)")
     args = parser.parse_args()
     if args.table_only:
         print(table(json.loads((args.out / "results.json").read_text())))
@@ -315,9 +330,12 @@ def main() -> None:
     results: dict = {"machine": machine(), "arguments": {k: str(v) for k, v in vars(args).items()}}
     print(f"machine: {results['machine']}", flush=True)
     results["matmul"] = in_fresh_process(matmul_rate)
-    run_dir = args.out / "lifesnaps"
-    results["synthwear_lifesnaps"] = in_fresh_process(synthwear_lifesnaps, run_dir, args.sample_sequences,
-                                                      args.fidelity_sequences)
+    precisions = args.precisions.split(",")
+    run_dir = args.out / "lifesnaps"  # the float32 run: PAR's windows and the scale cohort's model come from it
+    results["synthwear_lifesnaps"] = [in_fresh_process(synthwear_lifesnaps, args.out / f"lifesnaps-{precision}"
+                                                       if precision != "float32" else run_dir, args.sample_sequences,
+                                                       args.fidelity_sequences, precision)
+                                      for precision in ["float32", *[p for p in precisions if p != "float32"]]]
     print("synthwear on LifeSnaps:", results["synthwear_lifesnaps"], flush=True)
     with_sdv = sdv_installed()
     if with_sdv:
@@ -330,11 +348,11 @@ def main() -> None:
     if not cohort.exists():
         results["cohort"] = {**results["cohort"], **make_cohort(run_dir / "model", args.persons, args.days, cohort)}
         results["cohort"]["sequences_per_s"] = args.persons / results["cohort"]["seconds"]
-    results["synthwear_scale"] = [in_fresh_process(synthwear_scale, cohort, args.scale_windows, int(b))
-                                  for b in args.batch_sizes.split(",")]
+    results["synthwear_scale"] = [in_fresh_process(synthwear_scale, cohort, args.scale_windows, int(b), precision)
+                                  for b in args.batch_sizes.split(",") for precision in precisions]
     print("synthwear at scale:", results["synthwear_scale"], flush=True)
     if with_sdv:
-        results["par_scale"] = in_fresh_process(par_scale, cohort, args.par_scale_windows, args.par_epochs)
+        results["par_scale"] = in_fresh_process(par_scale, cohort, args.par_scale_windows, args.par_scale_epochs)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     text = table(results)
     (args.out / "results.md").write_text(text + "\n")

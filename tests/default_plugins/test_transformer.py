@@ -1,7 +1,8 @@
+import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from synthwear.default_plugins.transformer import DailyTransformer, TransformerConfig
+from synthwear.default_plugins.transformer import DailyTransformer, Dropout, TransformerConfig, keep_mask
 from synthwear.interfaces import GeneratorSpec
 
 SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=21)
@@ -48,3 +49,37 @@ def test_input_dropout_hides_values_in_training_only():
         torch.testing.assert_close(a, b)
     m.eval()
     assert not torch.allclose(m(tokens)[0], m(all_missing)[0])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
+def test_keep_masks_keep_the_share_asked_for_independently_and_reproducibly(p):
+    torch.manual_seed(3)
+    mask = keep_mask(torch.Size((1000, 1000)), p, torch.device("cpu"))
+    n = mask.numel()
+    assert abs(mask.float().mean().item() - (1 - p)) < 4 * (p * (1 - p) / n) ** 0.5
+    neighbours = (mask[:, 1:] & mask[:, :-1]).float().mean().item()  # pairs within one 64-bit draw too
+    assert abs(neighbours - (1 - p) ** 2) < 0.005
+    torch.manual_seed(3)
+    assert torch.equal(keep_mask(torch.Size((1000, 1000)), p, torch.device("cpu")), mask)
+
+
+def test_dropout_zeroes_and_rescales_in_training_and_is_the_identity_in_evaluation():
+    dropout = Dropout(0.2)
+    x = torch.ones(200_000)
+    y = dropout.train()(x)
+    assert torch.unique(y).tolist() == pytest.approx([0.0, 1 / 0.8], rel=1e-4)
+    assert abs(y.mean().item() - 1) < 0.01  # the expectation is kept
+    assert torch.equal(dropout.eval()(x), x)
+
+
+def test_the_written_out_training_attention_is_the_fused_one():
+    m = model()
+    tokens = torch.randint(0, 100, (4, 21, 3))
+    fused = m(tokens)  # evaluation: scaled_dot_product_attention
+    for module in m.modules():
+        if isinstance(module, Dropout):
+            module.p = 1e-9  # > 0 takes the written-out path; rounds to keeping everything
+    m.train()
+    m.config.input_dropout = 0.0
+    for a, b in zip(fused, m(tokens)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
