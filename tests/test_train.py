@@ -10,10 +10,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import yaml
 from cohorts import REPO
+from gloo import assert_same_weights, on_gloo_ranks
 
 from synthwear.model import SynthesisModel
 from synthwear.pipeline import build_model
@@ -53,23 +52,16 @@ def test_a_single_process_takes_the_whole_order():
     assert torch.equal(Shard().take(order), order)
 
 
-def train_rank(rank: int, world_size: int, folder: str) -> None:
-    """One DDP process: train the tiny model on its shard and save what it ended with."""
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world_size)
-    try:
-        model, loss, train, validation, config = tiny_setup(weights_seed=rank)  # DDP must start both from rank 0's weights
-        result = train_model(model, loss, train, validation, config.model_copy(update={"epochs": 3, "patience": 3}), seed=5)
-        torch.save({"state": model.generator.state_dict(), "history": result.history}, f"{folder}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+def train_rank(rank: int) -> dict:
+    """One DDP process: train the tiny model on its shard; what it ended with."""
+    model, loss, train, validation, config = tiny_setup(weights_seed=rank)  # DDP must start both from rank 0's weights
+    result = train_model(model, loss, train, validation, config.model_copy(update={"epochs": 3, "patience": 3}), seed=5)
+    return {"state": model.generator.state_dict(), "history": result.history}
 
 
 def test_two_gloo_processes_end_with_the_same_trained_weights(tmp_path):
-    mp.spawn(train_rank, args=(2, str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
-    for name, value in ranks[0]["state"].items():
-        assert torch.equal(value, ranks[1]["state"][name]), name
+    ranks = on_gloo_ranks(train_rank, tmp_path)
+    assert_same_weights(ranks)
     assert ranks[0]["history"] == ranks[1]["history"]  # early stopping saw the same losses everywhere
     model, loss, _, validation, _ = tiny_setup(weights_seed=0)
     untrained = {k: v.clone() for k, v in model.generator.state_dict().items()}

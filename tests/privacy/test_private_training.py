@@ -6,9 +6,8 @@ import json
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from cohorts import CHANNELS, REPO, make_daily_frame
+from gloo import assert_same_weights, on_gloo_ranks
 from opacus import GradSampleModule
 from opacus.accountants import RDPAccountant
 from opacus.validators import ModuleValidator
@@ -85,27 +84,19 @@ def test_training_spends_exactly_the_budget_per_person(model):
         assert not torch.equal(after[name], before[name]), name
 
 
-def train_private_rank(rank: int, world_size: int, folder: str) -> None:
+def train_private_rank(rank: int) -> dict:
     """One torchrun-like process of a private run: its own initial weights, the same windows and seed."""
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world_size)
-    try:
-        model = tiny_model(weights_seed=rank)  # DP-DDP must start every rank from rank 0's weights
-        windows, persons = cohort_windows(model, 10)
-        privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
-        result, accounting = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons,
-                                           windows, TrainingSection(), privacy, seed=0)
-        torch.save({"state": model.generator.state_dict(), "history": result.history,
-                    "accounting": accounting.to_dict()}, f"{folder}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+    model = tiny_model(weights_seed=rank)  # DP-DDP must start every rank from rank 0's weights
+    windows, persons = cohort_windows(model, 10)
+    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
+    result, accounting = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons,
+                                       windows, TrainingSection(), privacy, seed=0)
+    return {"state": model.generator.state_dict(), "history": result.history, "accounting": accounting.to_dict()}
 
 
 def test_two_processes_train_privately_to_the_same_weights_under_one_guarantee(tmp_path):
-    mp.spawn(train_private_rank, args=(2, str(tmp_path)), nprocs=2, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
-    for name, value in ranks[0]["state"].items():
-        assert torch.equal(value, ranks[1]["state"][name]), name  # the noisy averaged step is the same everywhere
+    ranks = on_gloo_ranks(train_private_rank, tmp_path)
+    assert_same_weights(ranks)  # the noisy averaged step is the same everywhere
     assert ranks[0]["history"] == ranks[1]["history"]  # so is the checkpoint validation chose
     initial = tiny_model(weights_seed=0).generator.state_dict()
     assert not torch.equal(ranks[0]["state"]["heads.0.weight"], initial["heads.0.weight"])
