@@ -84,7 +84,7 @@ class SynthesisModel:
     @torch.no_grad()
     def generate(
         self, n: int, days: int, *, temperature: float = 1.0, seed: int = 0,
-        prime: np.ndarray | None = None, batch_size: int = 4096, on_batch=None,
+        prime: np.ndarray | None = None, batch_size: int = 4096, on_batch=None, use_cache: bool = True,
     ) -> np.ndarray:
         """Sample (n, days, C) values day by day; ``prime`` (n, k, C) real days to continue from.
 
@@ -93,6 +93,7 @@ class SynthesisModel:
         A generator with the optional ``extend(tokens, cache) -> (logits, cache)`` method (a KV
         cache) is fed only the newest day while the sequence fits its context; sliding windows
         shift every position, so beyond the context each day re-runs the full window.
+        ``use_cache=False`` re-runs the whole sequence every day (the same samples, for measuring).
         """
         self.generator.eval()
         torch_gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -100,7 +101,7 @@ class SynthesisModel:
         k = 0 if prime is None else prime.shape[1]
         if k > days:
             raise SynthwearError(f"cannot continue {k} given days into only {days} days")
-        extend = getattr(self.generator, "extend", None)
+        extend = getattr(self.generator, "extend", None) if use_cache else None
         chunks = []
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)

@@ -49,3 +49,5 @@ def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past
     plain = make_model(ForwardOnly(generator)).generate(5, days, seed=3, prime=prime, batch_size=2)
     assert cached.shape == (5, days, 3)
     np.testing.assert_array_equal(cached, plain)
+    uncached = make_model(generator).generate(5, days, seed=3, prime=prime, batch_size=2, use_cache=False)
+    np.testing.assert_array_equal(cached, uncached)
