@@ -1,7 +1,7 @@
 """Time the Fitbit importer against ``json.load`` alone, to show how much of an import is parsing.
 
 Usage: python benchmarks/import_fitbit.py [EXPORT_DIR]
-(default: the shared PMData sample, ../shared/data/fitbit_export_sample/p03 from the repo root)
+(default: the PMData sample the tests use, tests/data/fitbit_export_sample/p03)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from synthwear.default_plugins.fitbit_export import CHANNELS, read_fitbit_export
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "fitbit_export_sample" / "p03"
+SAMPLE = REPO / "tests" / "data" / "fitbit_export_sample" / "p03"
 REPEATS = 5
 
 

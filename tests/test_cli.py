@@ -123,7 +123,7 @@ def test_recipe_reads_a_fitbit_export_folder(tmp_path):
     exports = tmp_path / "exports"
     generated = make_daily_frame(persons=5, days=30, missing=0.0)
     write_fitbit_export(generated.assign(person_id="gen-" + generated["person_id"]), exports)
-    shutil.copytree(Path(__file__).parents[2] / "shared" / "data" / "fitbit_export_sample" / "p03", exports / "p03")
+    shutil.copytree(Path(__file__).parent / "data" / "fitbit_export_sample" / "p03", exports / "p03")
     raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
     raw["data"] = {"importer": "fitbit", "path": "exports"}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))

@@ -15,7 +15,7 @@ from synthwear.default_plugins.fitbit_export import FitbitExportImporter, read_f
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Importer
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "fitbit_export_sample" / "p03"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "fitbit_export_sample" / "p03"
 COLUMNS = ["person_id", "date", "resting_hr", "sleep_minutes", "steps"]
 
 
@@ -53,9 +53,6 @@ def day(frame: pd.DataFrame, date: str, person_id: str | None = None) -> pd.Seri
 #   jq -c '.[] | select(.dateOfSleep == "2019-11-14") | [.logId, .minutesAsleep, .mainSleep]' sleep.json
 #   jq '[.[] | select(.dateTime | startswith("2019-11-14")) | .value | tonumber] | add' steps.json
 
-sample = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the shared Fitbit sample is not at {SAMPLE}")
-
-
 @pytest.fixture(scope="module")
 def p03() -> pd.DataFrame:
     result = read_fitbit_export(SAMPLE)
@@ -63,7 +60,6 @@ def p03() -> pd.DataFrame:
     return result.frame
 
 
-@sample
 def test_sample_table_shape(p03):
     # 101 days with a resting HR estimate, 78 nights with a main sleep, 122 days with step
     # records: their union is 122 days (2019-11-01 .. 2020-03-31 has 152; the other 30 have
@@ -80,7 +76,6 @@ def test_sample_table_shape(p03):
     assert p03["steps"].notna().sum() == 122
 
 
-@sample
 def test_sample_sleep_logs_repeated_at_chunk_borders_count_once(p03):
     # logIds 24630940989 (2019-11-14, 432 min), 25412819392 (2020-01-13, 388 min) and
     # 25901485616 (2020-02-12, 335 min) each appear twice in sleep.json, the night's only main
@@ -92,7 +87,6 @@ def test_sample_sleep_logs_repeated_at_chunk_borders_count_once(p03):
     assert p03["sleep_minutes"].sum() == 28435
 
 
-@sample
 def test_sample_naps_are_not_the_nights_sleep(p03):
     # main sleep + nap (mainSleep false) on: 2019-12-21 263 + 174, 2020-01-08 352 + 73,
     # 2020-03-27 160 + 126
@@ -101,7 +95,6 @@ def test_sample_naps_are_not_the_nights_sleep(p03):
     assert day(p03, "2020-03-27")["sleep_minutes"] == 160
 
 
-@sample
 def test_sample_steps_sum_the_days_minutes(p03):
     # jq sums of the per-minute strings: 2019-11-14 has 454 minute records summing to 7284,
     # 2020-01-13 has 626 summing to 9216, 2019-11-13 has 34 summing to 13; the whole file
@@ -113,7 +106,6 @@ def test_sample_steps_sum_the_days_minutes(p03):
     assert p03["steps"].sum() == 653734
 
 
-@sample
 def test_sample_resting_hr_zero_is_missing_and_absent_days_are_not_zero(p03):
     assert day(p03, "2019-11-01")["resting_hr"] == pytest.approx(60.7101993560791)
     assert day(p03, "2019-11-14")["resting_hr"] == pytest.approx(56.34145450592041)
