@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from opacus import PrivacyEngine
 from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
+from torch.utils.data import DataLoader
 
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
@@ -57,6 +58,28 @@ def mean_over_ranks(value: float, shard: Shard) -> float:
     return float(shard.sum(torch.tensor([value], dtype=torch.float64))[0]) / shard.world_size
 
 
+def make_private(
+    model: SynthesisModel, dataset: PersonWindows, config: TrainingSection, privacy: PrivacySection,
+    noise_multiplier: float, shard: Shard, seed: int,
+) -> tuple[PrivacyEngine, torch.nn.Module, torch.optim.Optimizer, DataLoader]:
+    """Opacus' engine around the generator's trainable parameters, an AdamW optimizer and a person
+    loader: in one process, or as this rank of torchrun's (Opacus' distributed path)."""
+    trainable = [p for p in model.generator.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    engine = PrivacyEngine(accountant=privacy.accountant)
+    sampling = torch.Generator().manual_seed(seed + shard.rank)
+    if shard.world_size > 1:  # the loader draws persons itself: Opacus' distributed sampler would skip empty draws
+        network = DifferentiallyPrivateDistributedDataParallel(model.generator)
+        loader = sharded_person_loader(dataset, privacy.sample_rate, shard, sampling)
+    else:
+        network, loader = model.generator, person_loader(dataset, privacy.sample_rate, sampling)
+    module, optimizer, loader = engine.make_private(
+        module=network, optimizer=optimizer, data_loader=loader, poisson_sampling=shard.world_size == 1,
+        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm, loss_reduction="mean",
+        grad_sample_mode="hooks", noise_generator=torch.Generator(device=model.device).manual_seed(seed + 1))
+    return engine, module, optimizer, loader
+
+
 def train_private(
     model: SynthesisModel, loss: Loss, train: WindowTokens, persons: np.ndarray, validation: WindowTokens,
     config: TrainingSection, privacy: PrivacySection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
@@ -75,19 +98,7 @@ def train_private(
     delta = resolve_delta(privacy, len(dataset))
     noise_multiplier = calibrate_noise(privacy, delta)
     frozen = freeze_unbatched_parameters(model)
-    trainable = [p for p in model.generator.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    engine = PrivacyEngine(accountant=privacy.accountant)
-    sampling = torch.Generator().manual_seed(seed + shard.rank)
-    if shard.world_size > 1:  # the loader draws persons itself: Opacus' distributed sampler would skip empty draws
-        network = DifferentiallyPrivateDistributedDataParallel(model.generator)
-        loader = sharded_person_loader(dataset, privacy.sample_rate, shard, sampling)
-    else:
-        network, loader = model.generator, person_loader(dataset, privacy.sample_rate, sampling)
-    module, optimizer, loader = engine.make_private(
-        module=network, optimizer=optimizer, data_loader=loader, poisson_sampling=shard.world_size == 1,
-        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm,
-        loss_reduction="mean", grad_sample_mode="hooks", noise_generator=torch.Generator(device=device).manual_seed(seed + 1))
+    engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
     checkpoint_steps = {round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)}
     best_loss, best_round, best_state = float("inf"), 0, None
     history: list[dict] = []

@@ -19,9 +19,10 @@ from synthwear.plugins import default_registry
 from synthwear.privacy import train_private
 from synthwear.privacy.accounting import calibrate_noise
 from synthwear.privacy.compatibility import freeze_unbatched_parameters
-from synthwear.privacy.training import per_window_loss
+from synthwear.privacy.sampling import PersonWindows
+from synthwear.privacy.training import make_private, per_window_loss
 from synthwear.recipe import PrivacySection, TrainingSection, load_recipe, parse_recipe
-from synthwear.train import window_tokens
+from synthwear.train import Shard, window_tokens
 
 DAYS = 7
 
@@ -108,6 +109,33 @@ def test_two_processes_train_privately_to_the_same_weights_under_one_guarantee(t
     _, alone = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons, windows,
                              TrainingSection(), privacy, seed=0)
     assert {k: v for k, v in shared.items() if k != "processes"} == {k: v for k, v in alone.to_dict().items() if k != "processes"}
+
+
+def noise_only_gradient(rank: int = 0) -> dict:
+    """The gradient one private step applies when every window's own gradient is zero: the noise
+    alone, as scaled for the expected batch of 10 persons x q 0.5 = 5 (in one process or as a rank)."""
+    model = tiny_model()
+    windows, persons = cohort_windows(model, 10)
+    privacy = PrivacySection(target_epsilon=2.0, sample_rate=0.5, max_grad_norm=1.0)
+    dataset = PersonWindows(windows, persons, torch.Generator().manual_seed(rank))
+    _, module, optimizer, loader = make_private(model, dataset, TrainingSection(), privacy, 1.0,
+                                                Shard.of_process_group(), seed=0)
+    targets = next(iter(loader))
+    loss = default_registry().build("losses", "mean", {})
+    (per_window_loss(loss, module(model.shifted_inputs(targets)), targets) * 0.0).backward()
+    optimizer.step()
+    module.cleanup()
+    return {"grad": torch.cat([p.grad.flatten() for p in model.generator.parameters() if p.grad is not None])}
+
+
+def test_two_processes_add_the_noise_of_one_process_once(tmp_path):
+    alone = noise_only_gradient()["grad"]
+    ranks = on_gloo_ranks(noise_only_gradient, tmp_path)
+    assert torch.equal(ranks[0]["grad"], ranks[1]["grad"])
+    tolerance = 5 / (2 * alone.numel()) ** 0.5  # a sample standard deviation's relative error is ~1/sqrt(2n)
+    for grad in (alone, ranks[0]["grad"]):  # noise multiplier 1 x clipping bound 1 / expected batch 5
+        assert abs(grad.std().item() / 0.2 - 1) < tolerance  # noise twice would be sqrt(2) x; a per-rank batch, 2x
+        assert abs(grad.mean().item()) < 5 * 0.2 / alone.numel() ** 0.5
 
 
 class UnbatchedPositions(torch.nn.Module):
