@@ -124,6 +124,10 @@ def with_ci(value: float, ci: list[float]) -> str:
     return f"{value:.2f} <small>[{ci[0]:.2f}, {ci[1]:.2f}]</small>"
 
 
+def processes_text(processes: int) -> str:
+    return "1" if processes == 1 else f"{processes} (torchrun; the noise was added once, on rank 0)"
+
+
 def guarantee_html(privacy: dict[str, Any] | None) -> str:
     if not privacy:
         return ("<p><b>No formal guarantee</b>: this model was trained without differential privacy. "
@@ -134,7 +138,8 @@ def guarantee_html(privacy: dict[str, Any] | None) -> str:
             ("noise multiplier", f"{privacy['noise_multiplier']:.3f}"), ("sampling rate q", f"{privacy['sample_rate']:g}"),
             ("steps", f"{privacy['steps']:,}"), ("clipping norm", f"{privacy['max_grad_norm']:g}"),
             ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
-            ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)")]
+            ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)"),
+            ("training processes", processes_text(privacy.get("processes", 1)))]  # runs before torchrun DP lack the key
     body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
     return f"<p>Trained with person-level DP-SGD (Opacus).</p><table><tr><th>guarantee</th><th></th></tr>{body}</table>"
 

@@ -130,5 +130,8 @@ def test_report_section_shows_the_guarantee_beside_the_attacks(tiny_recipe, memb
     private = MembershipInference.report_section(results, {"privacy": privacy})
     assert "<h2>Privacy</h2>" in private and "2.980" in private and "allowed by ε, δ" in private
     assert f"{results['guarantee']['tpr_at_fpr_1pct']:.3f}" in private
+    assert "<td>training processes</td><td>1</td>" in private  # a run.json from before torchrun DP
+    under_torchrun = MembershipInference.report_section(results, {"privacy": {**privacy, "processes": 2}})
+    assert "<td>training processes</td><td>2 (torchrun; the noise was added once, on rank 0)</td>" in under_torchrun
     public = MembershipInference.report_section({**results, "guarantee": None}, {})
     assert "No formal guarantee" in public and "allowed by" not in public
