@@ -72,25 +72,15 @@ def matmul_rate(n: int = 2048, repeats: int = 20) -> dict:
 
 
 def lifesnaps_data(recipe) -> dict:
-    """The fitbit run's windows: training (every start, as the model saw them) and evaluation sets.
-    The persons are split exactly as ``run_recipe`` splits them (same rule, same seed)."""
-    from synthwear.cohort import Cohort
-    from synthwear.pipeline import load_data, subsample
+    """The fitbit run's windows: training (every start, as the model saw them) and evaluation sets,
+    split and drawn by the pipeline's own functions."""
+    from synthwear.pipeline import evaluation_windows, load_data, split_cohort
     from synthwear.plugins import default_registry
-    from synthwear.split import find_duplicate_persons, split_persons
 
-    loaded = load_data(recipe, default_registry())
-    cohort = Cohort.from_frame(loaded.frame, CHANNELS)
-    w = recipe.windows
-    with_window = np.unique(cohort.person_of(cohort.window_starts(w.days, w.stride, w.min_observed)))
-    split = split_persons(list(cohort.person_ids[with_window]), validation=recipe.split.validation,
-                          holdout=recipe.split.holdout, seed=recipe.seed,
-                          duplicate_groups=find_duplicate_persons(loaded.frame, CHANNELS), source=loaded.source)
-    parts = {name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name)))) for name in ("train", "holdout")}
-    limit = recipe.evaluation.max_windows
-    return {"train": parts["train"].gather(parts["train"].window_starts(w.days, w.stride, w.min_observed), w.days),
-            **{f"eval_{name}": part.windows(subsample(part.window_starts(w.days, w.days, w.min_observed), limit, recipe.seed), w.days)
-               for name, part in parts.items()}}
+    _, parts = split_cohort(recipe, load_data(recipe, default_registry()), log=lambda message: None)
+    w, train = recipe.windows, parts["train"]
+    return {"train": train.gather(train.window_starts(w.days, w.stride, w.min_observed), w.days),
+            **{f"eval_{name}": evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}}
 
 
 def fidelity(run_dir: Path, synthetic: np.ndarray) -> dict:

@@ -12,6 +12,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from synthwear.plugins import Registry, default_registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.report import write_report
-from synthwear.split import find_duplicate_persons, split_persons
+from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
 from synthwear.tables import fingerprint, read_daily_table, validate_daily_table, write_daily_table
 from synthwear.train import Shard, TrainingResult, resolve_device, train_model, window_tokens
 
@@ -91,6 +92,29 @@ def to_long_frame(values: np.ndarray, channels: list[str], start_date: str, pref
     return frame
 
 
+def split_cohort(recipe: Recipe, loaded: LoadedData, log: Callable[[str], None]) -> tuple[PersonSplit, dict[str, Cohort]]:
+    """The persons with at least one usable window, split into train / validation / holdout (the
+    split, and a cohort per part); persons sharing identical days are kept on one side."""
+    channels, windows = list(recipe.channels), recipe.windows
+    cohort = Cohort.from_frame(loaded.frame, channels)
+    with_window = np.unique(cohort.person_of(cohort.window_starts(windows.days, windows.stride, windows.min_observed)))
+    duplicates = find_duplicate_persons(loaded.frame, channels)
+    for group in duplicates:
+        log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
+    split = split_persons(list(cohort.person_ids[with_window]), validation=recipe.split.validation,
+                          holdout=recipe.split.holdout, seed=recipe.seed, duplicate_groups=duplicates,
+                          source=loaded.source)
+    return split, {name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
+                   for name in ("train", "validation", "holdout")}
+
+
+def evaluation_windows(recipe: Recipe, part: Cohort) -> Windows:
+    """The real windows evaluators see: non-overlapping, at most ``evaluation.max_windows`` (a seeded subsample)."""
+    days = recipe.windows.days
+    starts = part.window_starts(days, days, recipe.windows.min_observed)
+    return part.windows(subsample(starts, recipe.evaluation.max_windows, recipe.seed), days)
+
+
 def subsample(starts: np.ndarray, limit: int, seed: int) -> np.ndarray:
     if len(starts) <= limit:
         return starts
@@ -129,17 +153,7 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     loaded = load_data(recipe, registry)
     for note in loaded.notes:
         log(f"[yellow]note:[/] {note}")
-    cohort = Cohort.from_frame(loaded.frame, channels)
-    starts = cohort.window_starts(days, recipe.windows.stride, recipe.windows.min_observed)
-    with_window = np.unique(cohort.person_of(starts))
-    duplicates = find_duplicate_persons(loaded.frame, channels)
-    for group in duplicates:
-        log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
-    split = split_persons(list(cohort.person_ids[with_window]), validation=recipe.split.validation,
-                          holdout=recipe.split.holdout, seed=recipe.seed, duplicate_groups=duplicates,
-                          source=loaded.source)
-    parts = {name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
-             for name in ("train", "validation", "holdout")}
+    split, parts = split_cohort(recipe, loaded, log)
     timings["load"] = time.perf_counter() - clock
 
     device = resolve_device(recipe.training.device)
@@ -187,16 +201,11 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     timings["sample"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    limit = recipe.evaluation.max_windows
-    evaluation_windows = {
-        name: parts[name].windows(subsample(parts[name].window_starts(days, days, recipe.windows.min_observed), limit, recipe.seed), days)
-        for name in ("train", "holdout")
-    }
+    evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
     n_cut = sample_days // days
     synthetic_windows = Windows(synthetic[:, :n_cut * days].reshape(-1, days, len(channels)),
                                 np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut))
-    context = EvaluationContext(model, channels, evaluation_windows["train"], evaluation_windows["holdout"],
-                                synthetic_windows, recipe.seed)
+    context = EvaluationContext(model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed)
     if privacy:
         context.extras["privacy"] = privacy
     metrics: dict[str, Any] = {}
@@ -225,7 +234,7 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         "split": split.to_dict(),
         "windows": {"train": window_counts(parts["train"], train_starts),
                     "validation": window_counts(parts["validation"], val_starts),
-                    "evaluation_holdout": int(len(evaluation_windows["holdout"].values))},
+                    "evaluation_holdout": int(len(evaluation["holdout"].values))},
         "training": result.to_dict(),
         "sampling": {"persons": recipe.sampling.persons, "days": sample_days, "temperature": recipe.sampling.temperature},
         "timings_seconds": timings,

@@ -78,6 +78,11 @@ class Shard:
             dist.all_reduce(values)
         return values
 
+    def mean(self, value: float, device: torch.device) -> float:
+        """The mean over all ranks of one number each holds; ``device`` is where the backend reduces
+        (the rank's GPU under nccl)."""
+        return float(self.sum(torch.tensor([value], dtype=torch.float64, device=device))[0]) / self.world_size
+
 
 @dataclass
 class TrainingResult:
@@ -151,7 +156,7 @@ def train_model(
             value.backward()
             optimizer.step()
             running, batches, seen = running + value.detach(), batches + 1, seen + len(index)
-        train_loss = float(shard.sum(running[None])[0]) / max(batches * shard.world_size, 1)
+        train_loss = shard.mean(float(running) / max(batches, 1), device)
         val = validation_loss(model, loss, validation, batch_size * 4, shard)
         record = {"epoch": epoch, "train_loss": train_loss, "validation_loss": val}
         history.append(record)

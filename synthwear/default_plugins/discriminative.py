@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from synthwear.fidelity_scale import REFERENCES, scale_candidates, verdict_row
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
-from synthwear.report.html import REFERENCE_COLOURS, figure, fmt, table
+from synthwear.report.html import REFERENCE_COLOURS, REFERENCE_LABELS, figure, fmt, table
 
 
 def window_features(values: np.ndarray) -> np.ndarray:
@@ -95,14 +95,13 @@ class DiscriminativeScore:
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#bbb", dash="dot")))
-        labels = {"synthetic": "synthetic", "ceiling": "ceiling (real train)", "floor": "floor (independent days)"}
         rows = []
         for name in REFERENCES:
             r = results[name]
-            rows.append([labels[name], fmt(r["score"]), fmt(r["accuracy"]), fmt(r.get("accuracy_sd")),
+            rows.append([REFERENCE_LABELS[name], fmt(r["score"]), fmt(r["accuracy"]), fmt(r.get("accuracy_sd")),
                          fmt(r.get("roc", {}).get("auc")), fmt(r["windows_per_class"])])
             if r.get("roc"):
-                fig.add_trace(go.Scatter(x=r["roc"]["fpr"], y=r["roc"]["tpr"], mode="lines", name=f"{labels[name]}",
+                fig.add_trace(go.Scatter(x=r["roc"]["fpr"], y=r["roc"]["tpr"], mode="lines", name=REFERENCE_LABELS[name],
                                          line=dict(color=REFERENCE_COLOURS[name])))
         fig.update_layout(title="Discriminator ROC: real holdout windows against each cohort",
                           xaxis_title="false positive rate", yaxis_title="true positive rate")

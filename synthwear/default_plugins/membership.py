@@ -24,6 +24,7 @@ from synthwear.default_plugins.membership_attacks import (
 from synthwear.default_plugins.membership_metrics import FPR_TARGETS, evaluate_attack, guarantee_bounds, person_scores
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
+from synthwear.report.html import table
 
 ATTACKS = {
     "distance_to_closest_synthetic": "distance to closest synthetic window",
@@ -140,8 +141,7 @@ def guarantee_html(privacy: dict[str, Any] | None) -> str:
             ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
             ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)"),
             ("training processes", processes_text(privacy.get("processes", 1)))]  # runs before torchrun DP lack the key
-    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
-    return f"<p>Trained with person-level DP-SGD (Opacus).</p><table><tr><th>guarantee</th><th></th></tr>{body}</table>"
+    return "<p>Trained with person-level DP-SGD (Opacus).</p>" + table(["guarantee", ""], [[escape(k), escape(str(v))] for k, v in rows])
 
 
 def attacks_html(results: dict[str, Any]) -> str:
@@ -149,20 +149,18 @@ def attacks_html(results: dict[str, Any]) -> str:
     headers = ["attack", "ROC AUC [95% CI]"]
     for target in FPR_TARGETS.values():
         headers += [f"TPR at FPR {target:.0%} [95% CI]"] + (["allowed by ε, δ"] if bound else [])
-    bound_row = ""
-    if bound:
-        bound_row = (f"<tr><td><i>most any attack can reach under ε = {bound['epsilon']:.2f}</i></td><td>{bound['auc']:.2f}</td>"
-                     + "".join(f"<td></td><td>{bound[f'tpr_at_fpr_{name}']:.3f}</td>" for name in FPR_TARGETS) + "</tr>")
-    rows = ""
+    rows = []
     for name, label in ATTACKS.items():
         attack = results["attacks"][name]
-        cells = [with_ci(attack["auc"], attack["auc_ci"])]
+        cells = [escape(label), with_ci(attack["auc"], attack["auc_ci"])]
         for fpr in FPR_TARGETS:
             cells.append(with_ci(attack[f"tpr_at_fpr_{fpr}"], attack[f"tpr_at_fpr_{fpr}_ci"]))
             if bound:
                 cells.append(f"{bound[f'tpr_at_fpr_{fpr}']:.3f}")
-        rows += f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+        rows.append(cells)
+    if bound:
+        rows.append([f"<i>most any attack can reach under ε = {bound['epsilon']:.2f}</i>", f"{bound['auc']:.2f}"]
+                    + [cell for name in FPR_TARGETS for cell in ("", f"{bound[f'tpr_at_fpr_{name}']:.3f}")])
     first = next(iter(results["attacks"].values()))
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
     return (f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
@@ -170,7 +168,7 @@ def attacks_html(results: dict[str, Any]) -> str:
             f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons. With {first['non_members']} "
             f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
             f"coarse and can exceed the bound by chance; the intervals say how far.</p>"
-            f"<table><tr>{head}</tr>{rows}{bound_row}</table>"
+            + table(headers, rows) +
             f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
             f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
             f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"

@@ -100,13 +100,13 @@ class PairedSimilarity:
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         labels = list(results["summary"])
-        rows = []
-        for channel, r in results["channels"].items():
-            rows.append([escape(channel)] + [fmt(r[l]["cosine"]) for l in labels] + [fmt(r[l]["dtw"], 1) for l in labels]
-                        + [fmt(r["windows"])])
-        rows.append(["<b>all channels</b>"] + [fmt(results["summary"][l]["cosine"]) for l in labels]
-                    + [fmt(results["summary"][l]["dtw"], 1) for l in labels] + [""])
-        headers = ["channel"] + [f"cosine: {l}" for l in labels] + [f"DTW: {l}" for l in labels] + ["windows"]
+
+        def scores(r: dict[str, Any]) -> list[str]:  # cosine, then DTW, per comparison
+            return [fmt(r[label]["cosine"]) for label in labels] + [fmt(r[label]["dtw"], 1) for label in labels]
+
+        rows = [[escape(channel), *scores(r), fmt(r["windows"])] for channel, r in results["channels"].items()]
+        rows.append(["<b>all channels</b>", *scores(results["summary"]), ""])
+        headers = ["channel"] + [f"cosine: {label}" for label in labels] + [f"DTW: {label}" for label in labels] + ["windows"]
         return (f"<h2>Generated versus real continuations</h2><p>The model continues each holdout window from its first "
                 f"{results['primed_days']} real days; cosine similarity (higher is closer) and DTW distance (lower is closer) "
                 f"against the real rest of the window, beside persistence and a different real person.</p>" + table(headers, rows))

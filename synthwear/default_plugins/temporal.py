@@ -22,7 +22,7 @@ from synthwear.errors import SynthwearError
 from synthwear.fidelity_scale import REFERENCES, scale_candidates, verdict_row
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
-from synthwear.report.html import REFERENCE_COLOURS, figure, fmt, table
+from synthwear.report.html import REFERENCE_COLOURS, REFERENCE_LABELS, figure, fmt, table
 
 RESOLUTION = 0.02  # correlations and variance shares closer than this count as equal on the verdict scale
 
@@ -115,11 +115,10 @@ class TemporalStructure:
         for i, curves in enumerate(acf.values(), start=1):
             for name, curve in curves.items():
                 dash = {"ceiling": "dash", "floor": "dot"}.get(name, "solid")
-                label = {"holdout": "real (holdout)", "ceiling": "ceiling (real train)", "floor": "floor (independent days)"}.get(name, name)
-                acf_fig.add_trace(go.Scatter(x=lags, y=curve, name=label, mode="lines+markers", showlegend=i == 1,
+                acf_fig.add_trace(go.Scatter(x=lags, y=curve, name=REFERENCE_LABELS[name], mode="lines+markers", showlegend=i == 1,
                                              line=dict(color=REFERENCE_COLOURS[name], dash=dash)), row=1, col=i)
         acf_fig.update_layout(title="Autocorrelation within windows, by lag (days)")
-        titles = [f"{kind}: {'real (holdout)' if name == 'holdout' else name}" for kind in results["correlation"]
+        titles = [f"{kind}: {REFERENCE_LABELS[name]}" for kind in results["correlation"]
                   for name in ("holdout", "synthetic")]
         heat = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.06)
         col = 1

@@ -54,10 +54,6 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
                         for i in range(len(targets))]).mean()
 
 
-def mean_over_ranks(value: float, shard: Shard) -> float:
-    return float(shard.sum(torch.tensor([value], dtype=torch.float64))[0]) / shard.world_size
-
-
 def make_private(
     model: SynthesisModel, dataset: PersonWindows, config: TrainingSection, privacy: PrivacySection,
     noise_multiplier: float, shard: Shard, seed: int,
@@ -115,7 +111,7 @@ def train_private(
                 step, seen, running, since = step + 1, seen + len(targets), running + value.item(), since + 1
                 if step in checkpoint_steps:
                     val = validation_loss(model, loss, validation, config.batch_size * 4, shard)
-                    record = {"epoch": len(history) + 1, "step": step, "train_loss": mean_over_ranks(running / since, shard),
+                    record = {"epoch": len(history) + 1, "step": step, "train_loss": shard.mean(running / since, device),
                               "validation_loss": val}
                     history.append(record)
                     running, since = 0.0, 0
@@ -145,5 +141,5 @@ def train_private(
         checkpoints=privacy.checkpoints, processes=shard.world_size)
     result = TrainingResult(len(history), best_round, best_loss,
                             f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
-                            seconds, mean_over_ranks(seen, shard) * shard.world_size / max(seconds, 1e-9), history)
+                            seconds, shard.mean(seen, device) * shard.world_size / max(seconds, 1e-9), history)
     return result, accounting

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 
 REAL_COLOUR, SYNTHETIC_COLOUR = "#1f77b4", "#d62728"  # the same two colours in every figure
 REFERENCE_COLOURS = {"synthetic": SYNTHETIC_COLOUR, "ceiling": "#2ca02c", "floor": "#7f7f7f", "holdout": REAL_COLOUR}
+REFERENCE_LABELS = {"synthetic": "synthetic", "ceiling": "ceiling (real train)", "floor": "floor (independent days)",
+                    "holdout": "real (holdout)"}
 
 
 def fmt(value: Any, digits: int = 3) -> str:

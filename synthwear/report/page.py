@@ -16,9 +16,9 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from synthwear.errors import SynthwearError
-from synthwear.fidelity_scale import VERDICTS
+from synthwear.fidelity_scale import REFERENCES, VERDICTS
 from synthwear.plugins import Registry, default_registry
-from synthwear.report.html import fmt, table
+from synthwear.report.html import REFERENCE_LABELS, fmt, table
 from synthwear.tables import atomic_path
 
 STYLE = """
@@ -55,7 +55,7 @@ def verdict_section(metrics: dict[str, Any]) -> str:
             "channel (right marginals, no structure). ↑ higher is better, ↓ lower is better. The word says how far the "
             "synthetic score falls short of the ceiling, in thirds of the ceiling–floor gap (see docs/fidelity.md). "
             f"Here: {tally}.</p>"
-            + table(["check", "channel", "synthetic", "ceiling (real train)", "floor (independent days)", "verdict"], rows)
+            + table(["check", "channel", *(REFERENCE_LABELS[name] for name in REFERENCES), "verdict"], rows)
             + "</section>")
 
 
