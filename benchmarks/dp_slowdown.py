@@ -47,9 +47,15 @@ def main() -> None:
         parser.error(f"{args.recipe} has no privacy section")
     raw["evaluation"]["evaluators"] = []
     raw["sampling"]["persons"] = 1
-    raw["privacy"].update(steps=args.steps, checkpoints=1)  # one validation pass, as an epoch of non-private training has
+    raw["privacy"].update(
+        steps=args.steps, checkpoints=1
+    )  # one validation pass, as an epoch of non-private training has
     # no early stop: time exactly these epochs
-    public_raw = {**raw, "privacy": None, "training": {**raw["training"], "epochs": args.epochs, "patience": args.epochs}}
+    public_raw = {
+        **raw,
+        "privacy": None,
+        "training": {**raw["training"], "epochs": args.epochs, "patience": args.epochs},
+    }
     runs: dict[str, list[tuple[float, int, int]]] = {"non-private": [], "DP-SGD": []}
     for _ in range(args.repeats):
         runs["DP-SGD"].append(timed_training(raw, args.recipe))

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from synthwear.errors import SynthwearError
@@ -28,8 +36,16 @@ def friendly_errors() -> Iterator[None]:
 
 
 def make_progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 class PluginGroup(click.Group):
@@ -97,7 +113,9 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     table.add_column("baseline", justify="right")
     for channel, r in metrics.get("forecast", {}).items():
         if r["model_mae"] is not None:
-            table.add_row(f"next-day MAE {channel}", f"{r['model_mae']:.3f}", f"{r['persistence_mae']:.3f} (persistence)")
+            table.add_row(
+                f"next-day MAE {channel}", f"{r['model_mae']:.3f}", f"{r['persistence_mae']:.3f} (persistence)"
+            )
     summary = metrics.get("similarity", {}).get("summary", {})
     if summary.get("model", {}).get("cosine") is not None:
         base = summary.get("other_person") or summary["persistence"]
@@ -117,9 +135,17 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--start-date", default="2000-01-01", show_default=True, help="First date of the synthetic calendar.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default="synthetic.csv", show_default=True,
-              help="CSV or Parquet (by suffix).")
-def sample(model_dir: Path, persons: int, days: int | None, temperature: float, seed: int, start_date: str, output: Path) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default="synthetic.csv",
+    show_default=True,
+    help="CSV or Parquet (by suffix).",
+)
+def sample(
+    model_dir: Path, persons: int, days: int | None, temperature: float, seed: int, start_date: str, output: Path
+) -> None:
     """Sample a synthetic cohort from a saved model, without retraining.
 
     \b
@@ -136,8 +162,9 @@ def sample(model_dir: Path, persons: int, days: int | None, temperature: float, 
         days = days or model.spec.max_days
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)
-            values = model.generate(persons, days, temperature=temperature, seed=seed,
-                                    on_batch=lambda n: progress.update(task, advance=n))
+            values = model.generate(
+                persons, days, temperature=temperature, seed=seed, on_batch=lambda n: progress.update(task, advance=n)
+            )
         write_daily_table(to_long_frame(values, model.channels, start_date), output)
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days")
 
@@ -176,7 +203,9 @@ def import_(importer: str, export_dir: Path, output: Path) -> None:
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         write_daily_table(result.frame, output)
-    console.print(f"Wrote [bold]{output}[/]: {result.frame['person_id'].nunique()} persons, {len(result.frame):,} person-days")
+    console.print(
+        f"Wrote [bold]{output}[/]: {result.frame['person_id'].nunique()} persons, {len(result.frame):,} person-days"
+    )
 
 
 @cli.command()
@@ -190,8 +219,10 @@ def plugins(as_json: bool) -> None:
     """
     with friendly_errors():
         entries = default_registry().entries()
-    rows = [{"name": e.name, "kind": KINDS[e.role], "package": e.package, "version": e.version, "module": e.plugin}
-            for e in entries]
+    rows = [
+        {"name": e.name, "kind": KINDS[e.role], "package": e.package, "version": e.version, "module": e.plugin}
+        for e in entries
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

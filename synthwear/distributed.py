@@ -28,8 +28,10 @@ from synthwear.train import Shard
 def process_group() -> Iterator[Shard]:
     """Join the group torchrun describes in the environment; leave it on exit."""
     if "RANK" not in os.environ:
-        raise SynthwearError("synthwear.distributed must be started by torchrun, "
-                             "e.g. torchrun --nproc_per_node=2 -m synthwear.distributed recipes/fitbit.yaml")
+        raise SynthwearError(
+            "synthwear.distributed must be started by torchrun, "
+            "e.g. torchrun --nproc_per_node=2 -m synthwear.distributed recipes/fitbit.yaml"
+        )
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # "cuda" in the recipe then means this rank's GPU
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -40,8 +42,10 @@ def process_group() -> Iterator[Shard]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m synthwear.distributed",
-                                     description="Run a recipe with its training spread over torchrun's processes.")
+    parser = argparse.ArgumentParser(
+        prog="torchrun --nproc_per_node=N -m synthwear.distributed",
+        description="Run a recipe with its training spread over torchrun's processes.",
+    )
     parser.add_argument("recipe", type=Path, help="recipe YAML file")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
     parser.add_argument("--seed", type=int, help="override the recipe's seed")

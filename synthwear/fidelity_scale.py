@@ -50,12 +50,34 @@ def verdict(synthetic: float, ceiling: float, floor: float, *, higher_is_better:
     return "fair" if shortfall <= 2 * band / 3 else "poor"
 
 
-def verdict_row(metric: str, channel: str | None, scores: dict[str, float | None], *,
-                higher_is_better: bool, resolution: float, **extra: Any) -> dict[str, Any]:
+def verdict_row(
+    metric: str,
+    channel: str | None,
+    scores: dict[str, float | None],
+    *,
+    higher_is_better: bool,
+    resolution: float,
+    **extra: Any,
+) -> dict[str, Any]:
     """One line of the report's verdict table, as stored in metrics.json under an evaluator's ``verdict``."""
-    row: dict[str, Any] = {"metric": metric, "channel": channel, **{k: scores[k] for k in REFERENCES},
-                           "higher_is_better": higher_is_better, "resolution": resolution, **extra}
+    row: dict[str, Any] = {
+        "metric": metric,
+        "channel": channel,
+        **{k: scores[k] for k in REFERENCES},
+        "higher_is_better": higher_is_better,
+        "resolution": resolution,
+        **extra,
+    }
     known = all(scores[k] is not None and np.isfinite(scores[k]) for k in REFERENCES)
-    row["verdict"] = verdict(scores["synthetic"], scores["ceiling"], scores["floor"], higher_is_better=higher_is_better,
-                             resolution=resolution) if known else None
+    row["verdict"] = (
+        verdict(
+            scores["synthetic"],
+            scores["ceiling"],
+            scores["floor"],
+            higher_is_better=higher_is_better,
+            resolution=resolution,
+        )
+        if known
+        else None
+    )
     return row

@@ -83,8 +83,16 @@ class SynthesisModel:
 
     @torch.no_grad()
     def generate(
-        self, n: int, days: int, *, temperature: float = 1.0, seed: int = 0,
-        prime: np.ndarray | None = None, batch_size: int = 4096, on_batch=None, use_cache: bool = True,
+        self,
+        n: int,
+        days: int,
+        *,
+        temperature: float = 1.0,
+        seed: int = 0,
+        prime: np.ndarray | None = None,
+        batch_size: int = 4096,
+        on_batch=None,
+        use_cache: bool = True,
     ) -> np.ndarray:
         """Sample (n, days, C) values day by day; ``prime`` (n, k, C) real days to continue from.
 
@@ -107,12 +115,12 @@ class SynthesisModel:
             size = min(batch_size, n - lo)
             seq = self.start_ids(size)
             if prime is not None:
-                primed = torch.from_numpy(self.tokenize(prime[lo:lo + size])[0]).to(self.device)
+                primed = torch.from_numpy(self.tokenize(prime[lo : lo + size])[0]).to(self.device)
                 seq = torch.cat([seq, self.input_ids(primed)], dim=1)
             cache, cached = None, 0
             for _ in range(days - k):
                 if seq.size(1) > self.spec.max_days:
-                    logits = self.generator(torch.cat([seq[:, :1], seq[:, -(self.spec.max_days - 1):]], dim=1))
+                    logits = self.generator(torch.cat([seq[:, :1], seq[:, -(self.spec.max_days - 1) :]], dim=1))
                 elif extend is not None:
                     logits, cache = extend(seq[:, cached:], cache)
                     cached = seq.size(1)
@@ -123,7 +131,7 @@ class SynthesisModel:
             tokens = seq[:, 1:].cpu().numpy()
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
             if prime is not None:
-                values[:, :k] = prime[lo:lo + size]
+                values[:, :k] = prime[lo : lo + size]
             chunks.append(values)
             if on_batch:
                 on_batch(size)
@@ -161,7 +169,9 @@ class SynthesisModel:
             raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
         where = str(folder / "model.json")
         encoders = [
-            registry.build("encoders", spec["name"], {k: v for k, v in spec.items() if k != "name"}, low, high, where=where)
+            registry.build(
+                "encoders", spec["name"], {k: v for k, v in spec.items() if k != "name"}, low, high, where=where
+            )
             for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
         ]
         spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
@@ -169,8 +179,16 @@ class SynthesisModel:
         generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
         generator.load_state_dict(load_file(folder / "weights.safetensors"))
         generator.to(device)
-        return cls(meta["channels"], meta["decimals"], [tuple(r) for r in meta["ranges"]], encoders, generator,
-                   meta["generator"]["name"], spec, meta["recipe"])
+        return cls(
+            meta["channels"],
+            meta["decimals"],
+            [tuple(r) for r in meta["ranges"]],
+            encoders,
+            generator,
+            meta["generator"]["name"],
+            spec,
+            meta["recipe"],
+        )
 
 
 def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:

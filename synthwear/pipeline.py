@@ -6,6 +6,7 @@ interrupted run never leaves a half-written result where a finished one is expec
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import platform
@@ -59,7 +60,9 @@ def load_data(recipe: Recipe, registry: Registry) -> LoadedData:
         if not path.exists():
             raise SynthwearError(f"{recipe.where()}: data.path {str(path)!r} does not exist")
         imported = registry.get("importers", data.importer)(path)
-        frame = validate_daily_table(imported.frame, channels, source=path, columns=data.columns, nonnegative=nonnegative)
+        frame = validate_daily_table(
+            imported.frame, channels, source=path, columns=data.columns, nonnegative=nonnegative
+        )
         return LoadedData(frame, f"{data.importer} export {path}", notes=imported.notes)
     frame = read_daily_table(path, channels, columns=data.columns, fmt=data.format, nonnegative=nonnegative)
     return LoadedData(frame, str(path))
@@ -71,13 +74,23 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
     encoders = []
     for name, spec in recipe.channels.items():
         choice = spec.encoder or recipe.encoder
-        encoders.append(registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}"))
+        encoders.append(
+            registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
+        )
     gen_spec = GeneratorSpec(tuple(e.n_tokens for e in encoders), recipe.windows.days)
-    generator = registry.build("generators", recipe.generator.name, recipe.generator.options, gen_spec,
-                               where=f"{where}: generator").to(device)
-    return SynthesisModel(list(recipe.channels), [s.decimals for s in recipe.channels.values()],
-                          [tuple(s.range) for s in recipe.channels.values()], encoders, generator,
-                          recipe.generator.name, gen_spec, recipe.to_dict())
+    generator = registry.build(
+        "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
+    ).to(device)
+    return SynthesisModel(
+        list(recipe.channels),
+        [s.decimals for s in recipe.channels.values()],
+        [tuple(s.range) for s in recipe.channels.values()],
+        encoders,
+        generator,
+        recipe.generator.name,
+        gen_spec,
+        recipe.to_dict(),
+    )
 
 
 def to_long_frame(values: np.ndarray, channels: list[str], start_date: str, prefix: str = "synthetic") -> pd.DataFrame:
@@ -92,7 +105,9 @@ def to_long_frame(values: np.ndarray, channels: list[str], start_date: str, pref
     return frame
 
 
-def split_cohort(recipe: Recipe, loaded: LoadedData, log: Callable[[str], None]) -> tuple[PersonSplit, dict[str, Cohort]]:
+def split_cohort(
+    recipe: Recipe, loaded: LoadedData, log: Callable[[str], None]
+) -> tuple[PersonSplit, dict[str, Cohort]]:
     """The persons with at least one usable window, split into train / validation / holdout (the
     split, and a cohort per part); persons sharing identical days are kept on one side."""
     channels, windows = list(recipe.channels), recipe.windows
@@ -101,11 +116,18 @@ def split_cohort(recipe: Recipe, loaded: LoadedData, log: Callable[[str], None])
     duplicates = find_duplicate_persons(loaded.frame, channels)
     for group in duplicates:
         log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
-    split = split_persons(list(cohort.person_ids[with_window]), validation=recipe.split.validation,
-                          holdout=recipe.split.holdout, seed=recipe.seed, duplicate_groups=duplicates,
-                          source=loaded.source)
-    return split, {name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
-                   for name in ("train", "validation", "holdout")}
+    split = split_persons(
+        list(cohort.person_ids[with_window]),
+        validation=recipe.split.validation,
+        holdout=recipe.split.holdout,
+        seed=recipe.seed,
+        duplicate_groups=duplicates,
+        source=loaded.source,
+    )
+    return split, {
+        name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
+        for name in ("train", "validation", "holdout")
+    }
 
 
 def evaluation_windows(recipe: Recipe, part: Cohort) -> Windows:
@@ -126,10 +148,8 @@ def package_versions(registry: Registry) -> dict[str, str]:
     names |= {e.package for e in registry.entries() if e.version}
     versions = {"python": platform.python_version()}
     for name in sorted(names):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
     return versions
 
 
@@ -140,8 +160,9 @@ class RunResult:
     run: dict[str, Any]
 
 
-def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = None,
-               progress: Progress | None = None) -> RunResult | None:
+def run_recipe(
+    recipe: Recipe, out_dir: Path, *, registry: Registry | None = None, progress: Progress | None = None
+) -> RunResult | None:
     """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0)."""
     registry = registry or default_registry()
     log = progress.console.print if progress else (lambda *a, **k: None)
@@ -163,10 +184,15 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     for name, part in parts.items():
         tokens[name], clipped[name] = model.tokenize(part.values)
     train_starts = parts["train"].window_starts(days, recipe.windows.stride, recipe.windows.min_observed)
-    val_starts = subsample(parts["validation"].window_starts(days, recipe.windows.stride, recipe.windows.min_observed),
-                           recipe.evaluation.max_windows, recipe.seed)
+    val_starts = subsample(
+        parts["validation"].window_starts(days, recipe.windows.stride, recipe.windows.min_observed),
+        recipe.evaluation.max_windows,
+        recipe.seed,
+    )
     if len(train_starts) == 0 or len(val_starts) == 0:
-        raise SynthwearError(f"{loaded.source}: no {days}-day window with enough observed days for training or validation")
+        raise SynthwearError(
+            f"{loaded.source}: no {days}-day window with enough observed days for training or validation"
+        )
     clipped_total = {c: int(sum(clipped[p][i] for p in parts)) for i, c in enumerate(channels)}
     if any(clipped_total.values()):
         log(f"[yellow]note:[/] values outside the recipe's ranges were clipped: {clipped_total}")
@@ -178,15 +204,28 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         if progress:
             progress.update(task, advance=1, description=f"training (val loss {record['validation_loss']:.3f})")
 
-    train_windows, val_windows = window_tokens(tokens["train"], train_starts, days), window_tokens(tokens["validation"], val_starts, days)
+    train_windows, val_windows = (
+        window_tokens(tokens["train"], train_starts, days),
+        window_tokens(tokens["validation"], val_starts, days),
+    )
     privacy = None
     if recipe.privacy:
-        result, accounting = train_private(model, loss, train_windows, parts["train"].person_of(train_starts), val_windows,
-                                           recipe.training, recipe.privacy, seed=recipe.seed, on_epoch=on_epoch)
+        result, accounting = train_private(
+            model,
+            loss,
+            train_windows,
+            parts["train"].person_of(train_starts),
+            val_windows,
+            recipe.training,
+            recipe.privacy,
+            seed=recipe.seed,
+            on_epoch=on_epoch,
+        )
         privacy = accounting.to_dict()
     else:
-        result: TrainingResult = train_model(model, loss, train_windows, val_windows, recipe.training, seed=recipe.seed,
-                                             on_epoch=on_epoch)
+        result: TrainingResult = train_model(
+            model, loss, train_windows, val_windows, recipe.training, seed=recipe.seed, on_epoch=on_epoch
+        )
     if progress:
         progress.update(task, total=result.epochs, completed=result.epochs)
     timings["train"] = time.perf_counter() - clock
@@ -196,16 +235,25 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     clock = time.perf_counter()
     sample_days = recipe.sampling.days or days
     task = progress.add_task("sampling", total=recipe.sampling.persons) if progress else None
-    synthetic = model.generate(recipe.sampling.persons, sample_days, temperature=recipe.sampling.temperature,
-                               seed=recipe.seed, on_batch=(lambda n: progress.update(task, advance=n)) if progress else None)
+    synthetic = model.generate(
+        recipe.sampling.persons,
+        sample_days,
+        temperature=recipe.sampling.temperature,
+        seed=recipe.seed,
+        on_batch=(lambda n: progress.update(task, advance=n)) if progress else None,
+    )
     timings["sample"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
     n_cut = sample_days // days
-    synthetic_windows = Windows(synthetic[:, :n_cut * days].reshape(-1, days, len(channels)),
-                                np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut))
-    context = EvaluationContext(model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed)
+    synthetic_windows = Windows(
+        synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
+        np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
+    )
+    context = EvaluationContext(
+        model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed
+    )
     if privacy:
         context.extras["privacy"] = privacy
     metrics: dict[str, Any] = {}
@@ -219,8 +267,12 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
 
     def window_counts(part: Cohort, part_starts: np.ndarray) -> dict[str, int]:
         complete = int((part.observed_share(part_starts, days) == 1.0).sum())
-        return {"windows": int(len(part_starts)), "complete": complete, "with_gaps": int(len(part_starts)) - complete,
-                "persons": part.n_persons}
+        return {
+            "windows": len(part_starts),
+            "complete": complete,
+            "with_gaps": len(part_starts) - complete,
+            "persons": part.n_persons,
+        }
 
     run_info = {
         "recipe": recipe.to_dict(),
@@ -228,15 +280,28 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
         "seed": recipe.seed,
         "versions": package_versions(registry),
         "device": str(device),
-        "data": {"source": loaded.source, "licence": loaded.licence, "citation": loaded.citation,
-                 "fingerprint": fingerprint(loaded.frame), "persons": int(loaded.frame["person_id"].nunique()),
-                 "person_days": len(loaded.frame), "notes": loaded.notes, "clipped_values": clipped_total},
+        "data": {
+            "source": loaded.source,
+            "licence": loaded.licence,
+            "citation": loaded.citation,
+            "fingerprint": fingerprint(loaded.frame),
+            "persons": int(loaded.frame["person_id"].nunique()),
+            "person_days": len(loaded.frame),
+            "notes": loaded.notes,
+            "clipped_values": clipped_total,
+        },
         "split": split.to_dict(),
-        "windows": {"train": window_counts(parts["train"], train_starts),
-                    "validation": window_counts(parts["validation"], val_starts),
-                    "evaluation_holdout": int(len(evaluation["holdout"].values))},
+        "windows": {
+            "train": window_counts(parts["train"], train_starts),
+            "validation": window_counts(parts["validation"], val_starts),
+            "evaluation_holdout": len(evaluation["holdout"].values),
+        },
         "training": result.to_dict(),
-        "sampling": {"persons": recipe.sampling.persons, "days": sample_days, "temperature": recipe.sampling.temperature},
+        "sampling": {
+            "persons": recipe.sampling.persons,
+            "days": sample_days,
+            "temperature": recipe.sampling.temperature,
+        },
         "timings_seconds": timings,
     }
     if privacy:
@@ -245,13 +310,16 @@ def run_recipe(recipe: Recipe, out_dir: Path, *, registry: Registry | None = Non
     return RunResult(folder, metrics, run_info)
 
 
-def write_run_folder(out_dir: Path, model: SynthesisModel, synthetic: np.ndarray, run_info: dict,
-                     metrics: dict, recipe: Recipe) -> Path:
+def write_run_folder(
+    out_dir: Path, model: SynthesisModel, synthetic: np.ndarray, run_info: dict, metrics: dict, recipe: Recipe
+) -> Path:
     """Assemble the folder under a temporary name, then swap it into place."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        write_daily_table(to_long_frame(synthetic, model.channels, recipe.sampling.start_date), staging / "synthetic.csv")
+        write_daily_table(
+            to_long_frame(synthetic, model.channels, recipe.sampling.start_date), staging / "synthetic.csv"
+        )
         model.save(staging / "model")
         clock = time.perf_counter()
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -20,7 +20,13 @@ import pluggy
 from synthwear import hookspecs
 from synthwear.errors import SynthwearError
 
-KINDS = {"encoders": "encoder", "generators": "generator", "losses": "loss", "evaluators": "evaluator", "importers": "importer"}
+KINDS = {
+    "encoders": "encoder",
+    "generators": "generator",
+    "losses": "loss",
+    "evaluators": "evaluator",
+    "importers": "importer",
+}
 ROLES = tuple(KINDS)
 
 
@@ -115,8 +121,10 @@ def options_type(factory: Callable) -> type | None:
     if hinted is None and dataclasses.is_dataclass(parameter.default):
         hinted = type(parameter.default)
     if not (isinstance(hinted, type) and dataclasses.is_dataclass(hinted)):
-        raise SynthwearError(f"{getattr(factory, '__qualname__', factory)}: its 'config' parameter needs a dataclass "
-                             f"type annotation or default")
+        raise SynthwearError(
+            f"{getattr(factory, '__qualname__', factory)}: its 'config' parameter needs a dataclass "
+            f"type annotation or default"
+        )
     return hinted
 
 

@@ -90,8 +90,19 @@ class SamplingSection(Section):
 
 
 class EvaluationSection(Section):
-    evaluators: list[PluginChoice] = [PluginChoice(name=name) for name in (
-        "traces", "marginals", "temporal", "discriminative", "tstr", "forecast", "similarity", "sdmetrics_quality")]
+    evaluators: list[PluginChoice] = [
+        PluginChoice(name=name)
+        for name in (
+            "traces",
+            "marginals",
+            "temporal",
+            "discriminative",
+            "tstr",
+            "forecast",
+            "similarity",
+            "sdmetrics_quality",
+        )
+    ]
     max_windows: int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
 
 
@@ -134,7 +145,9 @@ class Recipe(Section):
     @model_validator(mode="after")
     def _private_in_float32(self) -> Recipe:
         if self.privacy and self.training.precision != "float32":
-            raise ValueError("training.precision must be float32 with privacy: per-person gradients are clipped in float32")
+            raise ValueError(
+                "training.precision must be float32 with privacy: per-person gradients are clipped in float32"
+            )
         return self
 
     def where(self) -> str:

@@ -25,11 +25,17 @@ class PersonSplit:
     duplicate_groups: list[list[str]] = field(default_factory=list)  # ids judged to be one person
 
     def to_dict(self) -> dict:
-        return {"train": len(self.train), "validation": len(self.validation), "holdout": len(self.holdout),
-                "duplicate_groups": self.duplicate_groups}
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "holdout": len(self.holdout),
+            "duplicate_groups": self.duplicate_groups,
+        }
 
 
-def find_duplicate_persons(frame: pd.DataFrame, channels: list[str], min_shared_days: int = MIN_SHARED_DAYS) -> list[list[str]]:
+def find_duplicate_persons(
+    frame: pd.DataFrame, channels: list[str], min_shared_days: int = MIN_SHARED_DAYS
+) -> list[list[str]]:
     """Groups of person ids that share at least ``min_shared_days`` identical days.
 
     A day counts only if at least two channels are observed and not all are zero, so that common
@@ -59,8 +65,13 @@ def find_duplicate_persons(frame: pd.DataFrame, channels: list[str], min_shared_
 
 
 def split_persons(
-    persons: list[str], *, validation: float, holdout: float, seed: int,
-    duplicate_groups: list[list[str]] = (), source: str = "data",
+    persons: list[str],
+    *,
+    validation: float,
+    holdout: float,
+    seed: int,
+    duplicate_groups: list[list[str]] = (),
+    source: str = "data",
 ) -> PersonSplit:
     """Shuffle groups of persons with ``seed`` and deal them into holdout, validation, then train."""
     grouped = {p for g in duplicate_groups for p in g}
@@ -86,5 +97,6 @@ def split_persons(
             parts["train"] += groups[i]
     if not parts["train"]:
         raise SynthwearError(f"{source}: too few persons for the split: none left for training")
-    return PersonSplit(sorted(parts["train"]), sorted(parts["validation"]), sorted(parts["holdout"]),
-                       [g for g in groups if len(g) > 1])
+    return PersonSplit(
+        sorted(parts["train"]), sorted(parts["validation"]), sorted(parts["holdout"]), [g for g in groups if len(g) > 1]
+    )

@@ -40,8 +40,9 @@ def read_daily_table(
         raise SynthwearError(f"{path}: the file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise SynthwearError(f"{path}: cannot read as {fmt}: {str(err).splitlines()[0]}") from None
-    return validate_daily_table(raw, channels, source=path, columns=columns, nonnegative=nonnegative,
-                                header_lines=1 if fmt == "csv" else 0)
+    return validate_daily_table(
+        raw, channels, source=path, columns=columns, nonnegative=nonnegative, header_lines=1 if fmt == "csv" else 0
+    )
 
 
 def validate_daily_table(
@@ -64,7 +65,9 @@ def validate_daily_table(
     wanted = {name: columns.get(name, name) for name in (*KEYS, *channels)}
     missing = [col for col in wanted.values() if col not in raw.columns]
     if missing:
-        raise SynthwearError(f"{source}: missing column {missing[0]!r} (columns present: {', '.join(map(str, raw.columns))})")
+        raise SynthwearError(
+            f"{source}: missing column {missing[0]!r} (columns present: {', '.join(map(str, raw.columns))})"
+        )
     frame = pd.DataFrame({name: raw[col] for name, col in wanted.items()}).reset_index(drop=True)
 
     person = frame["person_id"].astype(str).str.strip()
@@ -73,12 +76,17 @@ def validate_daily_table(
         raise SynthwearError(f"{source}: {place(int(np.argmax(empty)))}: column {wanted['person_id']!r} is empty")
     frame["person_id"] = person
 
-    dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed") if frame["date"].dtype == object \
+    dates = (
+        pd.to_datetime(frame["date"], errors="coerce", format="mixed")
+        if frame["date"].dtype == object
         else pd.to_datetime(frame["date"], errors="coerce")
+    )
     bad = dates.isna()
     if bad.any():
         row = int(np.argmax(bad))
-        raise SynthwearError(f"{source}: {place(row)}: column {wanted['date']!r}: cannot parse {frame['date'][row]!r} as a date")
+        raise SynthwearError(
+            f"{source}: {place(row)}: column {wanted['date']!r}: cannot parse {frame['date'][row]!r} as a date"
+        )
     frame["date"] = dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
 
     for name in channels:
@@ -89,7 +97,9 @@ def validate_daily_table(
         bad = values.isna() & text.notna()
         if bad.any():
             row = int(np.argmax(bad))
-            raise SynthwearError(f"{source}: {place(row)}: column {wanted[name]!r}: {frame[name][row]!r} is not a number")
+            raise SynthwearError(
+                f"{source}: {place(row)}: column {wanted[name]!r}: {frame[name][row]!r} is not a number"
+            )
         values = values.astype("float64")
         if not np.isfinite(values.fillna(0)).all():
             row = int(np.argmax(~np.isfinite(values.fillna(0))))

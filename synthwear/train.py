@@ -65,7 +65,7 @@ class Shard:
         """This rank's disjoint slice of an order every rank drew identically; all slices have the
         same length (the last ``len % world_size`` are dropped) so that the ranks step together."""
         per_rank = len(order) // self.world_size
-        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        return order[self.rank * per_rank : (self.rank + 1) * per_rank]
 
     def part(self, n: int, device: torch.device) -> torch.Tensor:
         """This rank's contiguous share of rows 0..n-1 for scoring: nothing dropped, sizes differ by at most one."""
@@ -106,8 +106,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def validation_loss(model: SynthesisModel, loss: Loss, windows: WindowTokens, batch_size: int,
-                    shard: Shard = Shard()) -> float:
+def validation_loss(
+    model: SynthesisModel, loss: Loss, windows: WindowTokens, batch_size: int, shard: Shard = Shard()
+) -> float:
     """The evaluation-mode loss (plain mean over channels), averaged over windows; with several
     ranks each scores its slice and the sums are combined, so every rank returns the same number."""
     model.generator.eval()
@@ -122,8 +123,14 @@ def validation_loss(model: SynthesisModel, loss: Loss, windows: WindowTokens, ba
 
 
 def train_model(
-    model: SynthesisModel, loss: Loss, train: WindowTokens, validation: WindowTokens,
-    config: TrainingSection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
+    model: SynthesisModel,
+    loss: Loss,
+    train: WindowTokens,
+    validation: WindowTokens,
+    config: TrainingSection,
+    *,
+    seed: int,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainingResult:
     """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
 
@@ -133,14 +140,21 @@ def train_model(
     device = model.device
     shard = Shard.of_process_group()
     if len(train) < shard.world_size or len(validation) < shard.world_size:
-        raise SynthwearError(f"{len(train)} training / {len(validation)} validation windows cannot be shared "
-                             f"among {shard.world_size} processes")
+        raise SynthwearError(
+            f"{len(train)} training / {len(validation)} validation windows cannot be shared "
+            f"among {shard.world_size} processes"
+        )
     train, validation = train.to(device), validation.to(device)
-    network = model.generator if shard.world_size == 1 else DistributedDataParallel(
-        model.generator, device_ids=[device] if device.type == "cuda" else None)
+    network = (
+        model.generator
+        if shard.world_size == 1
+        else DistributedDataParallel(model.generator, device_ids=[device] if device.type == "cuda" else None)
+    )
     batch_size = math.ceil(config.batch_size / shard.world_size)  # the recipe's batch is the global batch
     order_gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.generator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.generator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
     history: list[dict] = []
     stopped = f"reached {config.epochs} epochs"

@@ -18,13 +18,15 @@ def make_daily_frame(persons: int = 8, days: int = 40, seed: int = 0, missing: f
     for p in range(persons):
         base = (rng.normal(62, 6), rng.normal(420, 40), rng.normal(8000, 2500))
         for d in range(days):
-            rows.append({
-                "person_id": f"p{p:02d}",
-                "date": pd.Timestamp("2022-01-01") + pd.Timedelta(days=d),
-                "resting_hr": base[0] + rng.normal(0, 1.5),
-                "sleep_minutes": round(max(0.0, base[1] + rng.normal(0, 50))),
-                "steps": round(max(0.0, base[2] + rng.normal(0, 2000))),
-            })
+            rows.append(
+                {
+                    "person_id": f"p{p:02d}",
+                    "date": pd.Timestamp("2022-01-01") + pd.Timedelta(days=d),
+                    "resting_hr": base[0] + rng.normal(0, 1.5),
+                    "sleep_minutes": round(max(0.0, base[1] + rng.normal(0, 50))),
+                    "steps": round(max(0.0, base[2] + rng.normal(0, 2000))),
+                }
+            )
     frame = pd.DataFrame(rows)
     holes = rng.random((len(frame), 3)) < missing
     frame[CHANNELS] = frame[CHANNELS].mask(holes)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from cohorts import REPO, make_daily_frame
 
 

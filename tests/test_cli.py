@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from cohorts import make_daily_frame
 
 from synthwear.cli import cli
-
-from cohorts import make_daily_frame
 
 RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"}
 
@@ -19,7 +18,9 @@ RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = CliRunner().invoke(cli, ["run", str(Path(__file__).parents[1] / "recipes" / "tiny.yaml"), "--out", str(out)])
+    result = CliRunner().invoke(
+        cli, ["run", str(Path(__file__).parents[1] / "recipes" / "tiny.yaml"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -42,7 +43,9 @@ def test_tiny_run_writes_every_file(tiny_run):
 
 def test_sample_from_saved_model(tiny_run, tmp_path):
     out = tmp_path / "more.parquet"
-    result = CliRunner().invoke(cli, ["sample", str(tiny_run / "model"), "--persons", "25", "--days", "10", "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["sample", str(tiny_run / "model"), "--persons", "25", "--days", "10", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
     assert frame.person_id.nunique() == 25 and frame.groupby("person_id").size().eq(10).all()
@@ -98,8 +101,13 @@ def test_help_shows_examples():
 def test_plugins_lists_name_kind_package_version():
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     rows = {row["name"]: row for row in json.loads(result.output)}
-    assert rows["transformer"] == {"name": "transformer", "kind": "generator", "package": "synthwear",
-                                   "version": rows["transformer"]["version"], "module": "transformer"}
+    assert rows["transformer"] == {
+        "name": "transformer",
+        "kind": "generator",
+        "package": "synthwear",
+        "version": rows["transformer"]["version"],
+        "module": "transformer",
+    }
     assert rows["transformer"]["version"]
 
 
@@ -109,14 +117,32 @@ def write_fitbit_export(frame: pd.DataFrame, folder: Path) -> None:
         out = folder / person
         out.mkdir(parents=True)
         dates = days["date"].dt.strftime("%Y-%m-%d")
-        (out / "resting_heart_rate.json").write_text(json.dumps([
-            {"dateTime": f"{d} 00:00:00", "value": {"date": d, "value": 0 if pd.isna(v) else v, "error": 1.0}}
-            for d, v in zip(dates, days["resting_hr"])]))
-        (out / "sleep.json").write_text(json.dumps([
-            {"logId": i, "dateOfSleep": d, "minutesAsleep": int(v), "mainSleep": True}
-            for i, (d, v) in enumerate(zip(dates, days["sleep_minutes"])) if not pd.isna(v)]))
-        (out / "steps.json").write_text(json.dumps([
-            {"dateTime": f"{d} 12:00:00", "value": str(int(v))} for d, v in zip(dates, days["steps"]) if not pd.isna(v)]))
+        (out / "resting_heart_rate.json").write_text(
+            json.dumps(
+                [
+                    {"dateTime": f"{d} 00:00:00", "value": {"date": d, "value": 0 if pd.isna(v) else v, "error": 1.0}}
+                    for d, v in zip(dates, days["resting_hr"])
+                ]
+            )
+        )
+        (out / "sleep.json").write_text(
+            json.dumps(
+                [
+                    {"logId": i, "dateOfSleep": d, "minutesAsleep": int(v), "mainSleep": True}
+                    for i, (d, v) in enumerate(zip(dates, days["sleep_minutes"]))
+                    if not pd.isna(v)
+                ]
+            )
+        )
+        (out / "steps.json").write_text(
+            json.dumps(
+                [
+                    {"dateTime": f"{d} 12:00:00", "value": str(int(v))}
+                    for d, v in zip(dates, days["steps"])
+                    if not pd.isna(v)
+                ]
+            )
+        )
 
 
 def test_recipe_reads_a_fitbit_export_folder(tmp_path):

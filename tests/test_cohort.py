@@ -1,8 +1,7 @@
 import numpy as np
+from cohorts import CHANNELS
 
 from synthwear.cohort import Cohort
-
-from cohorts import CHANNELS
 
 
 def test_calendar_is_gap_filled_and_windows_match_frame(daily_frame):
@@ -14,7 +13,9 @@ def test_calendar_is_gap_filled_and_windows_match_frame(daily_frame):
     windows = cohort.windows(starts, 7)
     w = 3
     person, first = windows.person[w], windows.start[w]
-    expected = frame[(frame.person_id == person) & (frame.date >= first) & (frame.date < first + np.timedelta64(7, "D"))]
+    expected = frame[
+        (frame.person_id == person) & (frame.date >= first) & (frame.date < first + np.timedelta64(7, "D"))
+    ]
     got = windows.values[w]
     day = (expected.date.to_numpy().astype("datetime64[D]") - first).astype(int)
     np.testing.assert_allclose(got[day], expected[CHANNELS].to_numpy(np.float32))
@@ -37,4 +38,4 @@ def test_select_keeps_persons_days(daily_frame):
     cohort = Cohort.from_frame(daily_frame, CHANNELS)
     sub = cohort.select(np.array([5, 2]))
     assert list(sub.person_ids) == ["p05", "p02"]
-    np.testing.assert_array_equal(sub.values[:40], cohort.values[5 * 40:6 * 40])
+    np.testing.assert_array_equal(sub.values[:40], cohort.values[5 * 40 : 6 * 40])

@@ -12,8 +12,9 @@ from synthwear.cli import cli
 
 def test_example_plugin_is_installed_through_its_entry_point():
     entry_points = importlib.metadata.entry_points(group="synthwear")
-    assert any(ep.name == "gru" and ep.dist.name == "synthwear-gru" for ep in entry_points), \
+    assert any(ep.name == "gru" and ep.dist.name == "synthwear-gru" for ep in entry_points), (
         "install it: pip install -e plugins/synthwear-gru"
+    )
     rows = {row["name"]: row for row in json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)}
     assert rows["gru"]["kind"] == "generator" and rows["gru"]["package"] == "synthwear-gru"
 

@@ -35,7 +35,7 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward():
     tokens = torch.stack([torch.randint(0, n, (3, SPEC.max_days)) for n in SPEC.vocab_sizes], dim=-1)
     full = generator(tokens)
     first, cache = generator.extend(tokens[:, :2], None)  # a primed prefix, then one day at a time
-    pieces = [first] + [generator.extend(tokens[:, t:t + 1], cache)[0] for t in range(2, SPEC.max_days)]
+    pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(2, SPEC.max_days)]
     for c in range(len(SPEC.vocab_sizes)):
         assert torch.allclose(torch.cat([p[c] for p in pieces], dim=1), full[c], atol=1e-5)
 

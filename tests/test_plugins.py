@@ -16,8 +16,14 @@ class Throwaway:
 def test_defaults_arrive_through_entry_points():
     registry = Registry(load_plugin_manager())
     by_name = {e.name: e for e in registry.entries()}
-    for name, kind in [("binning", "encoders"), ("transformer", "generators"), ("shake_shake", "losses"),
-                       ("mean", "losses"), ("forecast", "evaluators"), ("similarity", "evaluators")]:
+    for name, kind in [
+        ("binning", "encoders"),
+        ("transformer", "generators"),
+        ("shake_shake", "losses"),
+        ("mean", "losses"),
+        ("forecast", "evaluators"),
+        ("similarity", "evaluators"),
+    ]:
         assert by_name[name].role == kind and by_name[name].package == "synthwear"
 
 

@@ -29,13 +29,18 @@ def test_misspelled_key_names_key_and_file(tmp_path):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [0, 1]}}\ntraining: {epochs: many}\n",
-     r"key 'training.epochs'"),
-    ("name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [10, 0]}}\n", r"channels.steps.range"),
-    ("name: x\ndata: {dataset: lifesnaps, path: a.csv}\nchannels: {steps: {range: [0, 1]}}\n", "exactly one"),
-    ("name: x\nchannels: [unclosed\n", r"line \d+: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [0, 1]}}\ntraining: {epochs: many}\n",
+            r"key 'training.epochs'",
+        ),
+        ("name: x\ndata: {dataset: lifesnaps}\nchannels: {steps: {range: [10, 0]}}\n", r"channels.steps.range"),
+        ("name: x\ndata: {dataset: lifesnaps, path: a.csv}\nchannels: {steps: {range: [0, 1]}}\n", "exactly one"),
+        ("name: x\nchannels: [unclosed\n", r"line \d+: not valid YAML"),
+    ],
+)
 def test_invalid_recipes_are_one_line_errors(tmp_path, text, expected):
     path = write(tmp_path, text)
     with pytest.raises(SynthwearError, match=expected) as err:

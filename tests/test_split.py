@@ -1,11 +1,10 @@
 import pytest
+from cohorts import CHANNELS, make_daily_frame
 
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
 from synthwear.split import find_duplicate_persons, split_persons
 from synthwear.tables import read_daily_table
-
-from cohorts import CHANNELS, make_daily_frame
 
 
 def test_lifesnaps_known_duplicates_are_found():

@@ -26,15 +26,18 @@ def test_reads_and_types(tmp_path):
     assert frame["date"].dtype.kind == "M" and frame["resting_hr"].isna().sum() == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "the file is empty"),
-    ("person_id,date,resting_hr,sleep_minutes\na,2021-01-01,60,400\n", "missing column 'steps'"),
-    (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': cannot parse '2021-13-45'"),
-    (GOOD + "a,2021-01-02,61,400,1000\n", r"line 4: duplicate person-day \(a, 2021-01-02\)"),
-    (GOOD + "b,2021-01-01,sixty,400,1000\n", r"line 4: column 'resting_hr': 'sixty' is not a number"),
-    (GOOD + "b,2021-01-01,60,400,-5\n", r"line 4: column 'steps': negative value -5"),
-    ("person_id,date,resting_hr,sleep_minutes,steps\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "the file is empty"),
+        ("person_id,date,resting_hr,sleep_minutes\na,2021-01-01,60,400\n", "missing column 'steps'"),
+        (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': cannot parse '2021-13-45'"),
+        (GOOD + "a,2021-01-02,61,400,1000\n", r"line 4: duplicate person-day \(a, 2021-01-02\)"),
+        (GOOD + "b,2021-01-01,sixty,400,1000\n", r"line 4: column 'resting_hr': 'sixty' is not a number"),
+        (GOOD + "b,2021-01-01,60,400,-5\n", r"line 4: column 'steps': negative value -5"),
+        ("person_id,date,resting_hr,sleep_minutes,steps\n", "no rows"),
+    ],
+)
 def test_bad_input_is_one_line_naming_file_and_place(tmp_path, text, expected):
     path = csv(tmp_path, text)
     with pytest.raises(SynthwearError, match=expected) as err:
@@ -43,8 +46,15 @@ def test_bad_input_is_one_line_naming_file_and_place(tmp_path, text, expected):
 
 
 def test_column_mapping_and_parquet(tmp_path):
-    frame = pd.DataFrame({"user": ["a", "a"], "day": pd.to_datetime(["2021-01-01", "2021-01-02"]),
-                          "resting_hr": [60.0, 61.0], "sleep_minutes": [400, 410], "steps": [1, 2]})
+    frame = pd.DataFrame(
+        {
+            "user": ["a", "a"],
+            "day": pd.to_datetime(["2021-01-01", "2021-01-02"]),
+            "resting_hr": [60.0, 61.0],
+            "sleep_minutes": [400, 410],
+            "steps": [1, 2],
+        }
+    )
     path = tmp_path / "d.parquet"
     frame.to_parquet(path)
     out = read(path, columns={"person_id": "user", "date": "day"})
@@ -61,8 +71,7 @@ def test_write_round_trips_and_fingerprint_is_content_based(tmp_path):
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "result.csv"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []

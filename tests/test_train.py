@@ -78,8 +78,11 @@ def test_scoring_parts_cover_every_row_once():
     assert torch.equal(torch.cat(parts), torch.arange(9))
 
 
-@pytest.mark.parametrize("privacy", [None, {"target_epsilon": 4.0, "sample_rate": 0.5, "steps": 4, "checkpoints": 2}],
-                         ids=["plain", "dp-sgd"])
+@pytest.mark.parametrize(
+    "privacy",
+    [None, {"target_epsilon": 4.0, "sample_rate": 0.5, "steps": 4, "checkpoints": 2}],
+    ids=["plain", "dp-sgd"],
+)
 def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path, privacy):
     raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
     raw["evaluation"]["evaluators"] = [{"name": "forecast"}]  # the run, not the evaluators, is under test
@@ -91,9 +94,25 @@ def test_torchrun_runs_a_recipe_and_only_rank_0_writes_the_run_folder(tmp_path, 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "synthwear.distributed", str(recipe_file), "--out", str(out)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "synthwear.distributed",
+            str(recipe_file),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny"]
     assert not list(scratch.glob("synthwear-rank*"))  # rank 1's discarded run folder is gone
@@ -121,11 +140,20 @@ def test_training_precision_sets_the_compute_type_and_the_weights_stay_float32(p
     tokens = np.stack([np.arange(80) % 5] * len(model.channels), axis=1)  # a rhythm any model can learn
     train, validation = window_tokens(tokens, np.arange(60), days), window_tokens(tokens, np.arange(60, 73), days)
     seen = []
-    model.generator.register_forward_hook(lambda module, args, output: seen.append(output[0].dtype) if module.training else None)
+    model.generator.register_forward_hook(
+        lambda module, args, output: seen.append(output[0].dtype) if module.training else None
+    )
     untrained = validation_loss(model, loss, validation, batch_size=13)
-    result = train_model(model, loss, train, validation,
-                         config.model_copy(update={"epochs": 15, "patience": 15, "batch_size": 10,
-                                                      "learning_rate": 0.01, "precision": precision}), seed=0)
+    result = train_model(
+        model,
+        loss,
+        train,
+        validation,
+        config.model_copy(
+            update={"epochs": 15, "patience": 15, "batch_size": 10, "learning_rate": 0.01, "precision": precision}
+        ),
+        seed=0,
+    )
     assert set(seen) == {compute_dtype}
     assert all(p.dtype == torch.float32 for p in model.generator.parameters())
     assert result.best_validation_loss < 0.5 * untrained

@@ -25,8 +25,9 @@ _ROOT = files("synthwear") / "datasets"
 
 DATASETS = {
     "lifesnaps": Dataset("lifesnaps", Path(str(_ROOT / "lifesnaps" / "daily.csv")), "CC BY 4.0", _LIFESNAPS_CITATION),
-    "lifesnaps-extended": Dataset("lifesnaps-extended", Path(str(_ROOT / "lifesnaps" / "daily_extended.csv")),
-                                  "CC BY 4.0", _LIFESNAPS_CITATION),
+    "lifesnaps-extended": Dataset(
+        "lifesnaps-extended", Path(str(_ROOT / "lifesnaps" / "daily_extended.csv")), "CC BY 4.0", _LIFESNAPS_CITATION
+    ),
 }
 
 

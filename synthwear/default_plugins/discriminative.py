@@ -30,12 +30,22 @@ from synthwear.report.html import REFERENCE_COLOURS, REFERENCE_LABELS, figure, f
 def window_features(values: np.ndarray) -> np.ndarray:
     """(N, T, C) windows -> (N, 6C) summary features; NaN where a channel has too few observed days."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing channels give NaN features, which the trees handle
+        warnings.simplefilter(
+            "ignore", RuntimeWarning
+        )  # all-missing channels give NaN features, which the trees handle
         centred = values - np.nanmean(values, axis=1, keepdims=True)
-        lag1 = np.nansum(centred[:, 1:] * centred[:, :-1], axis=1) / np.nansum(centred ** 2, axis=1)
-        return np.concatenate([np.nanmean(values, axis=1), np.nanstd(values, axis=1), np.nanmin(values, axis=1),
-                               np.nanmax(values, axis=1), np.nanmean(np.abs(np.diff(values, axis=1)), axis=1),
-                               lag1], axis=1)
+        lag1 = np.nansum(centred[:, 1:] * centred[:, :-1], axis=1) / np.nansum(centred**2, axis=1)
+        return np.concatenate(
+            [
+                np.nanmean(values, axis=1),
+                np.nanstd(values, axis=1),
+                np.nanmin(values, axis=1),
+                np.nanmax(values, axis=1),
+                np.nanmean(np.abs(np.diff(values, axis=1)), axis=1),
+                lag1,
+            ],
+            axis=1,
+        )
 
 
 def with_missing_days_of(values: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -65,8 +75,14 @@ class DiscriminativeScore:
             with threadpool_limits(1):  # tiny fits: OpenMP threads cost far more than they save, worst on busy CPUs
                 details[name] = self.cross_validate(real, other, context.seed)
             scores[name] = details[name]["score"]
-        row = verdict_row("discriminative score |accuracy − 0.5|", None, scores, higher_is_better=False, resolution=0.05)
-        return {"classifier": "HistGradientBoostingClassifier on per-window summary features", **details, "verdict": [row]}
+        row = verdict_row(
+            "discriminative score |accuracy − 0.5|", None, scores, higher_is_better=False, resolution=0.05
+        )
+        return {
+            "classifier": "HistGradientBoostingClassifier on per-window summary features",
+            **details,
+            "verdict": [row],
+        }
 
     def cross_validate(self, real: np.ndarray, other: np.ndarray, seed: int) -> dict[str, Any]:
         """Mean out-of-fold accuracy over repeats, and the first repeat's ROC curve."""
@@ -77,8 +93,11 @@ class DiscriminativeScore:
         accuracies, roc = [], {}
         for repeat in range(self.config.repeats):
             rng = np.random.default_rng(seed + repeat)
-            x = window_features(np.concatenate([real[rng.choice(len(real), n, replace=False)],
-                                                other[rng.choice(len(other), n, replace=False)]]))
+            x = window_features(
+                np.concatenate(
+                    [real[rng.choice(len(real), n, replace=False)], other[rng.choice(len(other), n, replace=False)]]
+                )
+            )
             y = np.repeat([1, 0], n)
             probability = np.empty(2 * n)
             for fit, test in StratifiedKFold(folds, shuffle=True, random_state=seed + repeat).split(x, y):
@@ -87,30 +106,61 @@ class DiscriminativeScore:
             accuracies.append(float(((probability > 0.5) == y).mean()))
             if repeat == 0:
                 fpr, tpr, _ = roc_curve(y, probability)
-                roc = {"fpr": np.round(fpr, 4).tolist(), "tpr": np.round(tpr, 4).tolist(),
-                       "auc": float(roc_auc_score(y, probability))}
+                roc = {
+                    "fpr": np.round(fpr, 4).tolist(),
+                    "tpr": np.round(tpr, 4).tolist(),
+                    "auc": float(roc_auc_score(y, probability)),
+                }
         accuracy = float(np.mean(accuracies))
-        return {"score": abs(accuracy - 0.5), "accuracy": accuracy, "accuracy_sd": float(np.std(accuracies)),
-                "windows_per_class": n, "folds": folds, "roc": roc}
+        return {
+            "score": abs(accuracy - 0.5),
+            "accuracy": accuracy,
+            "accuracy_sd": float(np.std(accuracies)),
+            "windows_per_class": n,
+            "folds": folds,
+            "roc": roc,
+        }
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
-        fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#bbb", dash="dot")))
+        fig = go.Figure(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#bbb", dash="dot"))
+        )
         rows = []
         for name in REFERENCES:
             r = results[name]
-            rows.append([REFERENCE_LABELS[name], fmt(r["score"]), fmt(r["accuracy"]), fmt(r.get("accuracy_sd")),
-                         fmt(r.get("roc", {}).get("auc")), fmt(r["windows_per_class"])])
+            rows.append(
+                [
+                    REFERENCE_LABELS[name],
+                    fmt(r["score"]),
+                    fmt(r["accuracy"]),
+                    fmt(r.get("accuracy_sd")),
+                    fmt(r.get("roc", {}).get("auc")),
+                    fmt(r["windows_per_class"]),
+                ]
+            )
             if r.get("roc"):
-                fig.add_trace(go.Scatter(x=r["roc"]["fpr"], y=r["roc"]["tpr"], mode="lines", name=REFERENCE_LABELS[name],
-                                         line=dict(color=REFERENCE_COLOURS[name])))
-        fig.update_layout(title="Discriminator ROC: real holdout windows against each cohort",
-                          xaxis_title="false positive rate", yaxis_title="true positive rate")
-        return ("<h2>Discriminative score</h2><p>A classifier (gradient-boosted trees on per-window summary features, "
-                "cross-validated with fixed seeds) tries to tell real holdout windows from a cohort's windows, which "
-                "first take on the missing days of real windows. Score = |accuracy − 0.5|: 0 is indistinguishable, "
-                "0.5 perfectly told apart. A curve on the diagonal means the classifier is guessing.</p>"
-                + figure(fig, height=360)
-                + table(["against", "score", "accuracy", "accuracy sd (repeats)", "ROC AUC", "windows per class"], rows))
+                fig.add_trace(
+                    go.Scatter(
+                        x=r["roc"]["fpr"],
+                        y=r["roc"]["tpr"],
+                        mode="lines",
+                        name=REFERENCE_LABELS[name],
+                        line=dict(color=REFERENCE_COLOURS[name]),
+                    )
+                )
+        fig.update_layout(
+            title="Discriminator ROC: real holdout windows against each cohort",
+            xaxis_title="false positive rate",
+            yaxis_title="true positive rate",
+        )
+        return (
+            "<h2>Discriminative score</h2><p>A classifier (gradient-boosted trees on per-window summary features, "
+            "cross-validated with fixed seeds) tries to tell real holdout windows from a cohort's windows, which "
+            "first take on the missing days of real windows. Score = |accuracy − 0.5|: 0 is indistinguishable, "
+            "0.5 perfectly told apart. A curve on the diagonal means the classifier is guessing.</p>"
+            + figure(fig, height=360)
+            + table(["against", "score", "accuracy", "accuracy sd (repeats)", "ROC AUC", "windows per class"], rows)
+        )
 
 
 @hookimpl

@@ -52,9 +52,7 @@ def _reject_first(bad: pd.Series, values: pd.Series, file: Path, problem: str) -
     """Raise for the first record flagged in ``bad``, quoting its value (shortened, one line)."""
     if bad.any():
         index = int(bad.to_numpy().argmax())
-        raise SynthwearError(
-            f"{file}: record {index}: '{values.name}' {problem} ({reprlib.repr(values.iloc[index])})"
-        )
+        raise SynthwearError(f"{file}: record {index}: '{values.name}' {problem} ({reprlib.repr(values.iloc[index])})")
 
 
 def _numbers(values: pd.Series, file: Path) -> pd.Series:

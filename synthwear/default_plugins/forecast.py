@@ -50,14 +50,26 @@ class NextDayForecast:
         return results
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
-        rows = [[escape(channel), compared(r["model_mae"], r["persistence_mae"], True), fmt(r["persistence_mae"]),
-                 fmt(r["days_scored"]), compared(r["last_day_model_mae"], r["last_day_persistence_mae"], True),
-                 fmt(r["last_day_persistence_mae"])] for channel, r in results.items()]
+        rows = [
+            [
+                escape(channel),
+                compared(r["model_mae"], r["persistence_mae"], True),
+                fmt(r["persistence_mae"]),
+                fmt(r["days_scored"]),
+                compared(r["last_day_model_mae"], r["last_day_persistence_mae"], True),
+                fmt(r["last_day_persistence_mae"]),
+            ]
+            for channel, r in results.items()
+        ]
         last = run["recipe"]["windows"]["days"]
-        return ("<h2>Next-day forecast on holdout persons</h2><p>Mean absolute error in the channel's units; "
-                "the model's median forecast against persistence (tomorrow = today), scored on the same days.</p>"
-                + table(["channel", "model MAE", "persistence MAE", "days", f"day-{last} model MAE",
-                         f"day-{last} persistence"], rows))
+        return (
+            "<h2>Next-day forecast on holdout persons</h2><p>Mean absolute error in the channel's units; "
+            "the model's median forecast against persistence (tomorrow = today), scored on the same days.</p>"
+            + table(
+                ["channel", "model MAE", "persistence MAE", "days", f"day-{last} model MAE", f"day-{last} persistence"],
+                rows,
+            )
+        )
 
 
 def mean_abs(errors: np.ndarray, mask: np.ndarray) -> float | None:

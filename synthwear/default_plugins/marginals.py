@@ -56,36 +56,63 @@ class Marginals:
                 observed = values[~np.isnan(values)]
                 usable = len(observed) > 0 and len(truth) > 0
                 scores["ks_complement"][name] = float(KSComplement.compute(truth, observed)) if usable else None
-                scores["tv_complement"][name] = float(TVComplement.compute(
-                    pd.Series(truth_bins), pd.Series(tokens[name][:, :, c][~np.isnan(values)]))) if usable else None
-                scores["wasserstein_sd"][name] = float(wasserstein_distance(
-                    (truth - mean) / sd, (observed - mean) / sd)) if usable else None
+                scores["tv_complement"][name] = (
+                    float(
+                        TVComplement.compute(pd.Series(truth_bins), pd.Series(tokens[name][:, :, c][~np.isnan(values)]))
+                    )
+                    if usable
+                    else None
+                )
+                scores["wasserstein_sd"][name] = (
+                    float(wasserstein_distance((truth - mean) / sd, (observed - mean) / sd)) if usable else None
+                )
             channels[channel] = scores
-            rows += [verdict_row(score, channel, scores[score], higher_is_better=better, resolution=resolution)
-                     for score, (better, resolution) in SCORES.items()]
+            rows += [
+                verdict_row(score, channel, scores[score], higher_is_better=better, resolution=resolution)
+                for score, (better, resolution) in SCORES.items()
+            ]
             synthetic = context.synthetic.values[:, :, c]
-            edges = np.histogram_bin_edges(np.concatenate([truth, synthetic[~np.isnan(synthetic)]]),
-                                           self.config.histogram_bins)
-            histograms[channel] = {"edges": edges.tolist(),
-                                   "holdout": np.histogram(truth, edges, density=True)[0].tolist(),
-                                   "synthetic": np.histogram(synthetic[~np.isnan(synthetic)], edges, density=True)[0].tolist()}
+            edges = np.histogram_bin_edges(
+                np.concatenate([truth, synthetic[~np.isnan(synthetic)]]), self.config.histogram_bins
+            )
+            histograms[channel] = {
+                "edges": edges.tolist(),
+                "holdout": np.histogram(truth, edges, density=True)[0].tolist(),
+                "synthetic": np.histogram(synthetic[~np.isnan(synthetic)], edges, density=True)[0].tolist(),
+            }
         return {"channels": channels, "histograms": histograms, "verdict": rows}
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
-        rows = [[escape(channel), escape(score)] + [fmt(scores[score][name]) for name in REFERENCES]
-                for channel, scores in results["channels"].items() for score in SCORES]
+        rows = [
+            [escape(channel), escape(score)] + [fmt(scores[score][name]) for name in REFERENCES]
+            for channel, scores in results["channels"].items()
+            for score in SCORES
+        ]
         histograms = results["histograms"]
         fig = make_subplots(rows=1, cols=len(histograms), subplot_titles=list(histograms))
-        for i, (channel, h) in enumerate(histograms.items(), start=1):
+        for i, h in enumerate(histograms.values(), start=1):
             centres = (np.array(h["edges"][:-1]) + np.array(h["edges"][1:])) / 2
             for label, colour in (("holdout", REAL_COLOUR), ("synthetic", SYNTHETIC_COLOUR)):
-                fig.add_trace(go.Bar(x=centres, y=h[label], name=f"real ({label})" if label == "holdout" else label,
-                                     marker_color=colour, opacity=0.55, showlegend=i == 1), row=1, col=i)
+                fig.add_trace(
+                    go.Bar(
+                        x=centres,
+                        y=h[label],
+                        name=f"real ({label})" if label == "holdout" else label,
+                        marker_color=colour,
+                        opacity=0.55,
+                        showlegend=i == 1,
+                    ),
+                    row=1,
+                    col=i,
+                )
         fig.update_layout(barmode="overlay", bargap=0, title="Share of days per value (density)")
-        return ("<h2>Marginals</h2><p>How the values of single days are distributed: real holdout persons against the "
-                "synthetic cohort. KSComplement and TVComplement (on the recipe's bins): 1 is identical. Wasserstein "
-                "distance in standard deviations of the holdout: 0 is identical.</p>" + figure(fig)
-                + table(["channel", "score"] + list(REFERENCES), rows))
+        return (
+            "<h2>Marginals</h2><p>How the values of single days are distributed: real holdout persons against the "
+            "synthetic cohort. KSComplement and TVComplement (on the recipe's bins): 1 is identical. Wasserstein "
+            "distance in standard deviations of the holdout: 0 is identical.</p>"
+            + figure(fig)
+            + table(["channel", "score", *REFERENCES], rows)
+        )
 
 
 @hookimpl

@@ -19,7 +19,11 @@ import pandas as pd
 from sdmetrics.single_table import DCROverfittingProtection
 
 from synthwear.default_plugins.membership_attacks import (
-    distance_attack, domias_attack, likelihood_attack, near_copy_share, window_features,
+    distance_attack,
+    domias_attack,
+    likelihood_attack,
+    near_copy_share,
+    window_features,
 )
 from synthwear.default_plugins.membership_metrics import FPR_TARGETS, evaluate_attack, guarantee_bounds, person_scores
 from synthwear.hookspecs import hookimpl
@@ -47,9 +51,15 @@ def person_folds(persons: np.ndarray, folds: int, rng: np.random.Generator) -> n
     return (rng.permutation(len(unique)) % folds)[index]
 
 
-def dcr_overfitting_protection(train: np.ndarray, train_persons: np.ndarray, synthetic: np.ndarray,
-                               holdout: np.ndarray, holdout_persons: np.ndarray, rng: np.random.Generator,
-                               draws: int = 10) -> dict[str, float]:
+def dcr_overfitting_protection(
+    train: np.ndarray,
+    train_persons: np.ndarray,
+    synthetic: np.ndarray,
+    holdout: np.ndarray,
+    holdout_persons: np.ndarray,
+    rng: np.random.Generator,
+    draws: int = 10,
+) -> dict[str, float]:
     """sdmetrics' score (1 = synthetic windows are no closer to training than to holdout windows).
 
     The training side is cut to as many persons and windows as the holdout has: with more
@@ -66,12 +76,21 @@ def dcr_overfitting_protection(train: np.ndarray, train_persons: np.ndarray, syn
         drawn = train[np.isin(train_persons, rng.choice(persons, n_persons, replace=False))]
         drawn = drawn[rng.choice(len(drawn), min(len(drawn), n_windows), replace=False)]
         breakdown = DCROverfittingProtection.compute_breakdown(
-            real_training_data=pd.DataFrame(drawn, columns=columns), synthetic_data=pd.DataFrame(synthetic, columns=columns),
-            real_validation_data=pd.DataFrame(holdout, columns=columns), metadata=metadata, table_name=None)
+            real_training_data=pd.DataFrame(drawn, columns=columns),
+            synthetic_data=pd.DataFrame(synthetic, columns=columns),
+            real_validation_data=pd.DataFrame(holdout, columns=columns),
+            metadata=metadata,
+            table_name=None,
+        )
         shares = breakdown["synthetic_data_percentages"]
         totals += [breakdown["score"], shares["closer_to_training"], shares["closer_to_holdout"]]
     score, closer_to_training, closer_to_holdout = (totals / draws).tolist()
-    return {"score": score, "closer_to_training": closer_to_training, "closer_to_holdout": closer_to_holdout, "draws": draws}
+    return {
+        "score": score,
+        "closer_to_training": closer_to_training,
+        "closer_to_holdout": closer_to_holdout,
+        "draws": draws,
+    }
 
 
 class MembershipInference:
@@ -84,7 +103,9 @@ class MembershipInference:
 
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         ranges = context.model.ranges
-        train, holdout, synthetic = (window_features(w.values, ranges) for w in (context.train, context.holdout, context.synthetic))
+        train, holdout, synthetic = (
+            window_features(w.values, ranges) for w in (context.train, context.holdout, context.synthetic)
+        )
         n_holdout_persons = len(np.unique(context.holdout.person))
         if n_holdout_persons < 2:
             raise ValueError(f"membership inference needs at least 2 holdout persons, got {n_holdout_persons}")
@@ -95,20 +116,32 @@ class MembershipInference:
         real = np.concatenate([train, holdout])
         window_scores = {
             "distance_to_closest_synthetic": distance_attack(real, synthetic),
-            "domias_density_ratio": domias_attack(real, np.concatenate([train_fold, holdout_fold]), holdout, holdout_fold,
-                                                  synthetic, self.config.domias_dimensions),
-            "white_box_likelihood": likelihood_attack(context.model, np.concatenate([context.train.values, context.holdout.values])),
+            "domias_density_ratio": domias_attack(
+                real,
+                np.concatenate([train_fold, holdout_fold]),
+                holdout,
+                holdout_fold,
+                synthetic,
+                self.config.domias_dimensions,
+            ),
+            "white_box_likelihood": likelihood_attack(
+                context.model, np.concatenate([context.train.values, context.holdout.values])
+            ),
         }
         attacks = {}
         for name, scores in window_scores.items():
-            attacks[name] = evaluate_attack(person_scores(scores[:len(train)], context.train.person),
-                                            person_scores(scores[len(train):], context.holdout.person),
-                                            bootstrap=self.config.bootstrap, seed=context.seed)
+            attacks[name] = evaluate_attack(
+                person_scores(scores[: len(train)], context.train.person),
+                person_scores(scores[len(train) :], context.holdout.person),
+                bootstrap=self.config.bootstrap,
+                seed=context.seed,
+            )
         privacy = context.extras.get("privacy")
         return {
             "attacks": attacks,
-            "dcr_overfitting_protection": dcr_overfitting_protection(train, context.train.person, synthetic, holdout,
-                                                                     context.holdout.person, rng),
+            "dcr_overfitting_protection": dcr_overfitting_protection(
+                train, context.train.person, synthetic, holdout, context.holdout.person, rng
+            ),
             "near_copies": near_copy_share(synthetic, train, holdout, self.config.near_copy_percentile),
             "guarantee": guarantee_bounds(privacy["epsilon"], privacy["delta"]) if privacy else None,
             "windows": {"members": len(train), "non_members": len(holdout), "synthetic": len(synthetic)},
@@ -131,17 +164,27 @@ def processes_text(processes: int) -> str:
 
 def guarantee_html(privacy: dict[str, Any] | None) -> str:
     if not privacy:
-        return ("<p><b>No formal guarantee</b>: this model was trained without differential privacy. "
-                "Only the attacks below speak to its privacy.</p>")
-    rows = [("unit", privacy["unit"]), ("sampling", privacy["sampling"]),
-            ("ε spent (target)", f"{privacy['epsilon']:.3f} ({privacy['target_epsilon']:g})"),
-            ("δ", f"{privacy['delta']:.2e} ({privacy['delta_source']})"), ("accountant", privacy["accountant"]),
-            ("noise multiplier", f"{privacy['noise_multiplier']:.3f}"), ("sampling rate q", f"{privacy['sample_rate']:g}"),
-            ("steps", f"{privacy['steps']:,}"), ("clipping norm", f"{privacy['max_grad_norm']:g}"),
-            ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
-            ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)"),
-            ("training processes", processes_text(privacy.get("processes", 1)))]  # runs before torchrun DP lack the key
-    return "<p>Trained with person-level DP-SGD (Opacus).</p>" + table(["guarantee", ""], [[escape(k), escape(str(v))] for k, v in rows])
+        return (
+            "<p><b>No formal guarantee</b>: this model was trained without differential privacy. "
+            "Only the attacks below speak to its privacy.</p>"
+        )
+    rows = [
+        ("unit", privacy["unit"]),
+        ("sampling", privacy["sampling"]),
+        ("ε spent (target)", f"{privacy['epsilon']:.3f} ({privacy['target_epsilon']:g})"),
+        ("δ", f"{privacy['delta']:.2e} ({privacy['delta_source']})"),
+        ("accountant", privacy["accountant"]),
+        ("noise multiplier", f"{privacy['noise_multiplier']:.3f}"),
+        ("sampling rate q", f"{privacy['sample_rate']:g}"),
+        ("steps", f"{privacy['steps']:,}"),
+        ("clipping norm", f"{privacy['max_grad_norm']:g}"),
+        ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
+        ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)"),
+        ("training processes", processes_text(privacy.get("processes", 1))),
+    ]  # runs before torchrun DP lack the key
+    return "<p>Trained with person-level DP-SGD (Opacus).</p>" + table(
+        ["guarantee", ""], [[escape(k), escape(str(v))] for k, v in rows]
+    )
 
 
 def attacks_html(results: dict[str, Any]) -> str:
@@ -159,23 +202,27 @@ def attacks_html(results: dict[str, Any]) -> str:
                 cells.append(f"{bound[f'tpr_at_fpr_{fpr}']:.3f}")
         rows.append(cells)
     if bound:
-        rows.append([f"<i>most any attack can reach under ε = {bound['epsilon']:.2f}</i>", f"{bound['auc']:.2f}"]
-                    + [cell for name in FPR_TARGETS for cell in ("", f"{bound[f'tpr_at_fpr_{name}']:.3f}")])
+        rows.append(
+            [f"<i>most any attack can reach under ε = {bound['epsilon']:.2f}</i>", f"{bound['auc']:.2f}"]
+            + [cell for name in FPR_TARGETS for cell in ("", f"{bound[f'tpr_at_fpr_{name}']:.3f}")]
+        )
     first = next(iter(results["attacks"].values()))
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
-    return (f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
-            f"{first['non_members']} holdout persons (non-members); window scores averaged per person; an AUC of 0.5 is "
-            f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons. With {first['non_members']} "
-            f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
-            f"coarse and can exceed the bound by chance; the intervals say how far.</p>"
-            + table(headers, rows) +
-            f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
-            f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
-            f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"
-            f"<p>Near-copies: <b>{copies['share']:.1%}</b> of {copies['synthetic_windows']:,} synthetic windows lie closer "
-            f"to a training window than {copies['percentile']:g}% of holdout windows do (RMS distance "
-            f"{copies['threshold']:.3f} in range-scaled units); a generator as novel as a new person scores about "
-            f"{copies['percentile']:g}%.</p>")
+    return (
+        f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
+        f"{first['non_members']} holdout persons (non-members); window scores averaged per person; an AUC of 0.5 is "
+        f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons. With {first['non_members']} "
+        f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
+        f"coarse and can exceed the bound by chance; the intervals say how far.</p>"
+        + table(headers, rows)
+        + f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
+        f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
+        f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"
+        f"<p>Near-copies: <b>{copies['share']:.1%}</b> of {copies['synthetic_windows']:,} synthetic windows lie closer "
+        f"to a training window than {copies['percentile']:g}% of holdout windows do (RMS distance "
+        f"{copies['threshold']:.3f} in range-scaled units); a generator as novel as a new person scores about "
+        f"{copies['percentile']:g}%.</p>"
+    )
 
 
 @hookimpl

@@ -42,8 +42,14 @@ def distance_attack(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
     return -closest_distance(real, synthetic)
 
 
-def domias_attack(scored: np.ndarray, fold: np.ndarray, reference: np.ndarray, reference_fold: np.ndarray,
-                  synthetic: np.ndarray, dimensions: int) -> np.ndarray:
+def domias_attack(
+    scored: np.ndarray,
+    fold: np.ndarray,
+    reference: np.ndarray,
+    reference_fold: np.ndarray,
+    synthetic: np.ndarray,
+    dimensions: int,
+) -> np.ndarray:
     """log p_synthetic - log p_reference, cross-fitted: rows of fold k are scored against a reference
     density built from the reference rows of every other fold, so a reference person never scores
     themselves. Densities are Gaussian KDEs in the first principal components of the synthetic data
@@ -70,10 +76,16 @@ def likelihood_attack(model: SynthesisModel, values: np.ndarray) -> np.ndarray:
     return total / np.maximum(count, 1)
 
 
-def near_copy_share(synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray, percentile: float) -> dict[str, float]:
+def near_copy_share(
+    synthetic: np.ndarray, train: np.ndarray, holdout: np.ndarray, percentile: float
+) -> dict[str, float]:
     """Share of synthetic windows closer to a training window than ``percentile`` % of holdout
     windows are: a generator whose windows are as novel as a new person's scores about
     ``percentile`` %, one that copies training windows scores far more."""
     threshold = float(np.percentile(closest_distance(holdout, train), percentile))
-    return {"share": float((closest_distance(synthetic, train) < threshold).mean()), "threshold": threshold,
-            "percentile": percentile, "synthetic_windows": len(synthetic)}
+    return {
+        "share": float((closest_distance(synthetic, train) < threshold).mean()),
+        "threshold": threshold,
+        "percentile": percentile,
+        "synthetic_windows": len(synthetic),
+    }

@@ -35,8 +35,9 @@ def attack_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return metrics
 
 
-def evaluate_attack(member_scores: np.ndarray, non_member_scores: np.ndarray, *, bootstrap: int,
-                    seed: int, confidence: float = 0.95) -> dict[str, Any]:
+def evaluate_attack(
+    member_scores: np.ndarray, non_member_scores: np.ndarray, *, bootstrap: int, seed: int, confidence: float = 0.95
+) -> dict[str, Any]:
     """Per-person scores -> each metric with a percentile bootstrap CI over resampled persons."""
     labels = np.concatenate([np.ones(len(member_scores)), np.zeros(len(non_member_scores))])
     point = attack_metrics(labels, np.concatenate([member_scores, non_member_scores]))
@@ -51,7 +52,10 @@ def evaluate_attack(member_scores: np.ndarray, non_member_scores: np.ndarray, *,
     result: dict[str, Any] = {"members": len(member_scores), "non_members": len(non_member_scores)}
     for name, value in point.items():
         result[name] = value
-        result[f"{name}_ci"] = [float(np.percentile(replicates[name], tail)), float(np.percentile(replicates[name], 100 - tail))]
+        result[f"{name}_ci"] = [
+            float(np.percentile(replicates[name], tail)),
+            float(np.percentile(replicates[name], 100 - tail)),
+        ]
     return result
 
 
@@ -59,12 +63,18 @@ def tpr_bound(fpr: np.ndarray | float, epsilon: float, delta: float) -> np.ndarr
     """The highest TPR any attack can reach at this FPR against an (epsilon, delta)-DP release:
     TPR <= e^eps FPR + delta, and symmetrically 1 - TPR >= e^-eps (1 - delta - FPR)."""
     fpr = np.asarray(fpr, dtype=float)
-    return np.minimum.reduce([np.ones_like(fpr), np.exp(epsilon) * fpr + delta,
-                              1 - np.exp(-epsilon) * (1 - delta - fpr)])
+    return np.minimum.reduce(
+        [np.ones_like(fpr), np.exp(epsilon) * fpr + delta, 1 - np.exp(-epsilon) * (1 - delta - fpr)]
+    )
 
 
 def guarantee_bounds(epsilon: float, delta: float) -> dict[str, float]:
     """What the formal guarantee allows an attack, beside which the measured attacks are shown."""
     grid = np.linspace(0, 1, 10_001)
     bounds = {f"tpr_at_fpr_{name}": float(tpr_bound(target, epsilon, delta)) for name, target in FPR_TARGETS.items()}
-    return {"epsilon": epsilon, "delta": delta, "auc": float(np.trapezoid(tpr_bound(grid, epsilon, delta), grid)), **bounds}
+    return {
+        "epsilon": epsilon,
+        "delta": delta,
+        "auc": float(np.trapezoid(tpr_bound(grid, epsilon, delta), grid)),
+        **bounds,
+    }

@@ -42,8 +42,11 @@ def quality_scores(real: pd.DataFrame, other: pd.DataFrame, channels: list[str])
     report.real_correlation_threshold = 0
     report.generate({TABLE: real[channels]}, {TABLE: other[channels]}, metadata, verbose=False)
     properties = report.get_properties().set_index("Property")["Score"]
-    return {"quality_score": float(report.get_score()), "column_shapes": float(properties["Column Shapes"]),
-            "column_pair_trends": float(properties["Column Pair Trends"])}
+    return {
+        "quality_score": float(report.get_score()),
+        "column_shapes": float(properties["Column Shapes"]),
+        "column_pair_trends": float(properties["Column Pair Trends"]),
+    }
 
 
 def sequence_scores(real: pd.DataFrame, other: pd.DataFrame, channels: list[str]) -> dict[str, float]:
@@ -72,10 +75,11 @@ class SDMetricsQuality:
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         rows = [[escape(key)] + [fmt(values[name]) for name in REFERENCES] for key, values in results["scores"].items()]
-        return ("<h2>sdmetrics quality</h2><p>sdmetrics' QualityReport on day rows (Column Shapes; Column Pair Trends "
-                "with <code>real_correlation_threshold = 0</code>) and its sequence metrics on windows, each against the "
-                "real holdout persons. All scores run from 0 to 1 (identical).</p>"
-                + table(["score"] + list(REFERENCES), rows))
+        return (
+            "<h2>sdmetrics quality</h2><p>sdmetrics' QualityReport on day rows (Column Shapes; Column Pair Trends "
+            "with <code>real_correlation_threshold = 0</code>) and its sequence metrics on windows, each against the "
+            "real holdout persons. All scores run from 0 to 1 (identical).</p>" + table(["score", *REFERENCES], rows)
+        )
 
 
 @hookimpl

@@ -37,7 +37,9 @@ def dtw_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     acc[:, 0, 0] = 0.0
     for i in range(1, t + 1):
         for j in range(1, t + 1):
-            acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(np.minimum(acc[:, i - 1, j], acc[:, i, j - 1]), acc[:, i - 1, j - 1])
+            acc[:, i, j] = cost[:, i - 1, j - 1] + np.minimum(
+                np.minimum(acc[:, i - 1, j], acc[:, i, j - 1]), acc[:, i - 1, j - 1]
+            )
     return acc[:, t, t]
 
 
@@ -69,8 +71,9 @@ class PairedSimilarity:
         k = self.config.primed_days
         if not 0 < k < real.shape[1]:
             raise ValueError(f"similarity primed_days must be between 1 and {real.shape[1] - 1}, got {k}")
-        generated = context.model.generate(len(real), real.shape[1], prime=real[:, :k],
-                                           temperature=self.config.temperature, seed=context.seed)
+        generated = context.model.generate(
+            len(real), real.shape[1], prime=real[:, :k], temperature=self.config.temperature, seed=context.seed
+        )
         last_primed = pd.DataFrame(real[:, :k].transpose(0, 2, 1).reshape(-1, k)).ffill(axis=1).to_numpy()[:, -1]
         persistence = np.repeat(last_primed.reshape(len(real), 1, -1), real.shape[1] - k, axis=1)
         other = other_person_rows(context.holdout.person, np.random.default_rng(context.seed))
@@ -94,8 +97,10 @@ class PairedSimilarity:
         for label in candidates:
             cosines = [v[label]["cosine"] for v in per_channel.values() if v[label]["cosine"] is not None]
             dtws = [v[label]["dtw"] for v in per_channel.values() if v[label]["dtw"] is not None]
-            summary[label] = {"cosine": float(np.mean(cosines)) if cosines else None,
-                              "dtw": float(np.sum(dtws)) if dtws else None}
+            summary[label] = {
+                "cosine": float(np.mean(cosines)) if cosines else None,
+                "dtw": float(np.sum(dtws)) if dtws else None,
+            }
         return {"primed_days": k, "summary": summary, "channels": per_channel}
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
@@ -106,10 +111,15 @@ class PairedSimilarity:
 
         rows = [[escape(channel), *scores(r), fmt(r["windows"])] for channel, r in results["channels"].items()]
         rows.append(["<b>all channels</b>", *scores(results["summary"]), ""])
-        headers = ["channel"] + [f"cosine: {label}" for label in labels] + [f"DTW: {label}" for label in labels] + ["windows"]
-        return (f"<h2>Generated versus real continuations</h2><p>The model continues each holdout window from its first "
-                f"{results['primed_days']} real days; cosine similarity (higher is closer) and DTW distance (lower is closer) "
-                f"against the real rest of the window, beside persistence and a different real person.</p>" + table(headers, rows))
+        headers = (
+            ["channel"] + [f"cosine: {label}" for label in labels] + [f"DTW: {label}" for label in labels] + ["windows"]
+        )
+        return (
+            f"<h2>Generated versus real continuations</h2><p>The model continues each holdout window from its first "
+            f"{results['primed_days']} real days; cosine similarity (higher is closer) and DTW distance (lower is closer) "
+            f"against the real rest of the window, beside persistence and a different real person.</p>"
+            + table(headers, rows)
+        )
 
 
 @hookimpl

@@ -84,30 +84,74 @@ class TemporalStructure:
         acf, acf_error, shares, rows = {}, {}, {}, []
         for c, channel in enumerate(context.channels):
             acf[channel] = {name: autocorrelation(w.values[:, :, c], lags) for name, w in sets.items()}
-            acf_error[channel] = {name: mean_abs_difference(acf[channel][name], acf[channel]["holdout"]) for name in REFERENCES}
+            acf_error[channel] = {
+                name: mean_abs_difference(acf[channel][name], acf[channel]["holdout"]) for name in REFERENCES
+            }
             shares[channel] = {name: between_window_share(w.values[:, :, c]) for name, w in sets.items()}
-            share_error = {name: None if shares[channel][name] is None or shares[channel]["holdout"] is None
-                           else abs(shares[channel][name] - shares[channel]["holdout"]) for name in REFERENCES}
-            rows.append(verdict_row("ACF error (lags 1–%d)" % lags[-1], channel, acf_error[channel],
-                                    higher_is_better=False, resolution=RESOLUTION))
-            rows.append(verdict_row("between-person variance share error", channel, share_error,
-                                    higher_is_better=False, resolution=RESOLUTION))
+            share_error = {
+                name: None
+                if shares[channel][name] is None or shares[channel]["holdout"] is None
+                else abs(shares[channel][name] - shares[channel]["holdout"])
+                for name in REFERENCES
+            }
+            rows.append(
+                verdict_row(
+                    f"ACF error (lags 1–{lags[-1]})",
+                    channel,
+                    acf_error[channel],
+                    higher_is_better=False,
+                    resolution=RESOLUTION,
+                )
+            )
+            rows.append(
+                verdict_row(
+                    "between-person variance share error",
+                    channel,
+                    share_error,
+                    higher_is_better=False,
+                    resolution=RESOLUTION,
+                )
+            )
         n_channels = len(context.channels)
         matrices = {
             "values": {name: correlation_matrix(w.values.reshape(-1, n_channels)) for name, w in sets.items()},
-            "changes": {name: correlation_matrix(np.diff(w.values, axis=1).reshape(-1, n_channels)) for name, w in sets.items()},
+            "changes": {
+                name: correlation_matrix(np.diff(w.values, axis=1).reshape(-1, n_channels)) for name, w in sets.items()
+            },
         }
         correlation_error = {}
         for kind, by_set in matrices.items():
-            correlation_error[kind] = {name: mean_abs_difference(upper_triangle(by_set[name]), upper_triangle(by_set["holdout"]))
-                                       for name in REFERENCES}
-            rows.append(verdict_row(f"cross-channel correlation error ({kind})", None, correlation_error[kind],
-                                    higher_is_better=False, resolution=RESOLUTION))
-        correlation = {kind: {name: np.where(np.isnan(m), None, m).tolist() for name, m in by_set.items()
-                              if name in ("holdout", "synthetic")} for kind, by_set in matrices.items()}
-        return {"lags": lags, "channels": list(context.channels), "acf": acf, "acf_error": acf_error,
-                "between_window_share": shares, "correlation": correlation, "correlation_error": correlation_error,
-                "verdict": rows}
+            correlation_error[kind] = {
+                name: mean_abs_difference(upper_triangle(by_set[name]), upper_triangle(by_set["holdout"]))
+                for name in REFERENCES
+            }
+            rows.append(
+                verdict_row(
+                    f"cross-channel correlation error ({kind})",
+                    None,
+                    correlation_error[kind],
+                    higher_is_better=False,
+                    resolution=RESOLUTION,
+                )
+            )
+        correlation = {
+            kind: {
+                name: np.where(np.isnan(m), None, m).tolist()
+                for name, m in by_set.items()
+                if name in ("holdout", "synthetic")
+            }
+            for kind, by_set in matrices.items()
+        }
+        return {
+            "lags": lags,
+            "channels": list(context.channels),
+            "acf": acf,
+            "acf_error": acf_error,
+            "between_window_share": shares,
+            "correlation": correlation,
+            "correlation_error": correlation_error,
+            "verdict": rows,
+        }
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         acf, lags, channels = results["acf"], results["lags"], results["channels"]
@@ -115,29 +159,59 @@ class TemporalStructure:
         for i, curves in enumerate(acf.values(), start=1):
             for name, curve in curves.items():
                 dash = {"ceiling": "dash", "floor": "dot"}.get(name, "solid")
-                acf_fig.add_trace(go.Scatter(x=lags, y=curve, name=REFERENCE_LABELS[name], mode="lines+markers", showlegend=i == 1,
-                                             line=dict(color=REFERENCE_COLOURS[name], dash=dash)), row=1, col=i)
+                acf_fig.add_trace(
+                    go.Scatter(
+                        x=lags,
+                        y=curve,
+                        name=REFERENCE_LABELS[name],
+                        mode="lines+markers",
+                        showlegend=i == 1,
+                        line=dict(color=REFERENCE_COLOURS[name], dash=dash),
+                    ),
+                    row=1,
+                    col=i,
+                )
         acf_fig.update_layout(title="Autocorrelation within windows, by lag (days)")
-        titles = [f"{kind}: {REFERENCE_LABELS[name]}" for kind in results["correlation"]
-                  for name in ("holdout", "synthetic")]
+        titles = [
+            f"{kind}: {REFERENCE_LABELS[name]}" for kind in results["correlation"] for name in ("holdout", "synthetic")
+        ]
         heat = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.06)
         col = 1
         for by_set in results["correlation"].values():
             for name in ("holdout", "synthetic"):
                 matrix = np.array(by_set[name], dtype=float)
-                heat.add_trace(go.Heatmap(z=matrix, x=channels, y=channels, zmin=-1, zmax=1, colorscale="RdBu",
-                                          reversescale=True, showscale=col == 4,
-                                          text=np.round(matrix, 2), texttemplate="%{text}"), row=1, col=col)
+                heat.add_trace(
+                    go.Heatmap(
+                        z=matrix,
+                        x=channels,
+                        y=channels,
+                        zmin=-1,
+                        zmax=1,
+                        colorscale="RdBu",
+                        reversescale=True,
+                        showscale=col == 4,
+                        text=np.round(matrix, 2),
+                        texttemplate="%{text}",
+                    ),
+                    row=1,
+                    col=col,
+                )
                 col += 1
         heat.update_yaxes(autorange="reversed")
         heat.update_layout(title="Cross-channel correlation of values and of day-to-day changes")
-        rows = [[escape(channel)] + [fmt(shares[name]) for name in ("holdout", *REFERENCES)]
-                for channel, shares in results["between_window_share"].items()]
-        return ("<h2>Temporal and person structure</h2><p>Autocorrelation is measured within each window (each window "
-                "centred on its own mean), so it shows day-to-day persistence, not differences between persons. The "
-                "between-person share is the variance of window means over the total: synthetic persons should differ "
-                "from each other as much as real ones do.</p>" + figure(acf_fig) + figure(heat, height=300)
-                + table(["channel", "between-person share: real (holdout)", "synthetic", "ceiling", "floor"], rows))
+        rows = [
+            [escape(channel)] + [fmt(shares[name]) for name in ("holdout", *REFERENCES)]
+            for channel, shares in results["between_window_share"].items()
+        ]
+        return (
+            "<h2>Temporal and person structure</h2><p>Autocorrelation is measured within each window (each window "
+            "centred on its own mean), so it shows day-to-day persistence, not differences between persons. The "
+            "between-person share is the variance of window means over the total: synthetic persons should differ "
+            "from each other as much as real ones do.</p>"
+            + figure(acf_fig)
+            + figure(heat, height=300)
+            + table(["channel", "between-person share: real (holdout)", "synthetic", "ceiling", "floor"], rows)
+        )
 
 
 @hookimpl

@@ -36,32 +36,57 @@ class ExampleTraces:
         real = context.holdout.values
         observed = (~np.isnan(real)).mean(axis=(1, 2))
         ranked = sorted(range(len(real)), key=lambda i: (-observed[i], rng.random()))  # seeded tie-break
-        chosen = ranked[:self.config.examples]
+        chosen = ranked[: self.config.examples]
         synthetic = context.synthetic.values
         picked = rng.choice(len(synthetic), min(self.config.examples, len(synthetic)), replace=False)
-        return {"channels": list(context.channels), "holdout": as_json(real[chosen]), "synthetic": as_json(synthetic[picked])}
+        return {
+            "channels": list(context.channels),
+            "holdout": as_json(real[chosen]),
+            "synthetic": as_json(synthetic[picked]),
+        }
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         channels = results["channels"]
-        fig = make_subplots(rows=len(channels), cols=2, shared_xaxes=True, vertical_spacing=0.06,
-                            column_titles=["real (holdout persons)", "synthetic persons"], row_titles=channels)
+        fig = make_subplots(
+            rows=len(channels),
+            cols=2,
+            shared_xaxes=True,
+            vertical_spacing=0.06,
+            column_titles=["real (holdout persons)", "synthetic persons"],
+            row_titles=channels,
+        )
         for col, (side, colour) in enumerate((("holdout", REAL_COLOUR), ("synthetic", SYNTHETIC_COLOUR)), start=1):
             windows = np.array(results[side], dtype=float)
             for k, window in enumerate(windows):
                 for c in range(len(channels)):
-                    fig.add_trace(go.Scatter(x=np.arange(1, len(window) + 1), y=window[:, c], mode="lines+markers",
-                                             marker=dict(size=4), opacity=1 - 0.25 * k, line=dict(color=colour),
-                                             name=f"{side} {k + 1}", legendgroup=f"{side}{k}", showlegend=c == 0),
-                                  row=c + 1, col=col)
+                    fig.add_trace(
+                        go.Scatter(
+                            x=np.arange(1, len(window) + 1),
+                            y=window[:, c],
+                            mode="lines+markers",
+                            marker=dict(size=4),
+                            opacity=1 - 0.25 * k,
+                            line=dict(color=colour),
+                            name=f"{side} {k + 1}",
+                            legendgroup=f"{side}{k}",
+                            showlegend=c == 0,
+                        ),
+                        row=c + 1,
+                        col=col,
+                    )
             for c in range(len(channels)):  # the same y range on both sides, so the eye compares like with like
-                both = np.concatenate([np.array(results[s], dtype=float)[:, :, c].ravel() for s in ("holdout", "synthetic")])
+                both = np.concatenate(
+                    [np.array(results[s], dtype=float)[:, :, c].ravel() for s in ("holdout", "synthetic")]
+                )
                 span = [np.nanmin(both), np.nanmax(both)] if np.isfinite(both).any() else None
                 fig.update_yaxes(range=span, row=c + 1, col=col)
         fig.update_xaxes(title_text="day", row=len(channels))
         fig.update_layout(showlegend=False)
-        return ("<h2>Real and synthetic traces</h2><p>The real windows are from <b>holdout persons</b>, never trained "
-                "on (the most completely observed ones); gaps are missing days. Each line is one person's window.</p>"
-                + figure(fig, height=170 * len(channels) + 80))
+        return (
+            "<h2>Real and synthetic traces</h2><p>The real windows are from <b>holdout persons</b>, never trained "
+            "on (the most completely observed ones); gaps are missing days. Each line is one person's window.</p>"
+            + figure(fig, height=170 * len(channels) + 80)
+        )
 
 
 @hookimpl

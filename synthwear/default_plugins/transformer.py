@@ -37,7 +37,7 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor
     generator gives four uniform 16-bit values: the same seeded generator, a quarter of the draws.
     """
     n = math.prod(shape)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2**63, None)  # the whole int64 range
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)  # the whole int64 range
     return bits.view(torch.int16)[:n].view(shape) >= -32768 + round(p * 65536)
 
 

@@ -28,9 +28,11 @@ def next_day_samples(values: np.ndarray, target: int, lags: int) -> tuple[np.nda
     """(N, T, C) windows -> inputs (M, lags*C), next-day target (M,), previous-day target (M,),
     one sample per window and day t >= lags whose target is observed."""
     n, days, n_channels = values.shape
-    inputs = np.stack([values[:, t - lags:t].reshape(n, -1) for t in range(lags, days)], axis=1).reshape(-1, lags * n_channels)
+    inputs = np.stack([values[:, t - lags : t].reshape(n, -1) for t in range(lags, days)], axis=1).reshape(
+        -1, lags * n_channels
+    )
     targets = values[:, lags:, target].reshape(-1)
-    previous = values[:, lags - 1:-1, target].reshape(-1)
+    previous = values[:, lags - 1 : -1, target].reshape(-1)
     keep = ~np.isnan(targets)
     return inputs[keep], targets[keep], previous[keep]
 
@@ -48,10 +50,14 @@ class TrainSyntheticTestReal:
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         target, lags = self.config.target, self.config.lags
         if target not in context.channels:
-            raise SynthwearError(f"evaluation.evaluators: tstr target {target!r} is not a channel (channels: {', '.join(context.channels)})")
+            raise SynthwearError(
+                f"evaluation.evaluators: tstr target {target!r} is not a channel (channels: {', '.join(context.channels)})"
+            )
         days = context.holdout.values.shape[1]
         if not 0 < lags < days:
-            raise SynthwearError(f"evaluation.evaluators: tstr lags must be between 1 and {days - 1} (the window has {days} days), got {lags}")
+            raise SynthwearError(
+                f"evaluation.evaluators: tstr lags must be between 1 and {days - 1} (the window has {days} days), got {lags}"
+            )
         c = context.channels.index(target)
         test_x, test_y, yesterday = next_day_samples(context.holdout.values, c, lags)
         scored = ~np.isnan(yesterday)
@@ -69,23 +75,43 @@ class TrainSyntheticTestReal:
             mae[name] = float(np.abs(prediction - test_y[scored]).mean())
         persistence = float(np.abs(yesterday[scored] - test_y[scored]).mean()) if scored.any() else None
         resolution = 0.05 * mae["ceiling"] if mae["ceiling"] else 0.0
-        row = verdict_row(f"TSTR next-day MAE ({target})", target, mae, higher_is_better=False, resolution=resolution,
-                          persistence=persistence)
-        return {"target": target, "lags": lags, "mae": mae, "persistence_mae": persistence,
-                "training_samples": samples, "test_days": int(scored.sum()), "verdict": [row]}
+        row = verdict_row(
+            f"TSTR next-day MAE ({target})",
+            target,
+            mae,
+            higher_is_better=False,
+            resolution=resolution,
+            persistence=persistence,
+        )
+        return {
+            "target": target,
+            "lags": lags,
+            "mae": mae,
+            "persistence_mae": persistence,
+            "training_samples": samples,
+            "test_days": int(scored.sum()),
+            "verdict": [row],
+        }
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
         mae, persistence = results["mae"], results["persistence_mae"]
-        labels = {"synthetic": "synthetic cohort (TSTR)", "ceiling": "real training persons (ceiling)",
-                  "floor": "independent days (floor)"}
-        rows = [[labels[name], compared(mae[name], persistence, True), fmt(results["training_samples"][name])]
-                for name in REFERENCES]
+        labels = {
+            "synthetic": "synthetic cohort (TSTR)",
+            "ceiling": "real training persons (ceiling)",
+            "floor": "independent days (floor)",
+        }
+        rows = [
+            [labels[name], compared(mae[name], persistence, True), fmt(results["training_samples"][name])]
+            for name in REFERENCES
+        ]
         rows.append(["persistence: tomorrow = today (no training)", fmt(persistence), "–"])
-        return (f"<h2>Train on synthetic, test on real</h2><p>A next-day <code>{results['target']}</code> predictor "
-                f"(gradient-boosted trees on the previous {results['lags']} days of every channel) is trained on each "
-                f"cohort and scored on {results['test_days']:,} days of the real holdout persons. Mean absolute error "
-                "in the channel's units; green where it beats persistence.</p>"
-                + table(["trained on", "MAE on real holdout", "training samples"], rows))
+        return (
+            f"<h2>Train on synthetic, test on real</h2><p>A next-day <code>{results['target']}</code> predictor "
+            f"(gradient-boosted trees on the previous {results['lags']} days of every channel) is trained on each "
+            f"cohort and scored on {results['test_days']:,} days of the real holdout persons. Mean absolute error "
+            "in the channel's units; green where it beats persistence.</p>"
+            + table(["trained on", "MAE on real holdout", "training samples"], rows)
+        )
 
 
 @hookimpl

@@ -19,8 +19,13 @@ def resolve_delta(privacy: PrivacySection, train_persons: int) -> float:
 
 def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
     """The smallest noise multiplier whose guarantee after exactly ``privacy.steps`` steps is within budget."""
-    return get_noise_multiplier(target_epsilon=privacy.target_epsilon, target_delta=delta,
-                                sample_rate=privacy.sample_rate, steps=privacy.steps, accountant=privacy.accountant)
+    return get_noise_multiplier(
+        target_epsilon=privacy.target_epsilon,
+        target_delta=delta,
+        sample_rate=privacy.sample_rate,
+        steps=privacy.steps,
+        accountant=privacy.accountant,
+    )
 
 
 @dataclass

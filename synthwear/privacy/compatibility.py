@@ -27,8 +27,11 @@ def freeze_unbatched_parameters(model: SynthesisModel) -> list[str]:
     probe = GradSampleModule(model.generator, batch_first=True, loss_reduction="sum")
     try:
         sum(logits.sum() for logits in probe(model.shifted_inputs(targets))).backward()
-        frozen = [name for name, p in model.generator.named_parameters()
-                  if p.requires_grad and (getattr(p, "grad_sample", None) is None or p.grad_sample.shape[0] != probe_batch)]
+        frozen = [
+            name
+            for name, p in model.generator.named_parameters()
+            if p.requires_grad and (getattr(p, "grad_sample", None) is None or p.grad_sample.shape[0] != probe_batch)
+        ]
     finally:
         probe.cleanup()
         model.generator.zero_grad(set_to_none=True)

@@ -48,8 +48,11 @@ def person_loader(dataset: PersonWindows, sample_rate: float, generator: torch.G
     """A loader of 1/q batches: Opacus reads the sampling rate as 1 / len(loader) when it swaps in
     its Poisson sampler, so this is how q is handed over exactly."""
     batches = round(1 / sample_rate)
-    return DataLoader(dataset, batch_sampler=[list(chunk) for chunk in np.array_split(np.arange(len(dataset)), batches)],
-                      generator=generator)
+    return DataLoader(
+        dataset,
+        batch_sampler=[list(chunk) for chunk in np.array_split(np.arange(len(dataset)), batches)],
+        generator=generator,
+    )
 
 
 class ShardedPersonSampler(Sampler[list[int]]):
@@ -73,9 +76,14 @@ class ShardedPersonSampler(Sampler[list[int]]):
             yield self.mine[torch.rand(len(self.mine), generator=self.generator) < self.sample_rate].tolist()
 
 
-def sharded_person_loader(dataset: PersonWindows, sample_rate: float, shard: Shard, generator: torch.Generator) -> DataLoader:
+def sharded_person_loader(
+    dataset: PersonWindows, sample_rate: float, shard: Shard, generator: torch.Generator
+) -> DataLoader:
     """This rank's loader of person batches; an empty draw becomes a (0, T, C) batch."""
     tokens = dataset.windows.tokens
     empty = torch.empty((0, dataset.windows.days, tokens.shape[1]), dtype=tokens.dtype, device=tokens.device)
-    return DataLoader(dataset, batch_sampler=ShardedPersonSampler(len(dataset), sample_rate, shard, generator),
-                      collate_fn=lambda windows: torch.stack(windows) if windows else empty)
+    return DataLoader(
+        dataset,
+        batch_sampler=ShardedPersonSampler(len(dataset), sample_rate, shard, generator),
+        collate_fn=lambda windows: torch.stack(windows) if windows else empty,
+    )

@@ -50,13 +50,22 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
     """
     if len(targets) == 0:  # a Poisson draw of no persons: still a step, with a zero gradient plus noise
         return sum(channel.sum() for channel in logits) * 0.0
-    return torch.stack([loss([channel[i:i + 1] for channel in logits], targets[i:i + 1], training=True)
-                        for i in range(len(targets))]).mean()
+    return torch.stack(
+        [
+            loss([channel[i : i + 1] for channel in logits], targets[i : i + 1], training=True)
+            for i in range(len(targets))
+        ]
+    ).mean()
 
 
 def make_private(
-    model: SynthesisModel, dataset: PersonWindows, config: TrainingSection, privacy: PrivacySection,
-    noise_multiplier: float, shard: Shard, seed: int,
+    model: SynthesisModel,
+    dataset: PersonWindows,
+    config: TrainingSection,
+    privacy: PrivacySection,
+    noise_multiplier: float,
+    shard: Shard,
+    seed: int,
 ) -> tuple[PrivacyEngine, torch.nn.Module, torch.optim.Optimizer, DataLoader]:
     """Opacus' engine around the generator's trainable parameters, an AdamW optimizer and a person
     loader: in one process, or as this rank of torchrun's (Opacus' distributed path)."""
@@ -70,15 +79,30 @@ def make_private(
     else:
         network, loader = model.generator, person_loader(dataset, privacy.sample_rate, sampling)
     module, optimizer, loader = engine.make_private(
-        module=network, optimizer=optimizer, data_loader=loader, poisson_sampling=shard.world_size == 1,
-        noise_multiplier=noise_multiplier, max_grad_norm=privacy.max_grad_norm, loss_reduction="mean",
-        grad_sample_mode="hooks", noise_generator=torch.Generator(device=model.device).manual_seed(seed + 1))
+        module=network,
+        optimizer=optimizer,
+        data_loader=loader,
+        poisson_sampling=shard.world_size == 1,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=privacy.max_grad_norm,
+        loss_reduction="mean",
+        grad_sample_mode="hooks",
+        noise_generator=torch.Generator(device=model.device).manual_seed(seed + 1),
+    )
     return engine, module, optimizer, loader
 
 
 def train_private(
-    model: SynthesisModel, loss: Loss, train: WindowTokens, persons: np.ndarray, validation: WindowTokens,
-    config: TrainingSection, privacy: PrivacySection, *, seed: int, on_epoch: Callable[[dict], None] | None = None,
+    model: SynthesisModel,
+    loss: Loss,
+    train: WindowTokens,
+    persons: np.ndarray,
+    validation: WindowTokens,
+    config: TrainingSection,
+    privacy: PrivacySection,
+    *,
+    seed: int,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[TrainingResult, PrivacyAccounting]:
     """Train ``model.generator`` in place under (epsilon, delta)-DP per training person.
 
@@ -111,8 +135,12 @@ def train_private(
                 step, seen, running, since = step + 1, seen + len(targets), running + value.item(), since + 1
                 if step in checkpoint_steps:
                     val = validation_loss(model, loss, validation, config.batch_size * 4, shard)
-                    record = {"epoch": len(history) + 1, "step": step, "train_loss": shard.mean(running / since, device),
-                              "validation_loss": val}
+                    record = {
+                        "epoch": len(history) + 1,
+                        "step": step,
+                        "train_loss": shard.mean(running / since, device),
+                        "validation_loss": val,
+                    }
                     history.append(record)
                     running, since = 0.0, 0
                     if on_epoch:
@@ -134,12 +162,27 @@ def train_private(
     model.generator.load_state_dict(best_state)
     model.generator.eval()
     accounting = PrivacyAccounting(
-        epsilon=epsilon, delta=delta, target_epsilon=privacy.target_epsilon,
+        epsilon=epsilon,
+        delta=delta,
+        target_epsilon=privacy.target_epsilon,
         delta_source="recipe" if privacy.target_delta is not None else f"1/(10 x {len(dataset)} training persons)",
-        accountant=privacy.accountant, noise_multiplier=noise_multiplier, sample_rate=privacy.sample_rate,
-        steps=step, max_grad_norm=privacy.max_grad_norm, train_persons=len(dataset), frozen_parameters=frozen,
-        checkpoints=privacy.checkpoints, processes=shard.world_size)
-    result = TrainingResult(len(history), best_round, best_loss,
-                            f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
-                            seconds, shard.mean(seen, device) * shard.world_size / max(seconds, 1e-9), history)
+        accountant=privacy.accountant,
+        noise_multiplier=noise_multiplier,
+        sample_rate=privacy.sample_rate,
+        steps=step,
+        max_grad_norm=privacy.max_grad_norm,
+        train_persons=len(dataset),
+        frozen_parameters=frozen,
+        checkpoints=privacy.checkpoints,
+        processes=shard.world_size,
+    )
+    result = TrainingResult(
+        len(history),
+        best_round,
+        best_loss,
+        f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
+        seconds,
+        shard.mean(seen, device) * shard.world_size / max(seconds, 1e-9),
+        history,
+    )
     return result, accounting

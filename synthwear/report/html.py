@@ -10,8 +10,12 @@ import plotly.graph_objects as go
 
 REAL_COLOUR, SYNTHETIC_COLOUR = "#1f77b4", "#d62728"  # the same two colours in every figure
 REFERENCE_COLOURS = {"synthetic": SYNTHETIC_COLOUR, "ceiling": "#2ca02c", "floor": "#7f7f7f", "holdout": REAL_COLOUR}
-REFERENCE_LABELS = {"synthetic": "synthetic", "ceiling": "ceiling (real train)", "floor": "floor (independent days)",
-                    "holdout": "real (holdout)"}
+REFERENCE_LABELS = {
+    "synthetic": "synthetic",
+    "ceiling": "ceiling (real train)",
+    "floor": "floor (independent days)",
+    "holdout": "real (holdout)",
+}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -42,5 +46,6 @@ def figure(fig: go.Figure, height: int = 320) -> str:
     The div's id comes from the figure's content, so the same run always renders the same page."""
     fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white")
     div_id = "fig-" + hashlib.sha256(fig.to_json().encode()).hexdigest()[:16]
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": True})
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False, "responsive": True}
+    )

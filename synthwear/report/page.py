@@ -43,20 +43,29 @@ def verdict_section(metrics: dict[str, Any]) -> str:
             word = row.get("verdict")
             counts[word] = counts.get(word, 0) + 1
             arrow = "↑" if row["higher_is_better"] else "↓"
-            rows.append([f"{escape(name)}: {escape(row['metric'])} {arrow}", fmt(row.get("channel") or "all"),
-                         fmt(row["synthetic"]), fmt(row["ceiling"]), fmt(row["floor"]),
-                         f'<span class="{escape(word)}">{escape(word)}</span>' if word else "–"])
+            rows.append(
+                [
+                    f"{escape(name)}: {escape(row['metric'])} {arrow}",
+                    fmt(row.get("channel") or "all"),
+                    fmt(row["synthetic"]),
+                    fmt(row["ceiling"]),
+                    fmt(row["floor"]),
+                    f'<span class="{escape(word)}">{escape(word)}</span>' if word else "–",
+                ]
+            )
     if not rows:
         return ""
     tally = ", ".join(f"{counts[w]} {w}" for w in VERDICTS)
-    return ("<section id='verdict'><h2>Verdict</h2><p>Each metric compares a cohort with the real <b>holdout</b> persons "
-            "(never trained on). <b>Ceiling</b>: the real training persons scored the same way, as close as other real "
-            "people get. <b>Floor</b>: independent days, each value drawn alone from the training persons' values of that "
-            "channel (right marginals, no structure). ↑ higher is better, ↓ lower is better. The word says how far the "
-            "synthetic score falls short of the ceiling, in thirds of the ceiling–floor gap (see docs/fidelity.md). "
-            f"Here: {tally}.</p>"
-            + table(["check", "channel", *(REFERENCE_LABELS[name] for name in REFERENCES), "verdict"], rows)
-            + "</section>")
+    return (
+        "<section id='verdict'><h2>Verdict</h2><p>Each metric compares a cohort with the real <b>holdout</b> persons "
+        "(never trained on). <b>Ceiling</b>: the real training persons scored the same way, as close as other real "
+        "people get. <b>Floor</b>: independent days, each value drawn alone from the training persons' values of that "
+        "channel (right marginals, no structure). ↑ higher is better, ↓ lower is better. The word says how far the "
+        "synthetic score falls short of the ceiling, in thirds of the ceiling–floor gap (see docs/fidelity.md). "
+        f"Here: {tally}.</p>"
+        + table(["check", "channel", *(REFERENCE_LABELS[name] for name in REFERENCES), "verdict"], rows)
+        + "</section>"
+    )
 
 
 def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dict, registry: Registry) -> str:
@@ -77,37 +86,73 @@ def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dic
 def synthetic_section(folder: Path, channels: list[str]) -> str:
     synthetic = pd.read_csv(folder / "synthetic.csv")
     stats = synthetic[channels].describe().T
-    rows = [[escape(c), fmt(stats.loc[c, "mean"], 1), fmt(stats.loc[c, "std"], 1), fmt(stats.loc[c, "min"], 1),
-             fmt(stats.loc[c, "max"], 1)] for c in channels]
-    return (f"<section id='synthetic'><h2>Synthetic cohort</h2><p>{synthetic['person_id'].nunique():,} persons × "
-            f"{synthetic.groupby('person_id').size().max()} days in <code>synthetic.csv</code>.</p>"
-            + table(["channel", "mean", "sd", "min", "max"], rows) + "</section>")
+    rows = [
+        [
+            escape(c),
+            fmt(stats.loc[c, "mean"], 1),
+            fmt(stats.loc[c, "std"], 1),
+            fmt(stats.loc[c, "min"], 1),
+            fmt(stats.loc[c, "max"], 1),
+        ]
+        for c in channels
+    ]
+    return (
+        f"<section id='synthetic'><h2>Synthetic cohort</h2><p>{synthetic['person_id'].nunique():,} persons × "
+        f"{synthetic.groupby('person_id').size().max()} days in <code>synthetic.csv</code>.</p>"
+        + table(["channel", "mean", "sd", "min", "max"], rows)
+        + "</section>"
+    )
 
 
 def training_section(run: dict) -> str:
     training, windows, timings = run["training"], run["windows"]["train"], run["timings_seconds"]
-    return "<section id='training'><h2>Training</h2>" + table(["", ""], [
-        ["epochs run (best)", f"{training['epochs']} ({training['best_epoch']})"],
-        ["stopped because", escape(training["stopped"])],
-        ["best validation loss", fmt(training["best_validation_loss"])],
-        ["training windows (complete / with gaps)", f"{windows['windows']:,} ({windows['complete']:,} / {windows['with_gaps']:,})"],
-        ["persons train / validation / holdout", f"{run['split']['train']} / {run['split']['validation']} / {run['split']['holdout']}"],
-        ["seconds: train, sample, evaluate", ", ".join(fmt(timings[k], 1) for k in ("train", "sample", "evaluate"))],
-        ["device", escape(run["device"])],
-    ]) + "</section>"
+    return (
+        "<section id='training'><h2>Training</h2>"
+        + table(
+            ["", ""],
+            [
+                ["epochs run (best)", f"{training['epochs']} ({training['best_epoch']})"],
+                ["stopped because", escape(training["stopped"])],
+                ["best validation loss", fmt(training["best_validation_loss"])],
+                [
+                    "training windows (complete / with gaps)",
+                    f"{windows['windows']:,} ({windows['complete']:,} / {windows['with_gaps']:,})",
+                ],
+                [
+                    "persons train / validation / holdout",
+                    f"{run['split']['train']} / {run['split']['validation']} / {run['split']['holdout']}",
+                ],
+                [
+                    "seconds: train, sample, evaluate",
+                    ", ".join(fmt(timings[k], 1) for k in ("train", "sample", "evaluate")),
+                ],
+                ["device", escape(run["device"])],
+            ],
+        )
+        + "</section>"
+    )
 
 
 def provenance_section(run: dict) -> str:
     data, recipe = run["data"], run["recipe"]
-    return "<section id='provenance'><h2>Data and provenance</h2>" + table(["", ""], [
-        ["source", escape(data["source"])],
-        ["licence", fmt(data.get("licence"))],
-        ["citation", fmt(data.get("citation"))],
-        ["persons, person-days", f"{data['persons']:,}, {data['person_days']:,}"],
-        ["fingerprint", f"<code>{escape(data['fingerprint'])}</code>"],
-        ["seed", fmt(run["seed"])],
-        ["versions", escape(", ".join(f"{k} {v}" for k, v in run["versions"].items()))],
-    ]) + "<h3>Recipe</h3><pre>" + escape(json.dumps(recipe, indent=2)) + "</pre></section>"
+    return (
+        "<section id='provenance'><h2>Data and provenance</h2>"
+        + table(
+            ["", ""],
+            [
+                ["source", escape(data["source"])],
+                ["licence", fmt(data.get("licence"))],
+                ["citation", fmt(data.get("citation"))],
+                ["persons, person-days", f"{data['persons']:,}, {data['person_days']:,}"],
+                ["fingerprint", f"<code>{escape(data['fingerprint'])}</code>"],
+                ["seed", fmt(run["seed"])],
+                ["versions", escape(", ".join(f"{k} {v}" for k, v in run["versions"].items()))],
+            ],
+        )
+        + "<h3>Recipe</h3><pre>"
+        + escape(json.dumps(recipe, indent=2))
+        + "</pre></section>"
+    )
 
 
 def render(folder: Path, registry: Registry | None = None) -> str:
@@ -118,20 +163,29 @@ def render(folder: Path, registry: Registry | None = None) -> str:
         raise SynthwearError(f"{folder}: not a run folder (missing {Path(err.filename).name})") from None
     registry = registry or default_registry()
     recipe = run["recipe"]
-    options = {choice["name"]: {k: v for k, v in choice.items() if k != "name"}
-               for choice in recipe["evaluation"]["evaluators"]}
+    options = {
+        choice["name"]: {k: v for k, v in choice.items() if k != "name"}
+        for choice in recipe["evaluation"]["evaluators"]
+    }
     sections = [verdict_section(metrics)]
-    sections += [evaluator_section(name, results, options.get(name, {}), run, registry) for name, results in metrics.items()]
+    sections += [
+        evaluator_section(name, results, options.get(name, {}), run, registry) for name, results in metrics.items()
+    ]
     sections += [synthetic_section(folder, list(recipe["channels"])), training_section(run), provenance_section(run)]
-    links = ([("verdict", "Verdict")] if sections[0] else []) + [(f"ev-{n}", n) for n in metrics] + [
-        ("synthetic", "Synthetic cohort"), ("training", "Training"), ("provenance", "Data and provenance")]
+    links = (
+        ([("verdict", "Verdict")] if sections[0] else [])
+        + [(f"ev-{n}", n) for n in metrics]
+        + [("synthetic", "Synthetic cohort"), ("training", "Training"), ("provenance", "Data and provenance")]
+    )
     nav = "<nav>" + "".join(f"<a href='#{escape(i)}'>{escape(t)}</a>" for i, t in links) + "</nav>"
     title = escape(recipe["name"])
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>synthwear · {title}</title>"
-            f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
-            f"<h1>synthwear run: {title}</h1><p class='sub'>Synthetic wearable data from {escape(run['data']['source'])}"
-            f" · seed {fmt(run['seed'])} · licence of the data: {fmt(run['data'].get('licence'))}</p>"
-            f"{nav}{''.join(sections)}</body></html>")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>synthwear · {title}</title>"
+        f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"<h1>synthwear run: {title}</h1><p class='sub'>Synthetic wearable data from {escape(run['data']['source'])}"
+        f" · seed {fmt(run['seed'])} · licence of the data: {fmt(run['data'].get('licence'))}</p>"
+        f"{nav}{''.join(sections)}</body></html>"
+    )
 
 
 def write_report(folder: Path) -> Path:

@@ -8,7 +8,9 @@ from synthwear.interfaces import Windows
 def test_a_faithful_cohort_is_hard_to_tell_apart_and_a_too_calm_one_easy():
     faithful = DiscriminativeScore().evaluate(context(persons(60, 14, 3)))
     calm_values = persons(60, 14, 3).values
-    calm_values = calm_values.mean(axis=1, keepdims=True) + 0.2 * (calm_values - calm_values.mean(axis=1, keepdims=True))
+    calm_values = calm_values.mean(axis=1, keepdims=True) + 0.2 * (
+        calm_values - calm_values.mean(axis=1, keepdims=True)
+    )
     calm = DiscriminativeScore().evaluate(context(Windows(calm_values, np.arange(60))))
     assert faithful["synthetic"]["score"] < 0.2
     assert calm["synthetic"]["score"] > 0.35

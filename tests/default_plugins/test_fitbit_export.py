@@ -53,6 +53,7 @@ def day(frame: pd.DataFrame, date: str, person_id: str | None = None) -> pd.Seri
 #   jq -c '.[] | select(.dateOfSleep == "2019-11-14") | [.logId, .minutesAsleep, .mainSleep]' sleep.json
 #   jq '[.[] | select(.dateTime | startswith("2019-11-14")) | .value | tonumber] | add' steps.json
 
+
 @pytest.fixture(scope="module")
 def p03() -> pd.DataFrame:
     result = read_fitbit_export(SAMPLE)
@@ -131,8 +132,11 @@ def test_repeated_sleep_log_counts_once(tmp_path):
 
 
 def test_non_main_sleep_is_excluded(tmp_path):
-    logs = [sleep_log(1, "2020-01-01", 420), sleep_log(2, "2020-01-01", 45, main=False),
-            sleep_log(3, "2020-01-02", 30, main=False)]
+    logs = [
+        sleep_log(1, "2020-01-01", 420),
+        sleep_log(2, "2020-01-01", 45, main=False),
+        sleep_log(3, "2020-01-02", 30, main=False),
+    ]
     write_person(tmp_path / "p01", sleep=logs, steps=[step("2020-01-02 12:00:00", "7")])
     frame = read_fitbit_export(tmp_path / "p01").frame
     assert day(frame, "2020-01-01")["sleep_minutes"] == 420
@@ -140,8 +144,12 @@ def test_non_main_sleep_is_excluded(tmp_path):
 
 
 def test_repeated_step_minute_counts_once(tmp_path):
-    minutes = [step("2020-01-01 08:00:00", "100"), step("2020-01-01 08:01:00", "5"),
-               step("2020-01-01 08:00:00", "100"), step("2020-01-02 23:59:00", "12")]
+    minutes = [
+        step("2020-01-01 08:00:00", "100"),
+        step("2020-01-01 08:01:00", "5"),
+        step("2020-01-01 08:00:00", "100"),
+        step("2020-01-02 23:59:00", "12"),
+    ]
     write_person(tmp_path / "p01", steps=minutes)
     frame = read_fitbit_export(tmp_path / "p01").frame
     assert frame["steps"].tolist() == [105, 12]
@@ -164,8 +172,10 @@ def test_day_with_every_channel_missing_is_dropped(tmp_path):
     write_person(tmp_path / "p01", rhr=[rhr("2020-01-01", 0.0), rhr("2020-01-02", 58.0)], steps=[])
     result = read_fitbit_export(tmp_path / "p01")
     assert result.frame["date"].tolist() == [pd.Timestamp("2020-01-02")]
-    assert result.notes == ["p01: no sleep.json, sleep_minutes left empty",
-                            "p01: steps.json has no values, steps left empty"]
+    assert result.notes == [
+        "p01: no sleep.json, sleep_minutes left empty",
+        "p01: steps.json has no values, steps left empty",
+    ]
 
 
 def test_folder_of_persons(tmp_path):
@@ -193,18 +203,33 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("steps.json", [step("2020-01-01 08:00:00", "1"), step("2020-01-01 08:01:00", "abc")],
-         "record 1: 'value' is not a number ('abc')"),
+        (
+            "steps.json",
+            [step("2020-01-01 08:00:00", "1"), step("2020-01-01 08:01:00", "abc")],
+            "record 1: 'value' is not a number ('abc')",
+        ),
         ("steps.json", [step("2020-01-01 08:00:00", "1"), {"value": "2"}], "record 1: no 'dateTime' field"),
-        ("steps.json", [step("2020-01-01 08:00:00", "1"), step("01/01/20 08:01:00", "2")],
-         "record 1: 'dateTime' is not a date like 2019-11-01 00:00:00 ('01/01/20 08:01:00')"),
+        (
+            "steps.json",
+            [step("2020-01-01 08:00:00", "1"), step("01/01/20 08:01:00", "2")],
+            "record 1: 'dateTime' is not a date like 2019-11-01 00:00:00 ('01/01/20 08:01:00')",
+        ),
         ("steps.json", [step("2020-01-01 08:00:00", "1"), 5], "record 1: no 'dateTime' field"),
-        ("sleep.json", [sleep_log(1, "2020-01-01", 400), {"logId": 2, "dateOfSleep": "2020-01-02"}],
-         "record 1: no 'minutesAsleep' field"),
-        ("sleep.json", [{**sleep_log(1, "2020-01-01", 400), "mainSleep": "yes"}],
-         "record 0: 'mainSleep' is not true or false ('yes')"),
-        ("resting_heart_rate.json", [rhr("2020-01-01", 60.0), {"dateTime": "2020-01-02 00:00:00", "value": {}}],
-         "record 1: no 'value.value' field"),
+        (
+            "sleep.json",
+            [sleep_log(1, "2020-01-01", 400), {"logId": 2, "dateOfSleep": "2020-01-02"}],
+            "record 1: no 'minutesAsleep' field",
+        ),
+        (
+            "sleep.json",
+            [{**sleep_log(1, "2020-01-01", 400), "mainSleep": "yes"}],
+            "record 0: 'mainSleep' is not true or false ('yes')",
+        ),
+        (
+            "resting_heart_rate.json",
+            [rhr("2020-01-01", 60.0), {"dateTime": "2020-01-02 00:00:00", "value": {}}],
+            "record 1: no 'value.value' field",
+        ),
         ("resting_heart_rate.json", [rhr("2020-01-01", None)], "record 0: 'value.value' is not a number (None)"),
     ],
 )
@@ -221,8 +246,10 @@ def test_malformed_record_names_file_and_record_in_one_line(tmp_path, name, cont
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [('[{"dateTime": "2020-01-01 08:00:00", "value": "1"},', "not valid JSON (Expecting value: line 1"),
-     ('{"dateTime": "2020-01-01 08:00:00"}', "expected a list of records, found a JSON dict")],
+    [
+        ('[{"dateTime": "2020-01-01 08:00:00", "value": "1"},', "not valid JSON (Expecting value: line 1"),
+        ('{"dateTime": "2020-01-01 08:00:00"}', "expected a list of records, found a JSON dict"),
+    ],
 )
 def test_unparsable_file_names_the_file_in_one_line(tmp_path, text, expected):
     (tmp_path / "steps.json").write_text(text)

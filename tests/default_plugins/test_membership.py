@@ -123,9 +123,21 @@ def test_the_guarantee_bounds_any_attack():
 
 def test_report_section_shows_the_guarantee_beside_the_attacks(tiny_recipe, members, non_members):
     model = tiny_model(tiny_recipe)
-    privacy = {"epsilon": 2.98, "delta": 1e-3, "target_epsilon": 3.0, "delta_source": "recipe", "accountant": "prv",
-               "noise_multiplier": 1.2, "sample_rate": 0.25, "steps": 100, "max_grad_norm": 1.0, "unit": "person",
-               "sampling": "Poisson", "frozen_parameters": [], "checkpoints": 10}
+    privacy = {
+        "epsilon": 2.98,
+        "delta": 1e-3,
+        "target_epsilon": 3.0,
+        "delta_source": "recipe",
+        "accountant": "prv",
+        "noise_multiplier": 1.2,
+        "sample_rate": 0.25,
+        "steps": 100,
+        "max_grad_norm": 1.0,
+        "unit": "person",
+        "sampling": "Poisson",
+        "frozen_parameters": [],
+        "checkpoints": 10,
+    }
     results = evaluate(model, members, non_members, cohort_windows(10, seed=4, prefix="s"), extras={"privacy": privacy})
     private = MembershipInference.report_section(results, {"privacy": privacy})
     assert "<h2>Privacy</h2>" in private and "2.980" in private and "allowed by ε, δ" in private

@@ -26,11 +26,11 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
     before = m(tokens)
     for t in (0, 7, 19):
         changed = tokens.clone()
-        changed[:, t + 1:] = torch.randint(0, 102, changed[:, t + 1:].shape)
+        changed[:, t + 1 :] = torch.randint(0, 102, changed[:, t + 1 :].shape)
         after = m(changed)
         for a, b in zip(before, after):
             torch.testing.assert_close(a[:, : t + 1], b[:, : t + 1])
-            assert not torch.allclose(a[:, t + 1:], b[:, t + 1:])
+            assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
 
 
 def test_opacus_can_compute_per_sample_gradients():

@@ -46,14 +46,16 @@ def test_poisson_steps_draw_each_person_at_most_once_at_the_recipes_rate():
 
 def test_ranks_draw_disjoint_persons_that_together_are_a_poisson_draw_of_all():
     shards = [Shard(rank, 3) for rank in range(3)]
-    samplers = [ShardedPersonSampler(PERSONS, 0.25, shard, torch.Generator().manual_seed(10 + shard.rank)) for shard in shards]
+    samplers = [
+        ShardedPersonSampler(PERSONS, 0.25, shard, torch.Generator().manual_seed(10 + shard.rank)) for shard in shards
+    ]
     assert [len(s) for s in samplers] == [4, 4, 4]  # q = 1 / len: what Opacus tells the accountant
     drawn = np.zeros(PERSONS)
     steps = 0
     for _ in range(400):
         for batches in zip(*samplers, strict=True):  # every rank takes every step
             owners = [set(batch) for batch in batches]
-            assert all(a.isdisjoint(b) for i, a in enumerate(owners) for b in owners[i + 1:])
+            assert all(a.isdisjoint(b) for i, a in enumerate(owners) for b in owners[i + 1 :])
             for batch in batches:
                 drawn[batch] += 1
             steps += 1

@@ -57,9 +57,10 @@ def test_per_sample_gradients_are_each_windows_own(model):
     per_sample = {name: p.grad_sample.clone() for name, p in trainable}
     wrapped.cleanup()
     for i in range(len(targets)):
-        alone = targets[i:i + 1]
-        grads = torch.autograd.grad(loss(model.generator(model.shifted_inputs(alone)), alone, training=True),
-                                    [p for _, p in trainable])
+        alone = targets[i : i + 1]
+        grads = torch.autograd.grad(
+            loss(model.generator(model.shifted_inputs(alone)), alone, training=True), [p for _, p in trainable]
+        )
         for (name, _), grad in zip(trainable, grads):
             torch.testing.assert_close(per_sample[name][i], grad, rtol=1e-4, atol=1e-6, msg=name)
 
@@ -90,8 +91,16 @@ def train_private_rank(rank: int) -> dict:
     model = tiny_model(weights_seed=rank)  # DP-DDP must start every rank from rank 0's weights
     windows, persons = cohort_windows(model, 10)
     privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
-    result, accounting = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons,
-                                       windows, TrainingSection(), privacy, seed=0)
+    result, accounting = train_private(
+        model,
+        default_registry().build("losses", "shake_shake", {}),
+        windows,
+        persons,
+        windows,
+        TrainingSection(),
+        privacy,
+        seed=0,
+    )
     return {"state": model.generator.state_dict(), "history": result.history, "accounting": accounting.to_dict()}
 
 
@@ -106,9 +115,19 @@ def test_two_processes_train_privately_to_the_same_weights_under_one_guarantee(t
     model = tiny_model()
     windows, persons = cohort_windows(model, 10)
     privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
-    _, alone = train_private(model, default_registry().build("losses", "shake_shake", {}), windows, persons, windows,
-                             TrainingSection(), privacy, seed=0)
-    assert {k: v for k, v in shared.items() if k != "processes"} == {k: v for k, v in alone.to_dict().items() if k != "processes"}
+    _, alone = train_private(
+        model,
+        default_registry().build("losses", "shake_shake", {}),
+        windows,
+        persons,
+        windows,
+        TrainingSection(),
+        privacy,
+        seed=0,
+    )
+    assert {k: v for k, v in shared.items() if k != "processes"} == {
+        k: v for k, v in alone.to_dict().items() if k != "processes"
+    }
 
 
 def noise_only_gradient(rank: int = 0) -> dict:
@@ -118,8 +137,9 @@ def noise_only_gradient(rank: int = 0) -> dict:
     windows, persons = cohort_windows(model, 10)
     privacy = PrivacySection(target_epsilon=2.0, sample_rate=0.5, max_grad_norm=1.0)
     dataset = PersonWindows(windows, persons, torch.Generator().manual_seed(rank))
-    _, module, optimizer, loader = make_private(model, dataset, TrainingSection(), privacy, 1.0,
-                                                Shard.of_process_group(), seed=0)
+    _, module, optimizer, loader = make_private(
+        model, dataset, TrainingSection(), privacy, 1.0, Shard.of_process_group(), seed=0
+    )
     targets = next(iter(loader))
     loss = default_registry().build("losses", "mean", {})
     (per_window_loss(loss, module(model.shifted_inputs(targets)), targets) * 0.0).backward()

@@ -19,7 +19,9 @@ def test_resolution_keeps_the_rule_meaningful_when_floor_equals_ceiling():
 
 
 def test_row_without_all_three_scores_has_no_verdict():
-    row = verdict_row("x", None, {"synthetic": 0.5, "ceiling": None, "floor": 0.1}, higher_is_better=True, resolution=0.1)
+    row = verdict_row(
+        "x", None, {"synthetic": 0.5, "ceiling": None, "floor": 0.1}, higher_is_better=True, resolution=0.1
+    )
     assert row["verdict"] is None
 
 

@@ -22,7 +22,9 @@ def test_report_carries_verdicts_provenance_and_holdout_note(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     words = [row["verdict"] for results in metrics.values() for row in results.get("verdict", []) if row["verdict"]]
     assert len(words) >= 10
-    assert html.count('<span class="good">') + html.count('<span class="fair">') + html.count('<span class="poor">') == len(words)
+    assert html.count('<span class="good">') + html.count('<span class="fair">') + html.count(
+        '<span class="poor">'
+    ) == len(words)
     assert html.index("id='verdict'") < html.index("id='ev-traces'")
     for fact in (run["data"]["citation"], run["data"]["licence"], run["versions"]["torch"]):
         assert fact.replace('"', "&quot;") in html
@@ -55,10 +57,25 @@ def test_unknown_evaluators_bring_their_section_or_are_shown_as_data(tiny_run, t
     folder = tmp_path / "run"
     shutil.copytree(tiny_run, folder)
     metrics = json.loads((folder / "metrics.json").read_text())
-    metrics |= {"third_party_check": {"auc": 0.51, "verdict": [{"metric": "attack AUC", "channel": None, "synthetic": 0.51,
-                                                         "ceiling": 0.5, "floor": 0.9, "higher_is_better": False,
-                                                         "resolution": 0.05, "verdict": "good"}]},
-                "plain": {"value": 7}, "gone": {"value": 8}}
+    metrics |= {
+        "third_party_check": {
+            "auc": 0.51,
+            "verdict": [
+                {
+                    "metric": "attack AUC",
+                    "channel": None,
+                    "synthetic": 0.51,
+                    "ceiling": 0.5,
+                    "floor": 0.9,
+                    "higher_is_better": False,
+                    "resolution": 0.05,
+                    "verdict": "good",
+                }
+            ],
+        },
+        "plain": {"value": 7},
+        "gone": {"value": 8},
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     html = render(folder, Registry(load_plugin_manager([Plugin()])))
     assert "<h2>Membership check</h2><p>auc 0.51</p>" in html
