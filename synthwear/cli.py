@@ -76,6 +76,7 @@ def cli() -> None:
     Example:
         synthwear run recipes/fitbit.yaml            # train on LifeSnaps, write runs/fitbit/
         synthwear sample runs/fitbit/model --persons 1000 -o more.csv
+        synthwear evaluate runs/fitbit               # rerun the evaluators, without retraining
         synthwear report runs/fitbit                 # re-render runs/fitbit/report.html
         synthwear plugins                            # what is installed
     """
@@ -85,13 +86,14 @@ def cli() -> None:
 @click.argument("recipe_file", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default: runs/<recipe name>).")
 @click.option("--seed", type=int, help="Override the recipe's seed.")
-def run(recipe_file: Path, out_dir: Path | None, seed: int | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder (never other files).")
+def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool) -> None:
     """Load -> train -> sample -> evaluate -> report, as the recipe says.
 
     \b
     Example:
         synthwear run recipes/fitbit.yaml
-        synthwear run recipes/tiny.yaml --out /tmp/tiny --seed 3
+        synthwear run recipes/tiny.yaml --out /tmp/tiny --seed 3 --overwrite
     """
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
@@ -102,21 +104,54 @@ def run(recipe_file: Path, out_dir: Path | None, seed: int | None) -> None:
             recipe.seed = seed
         out_dir = out_dir or Path("runs") / recipe.name
         with make_progress() as progress:
-            result = run_recipe(recipe, out_dir, progress=progress)
+            result = run_recipe(recipe, out_dir, progress=progress, overwrite=overwrite)
+    finish(result)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--only", multiple=True, help="Rerun just this evaluator (repeatable); the others' results are kept.")
+def evaluate(run_dir: Path, only: tuple[str, ...]) -> None:
+    """Rerun a run's evaluators on its saved model and synthetic data, without retraining.
+
+    \b
+    Example:
+        synthwear evaluate runs/fitbit                   # every evaluator of the recipe
+        synthwear evaluate runs/fitbit --only membership
+    """
+    from synthwear.pipeline import evaluate_run_folder
+
+    with friendly_errors(), make_progress() as progress:
+        result = evaluate_run_folder(run_dir, only=list(only) or None, progress=progress)
+    finish(result)
+
+
+def finish(result) -> None:
+    """The summary table; then, if an evaluator failed, one line naming it and a non-zero exit."""
+    from synthwear.evaluation import unavailable_reasons
+
     print_summary(result.folder, result.run, result.metrics)
+    for name, reason in unavailable_reasons(result.metrics).items():
+        console.print(f"[yellow]note:[/] {name} could not be computed on this data: {reason}")
+    if result.failures:
+        raise click.ClickException(result.failures)
 
 
 def print_summary(folder: Path, run: dict, metrics: dict) -> None:
+    from synthwear.evaluation import failures, unavailable_reasons
+
     table = Table(title=f"synthwear run {run['recipe']['name']}", show_header=True)
     table.add_column("result")
     table.add_column("model", justify="right")
     table.add_column("baseline", justify="right")
-    for channel, r in metrics.get("forecast", {}).items():
+    missing = failures(metrics) | unavailable_reasons(metrics)
+    computed = {name: results for name, results in metrics.items() if name not in missing}
+    for channel, r in computed.get("forecast", {}).items():
         if r["model_mae"] is not None:
             table.add_row(
                 f"next-day MAE {channel}", f"{r['model_mae']:.3f}", f"{r['persistence_mae']:.3f} (persistence)"
             )
-    summary = metrics.get("similarity", {}).get("summary", {})
+    summary = computed.get("similarity", {}).get("summary", {})
     if summary.get("model", {}).get("cosine") is not None:
         base = summary.get("other_person") or summary["persistence"]
         label = "other person" if "other_person" in summary else "persistence"

@@ -49,22 +49,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("recipe", type=Path, help="recipe YAML file")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
     parser.add_argument("--seed", type=int, help="override the recipe's seed")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in the run folder")
     args = parser.parse_args(argv)
 
     from synthwear.cli import make_progress, print_summary
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
+    from synthwear.run_folder import check_output_folder
 
     try:
         recipe = load_recipe(args.recipe)
         if args.seed is not None:
             recipe.seed = args.seed
+        out_dir = args.out or Path("runs") / recipe.name
+        check_output_folder(out_dir, overwrite=args.overwrite)  # every rank, before any of them starts training
         with process_group() as shard:
-            out_dir = args.out or Path("runs") / recipe.name
             if shard.rank == 0:
                 with make_progress() as progress:
-                    result = run_recipe(recipe, out_dir, progress=progress)
+                    result = run_recipe(recipe, out_dir, progress=progress, overwrite=args.overwrite)
                 print_summary(result.folder, result.run, result.metrics)
+                if result.failures:
+                    sys.exit(f"Error: {result.failures}")
             else:
                 run_recipe(recipe, out_dir)  # trains its shard, then returns before sampling and writing
     except SynthwearError as err:

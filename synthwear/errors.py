@@ -3,3 +3,9 @@
 
 class SynthwearError(Exception):
     """Bad input or configuration; the CLI prints the message alone, without a traceback."""
+
+
+class NotEstimable(Exception):
+    """An evaluator's metric that the data at hand cannot support (too few persons, a constant
+    channel, ...). The message says why; the run records it as the metric's value instead of a
+    made-up number, and this is not a failure of the run."""

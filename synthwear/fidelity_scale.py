@@ -16,6 +16,11 @@ import numpy as np
 from synthwear.interfaces import EvaluationContext, Windows
 
 REFERENCES = ("synthetic", "ceiling", "floor")
+REFERENCE_NAMES = {
+    "synthetic": "the synthetic cohort",
+    "ceiling": "the real training persons",
+    "floor": "independent days",
+}
 VERDICTS = ("good", "fair", "poor")
 
 
@@ -80,4 +85,7 @@ def verdict_row(
         if known
         else None
     )
+    if not known:
+        missing = [REFERENCE_NAMES[k] for k in REFERENCES if scores[k] is None or not np.isfinite(scores[k])]
+        row["unavailable"] = f"no score for {' and '.join(missing)}: too few observed days or windows in this data"
     return row

@@ -1,7 +1,8 @@
-"""One run: load -> split -> train -> sample -> evaluate -> report, into one run folder.
+"""One run: load -> split -> train -> sample -> write -> evaluate -> report, into one run folder.
 
-The folder is assembled under a temporary name and renamed into place at the end, so a failed or
-interrupted run never leaves a half-written result where a finished one is expected.
+The model, the synthetic cohort and run.json are assembled under a staging name and swapped into
+place as soon as sampling ends, so no evaluator can lose them; each evaluator then runs isolated
+(synthwear.evaluation) and metrics.json and the report are written atomically beside them.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import contextlib
 import importlib.metadata
 import json
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,14 +25,17 @@ from rich.progress import Progress
 from synthwear.cohort import Cohort
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
-from synthwear.interfaces import EvaluationContext, GeneratorSpec, Windows
+from synthwear.evaluation import build_evaluators, failure_summary, run_evaluators
+from synthwear.interfaces import EvaluationContext, Evaluator, GeneratorSpec, Windows
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
 from synthwear.privacy import train_private
-from synthwear.recipe import Recipe
+from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
+from synthwear.report.page import read_json
+from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
-from synthwear.tables import fingerprint, read_daily_table, validate_daily_table, write_daily_table
+from synthwear.tables import atomic_path, fingerprint, read_daily_table, validate_daily_table, write_daily_table
 from synthwear.train import Shard, TrainingResult, resolve_device, train_model, window_tokens
 
 
@@ -159,12 +161,58 @@ class RunResult:
     metrics: dict[str, Any]
     run: dict[str, Any]
 
+    @property
+    def failures(self) -> str | None:
+        """One line naming the evaluators that could not be computed, or None."""
+        return failure_summary(self.metrics, self.folder)
+
 
 def run_recipe(
-    recipe: Recipe, out_dir: Path, *, registry: Registry | None = None, progress: Progress | None = None
+    recipe: Recipe,
+    out_dir: Path,
+    *,
+    registry: Registry | None = None,
+    progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> RunResult | None:
-    """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0)."""
+    """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0).
+
+    Everything that can be checked without training is checked first: the evaluators' options and
+    the output place (never a user's folder; an earlier run only with ``overwrite``)."""
     registry = registry or default_registry()
+    out_dir = Path(out_dir)
+    evaluators = build_evaluators(recipe, registry)
+    if Shard.of_process_group().rank != 0:
+        train_and_sample(recipe, registry, None)  # trains its shard, then returns before sampling and writing
+        return None
+    check_output_folder(out_dir, overwrite=overwrite)
+    with run_folder_lock(out_dir):
+        trained = train_and_sample(recipe, registry, progress)
+        folder = write_run_folder(out_dir, trained.model, trained.synthetic, trained.run_info, recipe)
+        metrics = evaluate_into(
+            folder,
+            trained.run_info,
+            evaluators,
+            evaluation_context(
+                recipe, trained.parts, trained.model, trained.synthetic, trained.run_info.get("privacy")
+            ),
+            progress,
+        )
+    return RunResult(folder, metrics, trained.run_info)
+
+
+@dataclass
+class Trained:
+    """What training and sampling produced, before anything is evaluated."""
+
+    model: SynthesisModel
+    synthetic: np.ndarray  # (persons, days, C)
+    parts: dict[str, Cohort]
+    run_info: dict[str, Any]
+
+
+def train_and_sample(recipe: Recipe, registry: Registry, progress: Progress | None) -> Trained | None:
+    """Load, split, train and sample (None on a torchrun rank other than 0, after training)."""
     log = progress.console.print if progress else (lambda *a, **k: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -244,27 +292,6 @@ def run_recipe(
     )
     timings["sample"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
-    n_cut = sample_days // days
-    synthetic_windows = Windows(
-        synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
-        np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
-    )
-    context = EvaluationContext(
-        model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed
-    )
-    if privacy:
-        context.extras["privacy"] = privacy
-    metrics: dict[str, Any] = {}
-    task = progress.add_task("evaluating", total=len(recipe.evaluation.evaluators)) if progress else None
-    for choice in recipe.evaluation.evaluators:
-        evaluator = registry.build("evaluators", choice.name, choice.options, where=f"{recipe.where()}: evaluation")
-        metrics[choice.name] = evaluator.evaluate(context)
-        if progress:
-            progress.update(task, advance=1)
-    timings["evaluate"] = time.perf_counter() - clock
-
     def window_counts(part: Cohort, part_starts: np.ndarray) -> dict[str, int]:
         complete = int((part.observed_share(part_starts, days) == 1.0).sum())
         return {
@@ -276,7 +303,7 @@ def run_recipe(
 
     run_info = {
         "recipe": recipe.to_dict(),
-        "recipe_file": str(recipe.source) if recipe.source else None,
+        "recipe_file": str(recipe.source.resolve()) if recipe.source else None,
         "seed": recipe.seed,
         "versions": package_versions(registry),
         "device": str(device),
@@ -294,7 +321,7 @@ def run_recipe(
         "windows": {
             "train": window_counts(parts["train"], train_starts),
             "validation": window_counts(parts["validation"], val_starts),
-            "evaluation_holdout": len(evaluation["holdout"].values),
+            "evaluation_holdout": len(evaluation_windows(recipe, parts["holdout"]).values),
         },
         "training": result.to_dict(),
         "sampling": {
@@ -306,35 +333,116 @@ def run_recipe(
     }
     if privacy:
         run_info["privacy"] = privacy
-    folder = write_run_folder(Path(out_dir), model, synthetic, run_info, metrics, recipe)
-    return RunResult(folder, metrics, run_info)
+    return Trained(model, synthetic, parts, run_info)
+
+
+def evaluation_context(
+    recipe: Recipe,
+    parts: dict[str, Cohort],
+    model: SynthesisModel,
+    synthetic: np.ndarray,
+    privacy: dict[str, Any] | None,
+) -> EvaluationContext:
+    """What every evaluator sees: real training and holdout windows, and the synthetic cohort cut into windows."""
+    days, channels = recipe.windows.days, list(recipe.channels)
+    evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
+    n_cut = synthetic.shape[1] // days
+    synthetic_windows = Windows(
+        synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
+        np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
+    )
+    context = EvaluationContext(
+        model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed
+    )
+    if privacy:
+        context.extras["privacy"] = privacy
+    return context
+
+
+def evaluate_into(
+    folder: Path,
+    run_info: dict[str, Any],
+    evaluators: dict[str, Evaluator],
+    context: EvaluationContext,
+    progress: Progress | None,
+    earlier: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the evaluators (each isolated), then write metrics.json, the report and the timings into run.json."""
+    clock = time.perf_counter()
+    task = progress.add_task("evaluating", total=len(evaluators)) if progress else None
+    fresh = run_evaluators(
+        evaluators, context, on_done=(lambda name: progress.update(task, advance=1)) if progress else None
+    )
+    metrics = {**(earlier or {}), **fresh}
+    timings = run_info["timings_seconds"]
+    timings["evaluate"] = time.perf_counter() - clock
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "run.json", run_info)  # the report shows the evaluation's timing
+    clock = time.perf_counter()
+    write_report(folder)
+    timings["report"] = time.perf_counter() - clock
+    write_json(folder / "run.json", run_info)
+    return metrics
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2, default=str))
 
 
 def write_run_folder(
-    out_dir: Path, model: SynthesisModel, synthetic: np.ndarray, run_info: dict, metrics: dict, recipe: Recipe
+    out_dir: Path, model: SynthesisModel, synthetic: np.ndarray, run_info: dict, recipe: Recipe
 ) -> Path:
-    """Assemble the folder under a temporary name, then swap it into place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    """Model, synthetic cohort and run.json, assembled under a staging name and swapped into place:
+    what training and sampling made is kept before any evaluator runs."""
+    with staging_folder(out_dir) as staging:
         write_daily_table(
             to_long_frame(synthetic, model.channels, recipe.sampling.start_date), staging / "synthetic.csv"
         )
         model.save(staging / "model")
-        clock = time.perf_counter()
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
-        write_report(staging)
-        run_info["timings_seconds"]["report"] = time.perf_counter() - clock
-        (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
-            out_dir.rename(old)
-            staging.rename(out_dir)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        write_json(staging / "run.json", run_info)
+        publish(staging, out_dir)
     return out_dir
+
+
+def read_synthetic(path: Path, channels: list[str]) -> np.ndarray:
+    """A run's synthetic.csv back to (persons, days, C), the array it was written from."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise SynthwearError(f"{path}: cannot be read ({' '.join(str(err).split())})") from None
+    missing = [c for c in ("person_id", "date", *channels) if c not in frame.columns]
+    lengths = frame.groupby("person_id", sort=False).size() if not missing else None
+    if missing or lengths.nunique() != 1:
+        raise SynthwearError(
+            f"{path}: not a synthetic cohort of this run (columns {', '.join(missing) or 'ok'}; "
+            "every person must have the same number of days)"
+        )
+    frame = frame.sort_values(["person_id", "date"], kind="stable")
+    return frame[channels].to_numpy(float).reshape(len(lengths), int(lengths.iloc[0]), len(channels))
+
+
+def evaluate_run_folder(
+    folder: Path, *, only: list[str] | None = None, registry: Registry | None = None, progress: Progress | None = None
+) -> RunResult:
+    """Rerun a finished run's evaluators (all, or ``only`` these) on its saved model and synthetic data,
+    against the same real persons: the data is read again and must match the run's fingerprint."""
+    folder, registry = Path(folder), registry or default_registry()
+    run_info = read_json(folder / "run.json")
+    source = run_info.get("recipe_file")
+    recipe = parse_recipe(run_info.get("recipe"), source=Path(source) if source else None)
+    evaluators = build_evaluators(recipe, registry, only)
+    with run_folder_lock(folder):
+        loaded = load_data(recipe, registry)
+        if fingerprint(loaded.frame) != run_info["data"]["fingerprint"]:
+            raise SynthwearError(
+                f"{loaded.source}: the data differs from what {folder} was trained on (fingerprint "
+                "changed), so its evaluation would compare against other persons"
+            )
+        _, parts = split_cohort(recipe, loaded, lambda *a, **k: None)
+        model = SynthesisModel.load(folder / "model", registry, device=resolve_device("auto"))
+        synthetic = read_synthetic(folder / "synthetic.csv", model.channels)
+        earlier = read_json(folder / "metrics.json") if only and (folder / "metrics.json").exists() else None
+        context = evaluation_context(recipe, parts, model, synthetic, run_info.get("privacy"))
+        metrics = evaluate_into(folder, run_info, evaluators, context, progress, earlier)
+    return RunResult(folder, metrics, run_info)

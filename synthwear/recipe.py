@@ -6,6 +6,7 @@ misspelled option silently falling back to its default is the worst kind of conf
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +106,15 @@ class EvaluationSection(Section):
     ]
     max_windows: int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
 
+    @field_validator("evaluators")
+    @classmethod
+    def _named_once(cls, value: list[PluginChoice]) -> list[PluginChoice]:
+        names = [choice.name for choice in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"evaluator {twice[0]!r} is listed twice; metrics.json keeps one result per evaluator")
+        return value
+
 
 class PrivacySection(Section):
     """Person-level DP-SGD: each step samples training persons (Poisson, rate ``sample_rate``)."""
@@ -126,7 +136,7 @@ class PrivacySection(Section):
 
 
 class Recipe(Section):
-    name: str
+    name: str  # names the run folder runs/<name>/, so it must be a plain folder name
     seed: int = 0
     data: DataSection
     channels: dict[str, ChannelSection] = Field(min_length=1)
@@ -141,6 +151,16 @@ class Recipe(Section):
     privacy: PrivacySection | None = None  # set: train with person-level DP-SGD (synthwear.privacy)
 
     source: Path | None = Field(None, exclude=True)  # the file it was read from, for messages and paths
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", value):
+            raise ValueError(
+                "name must be a plain folder name (letters, digits, '.', '_', '-'; not starting with '.'; no '/'), "
+                "since the run is written to runs/<name>/"
+            )
+        return value
 
     @model_validator(mode="after")
     def _private_in_float32(self) -> Recipe:

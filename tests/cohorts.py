@@ -31,3 +31,26 @@ def make_daily_frame(persons: int = 8, days: int = 40, seed: int = 0, missing: f
     holes = rng.random((len(frame), 3)) < missing
     frame[CHANNELS] = frame[CHANNELS].mask(holes)
     return frame.dropna(subset=CHANNELS, how="all").reset_index(drop=True)
+
+
+def lifesnaps_cohort(persons: int, channels: list[str], seed: int = 0) -> pd.DataFrame:
+    """Real small cohorts: ``persons`` LifeSnaps participants (drawn among the 40 with the most
+    resting-HR days) and only ``channels``, the shape researchers start from."""
+    frame = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
+    richest = frame.groupby("person_id")["resting_hr"].count().sort_values(ascending=False).index[:40]
+    chosen = np.random.default_rng(seed).choice(richest, persons, replace=False)
+    small = frame.loc[frame["person_id"].isin(chosen), ["person_id", "date", *channels]]
+    return small.dropna(subset=channels, how="all").reset_index(drop=True)
+
+
+def small_cohort_recipe(data: Path, channels: list[str], **overrides) -> dict:
+    """The default recipe (recipes/fitbit.yaml) cut to ``channels``, reading ``data``, trained briefly."""
+    import yaml
+
+    recipe = yaml.safe_load((REPO / "recipes" / "fitbit.yaml").read_text())
+    recipe["data"] = {"path": str(data)}
+    recipe["channels"] = {name: recipe["channels"][name] for name in channels}
+    recipe["training"].update(epochs=1)
+    recipe["sampling"]["persons"] = 100
+    recipe["generator"].update(n_layer=1, n_embd=16, n_head=2)
+    return {**recipe, **overrides}

@@ -26,6 +26,7 @@ from synthwear.default_plugins.membership_attacks import (
     window_features,
 )
 from synthwear.default_plugins.membership_metrics import FPR_TARGETS, evaluate_attack, guarantee_bounds, person_scores
+from synthwear.errors import NotEstimable
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
 from synthwear.report.html import table
@@ -108,15 +109,18 @@ class MembershipInference:
         )
         n_holdout_persons = len(np.unique(context.holdout.person))
         if n_holdout_persons < 2:
-            raise ValueError(f"membership inference needs at least 2 holdout persons, got {n_holdout_persons}")
+            raise NotEstimable(
+                f"membership inference needs at least 2 holdout persons (non-members), got {n_holdout_persons}"
+            )
         rng = np.random.default_rng(context.seed)
         folds = min(self.config.reference_folds, n_holdout_persons)
         train_fold = person_folds(context.train.person, folds, rng)
         holdout_fold = person_folds(context.holdout.person, folds, rng)
         real = np.concatenate([train, holdout])
+        all_real = np.concatenate([context.train.values, context.holdout.values])
         window_scores = {
-            "distance_to_closest_synthetic": distance_attack(real, synthetic),
-            "domias_density_ratio": domias_attack(
+            "distance_to_closest_synthetic": lambda: distance_attack(real, synthetic),
+            "domias_density_ratio": lambda: domias_attack(
                 real,
                 np.concatenate([train_fold, holdout_fold]),
                 holdout,
@@ -124,12 +128,15 @@ class MembershipInference:
                 synthetic,
                 self.config.domias_dimensions,
             ),
-            "white_box_likelihood": likelihood_attack(
-                context.model, np.concatenate([context.train.values, context.holdout.values])
-            ),
+            "white_box_likelihood": lambda: likelihood_attack(context.model, all_real),
         }
         attacks = {}
-        for name, scores in window_scores.items():
+        for name, attack in window_scores.items():
+            try:
+                scores = attack()
+            except NotEstimable as reason:
+                attacks[name] = {"unavailable": str(reason)}
+                continue
             attacks[name] = evaluate_attack(
                 person_scores(scores[: len(train)], context.train.person),
                 person_scores(scores[len(train) :], context.holdout.person),
@@ -145,6 +152,7 @@ class MembershipInference:
             "near_copies": near_copy_share(synthetic, train, holdout, self.config.near_copy_percentile),
             "guarantee": guarantee_bounds(privacy["epsilon"], privacy["delta"]) if privacy else None,
             "windows": {"members": len(train), "non_members": len(holdout), "synthetic": len(synthetic)},
+            "persons": {"members": len(np.unique(context.train.person)), "non_members": n_holdout_persons},
             "bootstrap": self.config.bootstrap,
         }
 
@@ -195,6 +203,14 @@ def attacks_html(results: dict[str, Any]) -> str:
     rows = []
     for name, label in ATTACKS.items():
         attack = results["attacks"][name]
+        if "unavailable" in attack:
+            rows.append(
+                [
+                    escape(label),
+                    f"<span class='failed'>could not be computed, because {escape(attack['unavailable'])}</span>",
+                ]
+            )
+            continue
         cells = [escape(label), with_ci(attack["auc"], attack["auc_ci"])]
         for fpr in FPR_TARGETS:
             cells.append(with_ci(attack[f"tpr_at_fpr_{fpr}"], attack[f"tpr_at_fpr_{fpr}_ci"]))
@@ -206,7 +222,7 @@ def attacks_html(results: dict[str, Any]) -> str:
             [f"<i>most any attack can reach under ε = {bound['epsilon']:.2f}</i>", f"{bound['auc']:.2f}"]
             + [cell for name in FPR_TARGETS for cell in ("", f"{bound[f'tpr_at_fpr_{name}']:.3f}")]
         )
-    first = next(iter(results["attacks"].values()))
+    first = results.get("persons") or next(iter(results["attacks"].values()))  # runs before "persons" was kept
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
     return (
         f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "

@@ -14,10 +14,13 @@ channel is missing all window), so no other person's data enters a window's feat
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import gaussian_kde
+from scipy.linalg import solve_triangular
+from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.neighbors import KernelDensity
 
+from synthwear.errors import NotEstimable
 from synthwear.model import SynthesisModel
 
 
@@ -42,6 +45,33 @@ def distance_attack(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
     return -closest_distance(real, synthetic)
 
 
+class GaussianDensity:
+    """A Gaussian kernel density whose kernel is Scott's factor times a shrunk covariance of the points.
+
+    It is scipy's ``gaussian_kde`` except for the covariance: Ledoit-Wolf shrinkage (plus a small
+    floor) keeps it positive definite when points are fewer than dimensions, a direction is
+    constant or points repeat, all of which small cohorts give; where the points are many and
+    spread, the shrinkage is negligible and the two agree.
+    """
+
+    FLOOR = 1e-3  # variance added per dimension, in units of the (whitened) space the points live in
+
+    def __init__(self, points: np.ndarray):
+        n, d = points.shape
+        if n < 2:
+            raise NotEstimable(f"a density needs at least 2 windows, got {n}")
+        covariance = LedoitWolf().fit(points).covariance_ + self.FLOOR * np.eye(d)
+        self.cholesky = np.linalg.cholesky(covariance) * n ** (-1 / (d + 4))  # Scott's factor, as gaussian_kde
+        self.log_det = float(np.log(np.diag(self.cholesky)).sum())
+        self.kde = KernelDensity(bandwidth=1.0).fit(self.whiten(points))
+
+    def whiten(self, points: np.ndarray) -> np.ndarray:
+        return solve_triangular(self.cholesky, points.T, lower=True).T
+
+    def logpdf(self, points: np.ndarray) -> np.ndarray:
+        return self.kde.score_samples(self.whiten(points)) - self.log_det
+
+
 def domias_attack(
     scored: np.ndarray,
     fold: np.ndarray,
@@ -52,14 +82,22 @@ def domias_attack(
 ) -> np.ndarray:
     """log p_synthetic - log p_reference, cross-fitted: rows of fold k are scored against a reference
     density built from the reference rows of every other fold, so a reference person never scores
-    themselves. Densities are Gaussian KDEs in the first principal components of the synthetic data
-    (the released data, so an attacker has it too)."""
-    pca = PCA(n_components=min(dimensions, synthetic.shape[1], len(synthetic) - 1)).fit(synthetic)
-    synthetic_density = gaussian_kde(pca.transform(synthetic).T)
+    themselves. Densities live in the leading principal components of the synthetic data (the
+    released data, so an attacker has it too), whitened so that each has unit synthetic variance;
+    components the synthetic data does not vary along are left out."""
+    pca = PCA(n_components=min(dimensions, synthetic.shape[1], len(synthetic) - 1), whiten=True).fit(synthetic)
+    varying = pca.explained_variance_ > max(1e-9 * synthetic.var(axis=0).sum(), 1e-12)  # features lie in [0, 1]
+    if not varying.any():
+        raise NotEstimable("the synthetic windows do not vary, so there is no synthetic density to compare")
+
+    def project(rows: np.ndarray) -> np.ndarray:
+        return pca.transform(rows)[:, varying]
+
+    synthetic_density = GaussianDensity(project(synthetic))
     scores = np.empty(len(scored))
     for k in np.unique(fold):
-        reference_density = gaussian_kde(pca.transform(reference[reference_fold != k]).T)
-        points = pca.transform(scored[fold == k]).T
+        reference_density = GaussianDensity(project(reference[reference_fold != k]))
+        points = project(scored[fold == k])
         scores[fold == k] = synthetic_density.logpdf(points) - reference_density.logpdf(points)
     return scores
 

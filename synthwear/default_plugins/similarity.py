@@ -87,6 +87,10 @@ class PairedSimilarity:
             for candidate in candidates.values():
                 usable &= ~np.isnan(candidate[:, :, c]).any(axis=1)
             per_channel[channel] = {"windows": int(usable.sum())}
+            if not usable.any():
+                per_channel[channel]["unavailable"] = (
+                    "no holdout window has this channel observed on every day of its continuation"
+                )
             for label, candidate in candidates.items():
                 a, b = candidate[usable, :, c], truth[usable, :, c]
                 per_channel[channel][label] = {
@@ -101,10 +105,12 @@ class PairedSimilarity:
                 "cosine": float(np.mean(cosines)) if cosines else None,
                 "dtw": float(np.sum(dtws)) if dtws else None,
             }
+        if not any(channel["windows"] for channel in per_channel.values()):
+            summary["unavailable"] = "no holdout window has a gap-free continuation in any channel"
         return {"primed_days": k, "summary": summary, "channels": per_channel}
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
-        labels = list(results["summary"])
+        labels = [label for label in results["summary"] if label != "unavailable"]
 
         def scores(r: dict[str, Any]) -> list[str]:  # cosine, then DTW, per comparison
             return [fmt(r[label]["cosine"]) for label in labels] + [fmt(r[label]["dtw"], 1) for label in labels]

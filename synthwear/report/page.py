@@ -16,6 +16,7 @@ import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from synthwear.errors import SynthwearError
+from synthwear.evaluation import failure, failures, unavailable_reasons
 from synthwear.fidelity_scale import REFERENCES, VERDICTS
 from synthwear.plugins import Registry, default_registry
 from synthwear.report.html import REFERENCE_LABELS, fmt, table
@@ -30,7 +31,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:right} th:firs
 th{background:#f4f4f4} .better{color:#16794c;font-weight:600} .worse{color:#b3261e;font-weight:600}
 .good,.fair,.poor{display:inline-block;min-width:3.2rem;text-align:center;border-radius:3px;padding:0 .4rem;font-weight:600}
 .good{background:#d8f0e3;color:#16794c} .fair{background:#fdf0cf;color:#8a5a00} .poor{background:#f9dcda;color:#b3261e}
-.note{color:#555;font-size:.9rem}
+.note{color:#555;font-size:.9rem} .failed{color:#b3261e;font-weight:600}
 code,pre{background:#f6f6f6;padding:.1rem .3rem;border-radius:3px} pre{padding:.6rem;overflow:auto;font-size:.8rem}
 """
 
@@ -50,7 +51,9 @@ def verdict_section(metrics: dict[str, Any]) -> str:
                     fmt(row["synthetic"]),
                     fmt(row["ceiling"]),
                     fmt(row["floor"]),
-                    f'<span class="{escape(word)}">{escape(word)}</span>' if word else "–",
+                    f'<span class="{escape(word)}">{escape(word)}</span>'
+                    if word
+                    else f"<span class='note'>{escape(row.get('unavailable', '–'))}</span>",
                 ]
             )
     if not rows:
@@ -69,7 +72,16 @@ def verdict_section(metrics: dict[str, Any]) -> str:
 
 
 def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dict, registry: Registry) -> str:
-    """The evaluator's own ``report_section`` where it has one, else its results as JSON."""
+    """The evaluator's own ``report_section`` where it has one, else its results as JSON; a failed
+    evaluator, or a section that fails to render, is a visible reason rather than a lost page."""
+    cause = failures({name: results}).get(name)
+    reason = unavailable_reasons({name: results}).get(name)
+    if cause or reason:
+        rerun = " Rerun it with <code>synthwear evaluate</code> once the cause is fixed." if cause else ""
+        return (
+            f"<section id='ev-{escape(name)}'><h2>{escape(name)}</h2><p class='failed'>Could not be computed, "
+            f"because {escape(cause or reason)}.{rerun}</p></section>"
+        )
     try:
         evaluator = registry.build("evaluators", name, dict(options))
     except SynthwearError as err:
@@ -77,7 +89,13 @@ def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dic
     else:
         note = ""
     if evaluator is not None and hasattr(evaluator, "report_section"):
-        body = evaluator.report_section(results, run)
+        try:
+            body = evaluator.report_section(results, run)
+        except Exception as err:
+            body = (
+                f"<h2>{escape(name)}</h2><p class='failed'>Its section could not be shown, because "
+                f"{escape(failure(name, err)['error'])}.</p><pre>{escape(json.dumps(results, indent=2))}</pre>"
+            )
     else:
         body = f"<h2>{escape(name)}</h2>{note}<pre>{escape(json.dumps(results, indent=2))}</pre>"
     return f"<section id='ev-{escape(name)}'>{body}</section>"
@@ -155,12 +173,26 @@ def provenance_section(run: dict) -> str:
     )
 
 
-def render(folder: Path, registry: Registry | None = None) -> str:
+def read_json(path: Path) -> dict[str, Any]:
+    """A run folder's JSON file, or one line saying which file is missing or damaged."""
     try:
-        run = json.loads((folder / "run.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
-    except FileNotFoundError as err:
-        raise SynthwearError(f"{folder}: not a run folder (missing {Path(err.filename).name})") from None
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        hint = (
+            " (evaluation did not finish: run `synthwear evaluate` on the folder)"
+            if path.name == "metrics.json"
+            else ""
+        )
+        raise SynthwearError(f"{path.parent}: not a finished run folder, {path.name} is missing{hint}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise SynthwearError(f"{path}: cannot be read as JSON ({' '.join(str(err).split())})") from None
+    if not isinstance(value, dict):
+        raise SynthwearError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def render(folder: Path, registry: Registry | None = None) -> str:
+    run, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
     registry = registry or default_registry()
     recipe = run["recipe"]
     options = {

@@ -6,10 +6,21 @@ import numpy as np
 import pytest
 import torch
 from cohorts import CHANNELS, make_daily_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from synthwear.default_plugins.membership import MembershipConfig, MembershipInference, person_folds
-from synthwear.default_plugins.membership_attacks import window_features
-from synthwear.default_plugins.membership_metrics import guarantee_bounds, person_scores, tpr_at_fpr, tpr_bound
+from synthwear.default_plugins.membership_attacks import GaussianDensity, domias_attack, window_features
+from synthwear.default_plugins.membership_metrics import (
+    FPR_TARGETS,
+    attack_metrics,
+    guarantee_bounds,
+    person_scores,
+    tpr_at_fpr,
+    tpr_bound,
+)
+from synthwear.errors import NotEstimable
 from synthwear.interfaces import EvaluationContext, Windows
 from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
@@ -89,11 +100,27 @@ def test_a_generator_that_never_saw_the_members_looks_like_guessing(tiny_recipe,
 
 
 def test_tpr_at_fpr_takes_the_best_threshold_within_the_fpr():
-    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-    scores = np.array([9, 8, 1, 0.5, 7, 6, 5, 4, 3, 2, 0.4, 0.3, 0.2, 0.1])
-    assert tpr_at_fpr(labels, scores, 0.0) == 0.5  # the two members above every non-member
-    assert tpr_at_fpr(labels, scores, 0.1) == 0.5  # one false positive would be FPR 0.1: still 2 members
-    assert tpr_at_fpr(labels, scores, 0.65) == 1.0  # admitting 7 of 10 non-members reaches every member
+    members, non_members = np.array([[9, 8, 1, 0.5]]), np.array([[7, 6, 5, 4, 3, 2, 0.4, 0.3, 0.2, 0.1]])
+    assert tpr_at_fpr(members, non_members, 0.0) == 0.5  # the two members above every non-member
+    assert tpr_at_fpr(members, non_members, 0.1) == 0.5  # one false positive would be FPR 0.1: still 2 members
+    assert tpr_at_fpr(members, non_members, 0.65) == 1.0  # admitting 7 of 10 non-members reaches every member
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    members=st.lists(st.integers(0, 6), min_size=1, max_size=12),
+    non_members=st.lists(st.integers(0, 6), min_size=1, max_size=30),
+)
+def test_batched_metrics_agree_with_scikit_learn(members, non_members):
+    """The vectorised AUC and TPR at FPR equal scikit-learn's, ties (small integer scores) included."""
+    labels = np.r_[np.ones(len(members)), np.zeros(len(non_members))]
+    scores = np.r_[members, non_members].astype(float)
+    ours = attack_metrics(np.array([members], float), np.array([non_members], float))
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    if len(set(labels)) == 2:
+        assert ours["auc"][0] == pytest.approx(roc_auc_score(labels, scores))
+    for name, target in FPR_TARGETS.items():
+        assert ours[f"tpr_at_fpr_{name}"][0] == pytest.approx(tpr[np.searchsorted(fpr, target, side="right") - 1])
 
 
 def test_window_scores_are_averaged_per_person():
@@ -147,3 +174,37 @@ def test_report_section_shows_the_guarantee_beside_the_attacks(tiny_recipe, memb
     assert "<td>training processes</td><td>2 (torchrun; the noise was added once, on rank 0)</td>" in under_torchrun
     public = MembershipInference.report_section({**results, "guarantee": None}, {})
     assert "No formal guarantee" in public and "allowed by" not in public
+
+
+def test_density_agrees_with_gaussian_kde_where_that_is_well_posed():
+    from scipy.stats import gaussian_kde, spearmanr
+
+    rng = np.random.default_rng(0)
+    points, queries = rng.normal(size=(2000, 5)), rng.normal(size=(300, 5))
+    ours, scipy_kde = GaussianDensity(points).logpdf(queries), gaussian_kde(points.T).logpdf(queries.T)
+    assert np.median(np.abs(ours - scipy_kde)) < 0.05 and spearmanr(ours, scipy_kde)[0] > 0.999
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        np.random.default_rng(1).normal(size=(3, 5)),  # fewer windows than dimensions
+        np.c_[np.random.default_rng(2).normal(size=(40, 4)), np.full(40, 0.7)],  # one constant direction
+        np.repeat(np.random.default_rng(3).normal(size=(2, 5)), 10, axis=0),  # repeated windows
+    ],
+)
+def test_density_is_finite_on_degenerate_small_data(points):
+    values = GaussianDensity(points).logpdf(np.random.default_rng(4).normal(size=(20, 5)))
+    assert np.isfinite(values).all()
+
+
+def test_domias_scores_few_windows_and_states_why_it_cannot():
+    rng = np.random.default_rng(0)
+    synthetic, real = rng.random((100, 42)), rng.random((12, 42))
+    fold = np.repeat([0, 1, 2], 4)
+    scores = domias_attack(real, fold, real, fold, synthetic, dimensions=5)  # references of 8 windows in 5-D
+    assert np.isfinite(scores).all()
+    with pytest.raises(NotEstimable, match="do not vary"):
+        domias_attack(real, fold, real, fold, np.full((100, 42), 0.3), dimensions=5)
+    with pytest.raises(NotEstimable, match="at least 2 windows"):
+        domias_attack(real[:2], np.array([0, 1]), real[:2], np.array([0, 1]), synthetic, dimensions=5)

@@ -97,4 +97,14 @@ def test_report_command_rebuilds_the_page_without_retraining(tiny_run, tmp_path)
 
 def test_not_a_run_folder_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["report", str(tmp_path)])
-    assert result.exit_code != 0 and "not a run folder (missing run.json)" in result.output
+    assert result.exit_code != 0 and "not a finished run folder, run.json is missing" in result.output
+
+
+def test_damaged_metrics_is_a_one_line_error_naming_the_file(tiny_run, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(tiny_run, tmp_path / "copy")
+    (copy / "metrics.json").write_text('{"forecast": ')
+    result = CliRunner().invoke(cli, ["report", str(copy)])
+    assert result.exit_code == 1 and f"{copy / 'metrics.json'}: cannot be read as JSON" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,99 @@
+"""Running a run's evaluators, each on its own, so that one that fails costs only its own numbers.
+
+Training and sampling are the expensive part of a run, and the pipeline writes their results (the
+model, the synthetic cohort, run.json) before any evaluator runs. An evaluator that raises becomes
+an entry ``{"error": ..., "evaluator": NAME}`` in metrics.json and a "could not be computed" section
+in the report; the command then ends non-zero naming it, and ``synthwear evaluate RUN`` reruns the
+evaluators on the same folder once the cause is fixed, without retraining. An evaluator whose
+metric the data cannot support (too few persons, a constant channel) raises ``NotEstimable``
+instead: its reason is recorded as ``{"unavailable": ..., "evaluator": NAME}``, shown in the report,
+and is not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from synthwear.errors import NotEstimable, SynthwearError
+from synthwear.interfaces import EvaluationContext, Evaluator
+from synthwear.plugins import Registry
+from synthwear.recipe import Recipe
+
+
+def build_evaluators(recipe: Recipe, registry: Registry, only: list[str] | None = None) -> dict[str, Evaluator]:
+    """The recipe's evaluators by name, each option checked by the plugin's own schema: before any
+    work starts, so that a typo costs seconds rather than a training run."""
+    names = [choice.name for choice in recipe.evaluation.evaluators]
+    for name in only or []:
+        if name not in names:
+            raise SynthwearError(
+                f"{recipe.where()}: evaluator {name!r} is not in this run's recipe (its evaluators: {', '.join(names)})"
+            )
+    return {
+        choice.name: registry.build("evaluators", choice.name, choice.options, where=f"{recipe.where()}: evaluation")
+        for choice in recipe.evaluation.evaluators
+        if not only or choice.name in only
+    }
+
+
+def one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or "(no message)"
+
+
+def failure(name: str, err: BaseException) -> dict[str, str]:
+    """What metrics.json keeps of a failed evaluator: its name and the cause, on one line."""
+    return {"evaluator": name, "error": f"{type(err).__name__}: {one_line(err)}"}
+
+
+def unavailable(name: str, reason: NotEstimable) -> dict[str, str]:
+    """What metrics.json keeps of an evaluator whose metric the data cannot support: the reason."""
+    return {"evaluator": name, "unavailable": one_line(reason)}
+
+
+def run_evaluators(
+    evaluators: dict[str, Evaluator], context: EvaluationContext, on_done: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Every evaluator's results by name; an exception becomes that evaluator's failure entry."""
+    metrics: dict[str, Any] = {}
+    for name, evaluator in evaluators.items():
+        try:
+            metrics[name] = evaluator.evaluate(context)
+        except NotEstimable as reason:
+            metrics[name] = unavailable(name, reason)
+        except Exception as err:
+            metrics[name] = failure(name, err)
+        if on_done:
+            on_done(name)
+    return metrics
+
+
+def failures(metrics: dict[str, Any]) -> dict[str, str]:
+    """Evaluator name -> cause, for every evaluator that could not be computed."""
+    return {
+        name: results["error"]
+        for name, results in metrics.items()
+        if isinstance(results, dict) and set(results) == {"evaluator", "error"}
+    }
+
+
+def unavailable_reasons(metrics: dict[str, Any]) -> dict[str, str]:
+    """Evaluator name -> why the data could not support it, for every such evaluator."""
+    return {
+        name: results["unavailable"]
+        for name, results in metrics.items()
+        if isinstance(results, dict) and set(results) == {"evaluator", "unavailable"}
+    }
+
+
+def failure_summary(metrics: dict[str, Any], folder: Path) -> str | None:
+    """One line naming each failed evaluator and its cause, or None when all of them ran."""
+    failed = failures(metrics)
+    if not failed:
+        return None
+    causes = "; ".join(f"{name}: {cause}" for name, cause in failed.items())
+    return (
+        f"{folder}: {len(failed)} evaluator{'s' if len(failed) > 1 else ''} could not be computed ({causes}); "
+        f"model, synthetic data and report are written; rerun with `synthwear evaluate {folder}`"
+    )

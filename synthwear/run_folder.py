@@ -1,0 +1,146 @@
+"""Where a run writes: which folders it may take, the lock that keeps it alone there, and the swap.
+
+A user's folder is never deleted or replaced by accident: a run writes only into a place that is
+absent, an empty folder, or an earlier synthwear run (recognised by its ``run.json``), and replaces
+an earlier run only when asked to (``overwrite``). All of this is checked before any work starts.
+The folder is assembled under a hidden staging name beside the target and swapped into place, so a
+killed run leaves no half-written result; the staging debris of a killed run is cleared by the next
+run into the same place, under the lock that stops two processes from writing one run folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from synthwear.errors import SynthwearError
+
+RUN_MARKER = "run.json"  # a folder holding this (with a recipe in it) is a synthwear run
+
+
+def is_run_folder(path: Path) -> bool:
+    """True when ``path`` is a folder a synthwear run wrote (its run.json names a recipe)."""
+    try:
+        return isinstance(json.loads((path / RUN_MARKER).read_text()).get("recipe"), dict)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
+    """Refuse, in one line and before any work, every output place that would cost the user a file."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SynthwearError(f"{out_dir}: exists and is not a folder; a run writes a folder (choose another --out)")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not is_run_folder(out_dir):
+            raise SynthwearError(
+                f"{out_dir}: the folder holds files that are not a synthwear run; "
+                "a run never replaces them (choose another --out)"
+            )
+        if not overwrite:
+            raise SynthwearError(f"{out_dir}: holds an earlier run; pass --overwrite to replace it")
+    parent = out_dir.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise SynthwearError(f"{out_dir}: {probe} is a file, so the run folder cannot be made")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise SynthwearError(f"{out_dir}: {probe} is not writable")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+@contextmanager
+def run_folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside the run folder; a second process is told which pid holds it.
+
+    A lock left by a killed process (its pid is gone) is taken over, and that process's staging
+    folders are cleared, so a kill -9 never blocks or litters the next run.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SynthwearError(f"{out_dir}: cannot create its parent folder ({err.strerror})") from None
+    lock = out_dir.with_name(f".{out_dir.name}.lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = read_lock_pid(lock)
+            if holder is not None and pid_alive(holder):
+                raise SynthwearError(
+                    f"{out_dir}: another synthwear process (pid {holder}) is writing this run folder; "
+                    f"wait for it, or remove {lock} if that process is gone"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+        except OSError as err:
+            raise SynthwearError(f"{out_dir}: cannot write beside it ({err.strerror})") from None
+    else:
+        raise SynthwearError(f"{out_dir}: could not take the lock {lock}")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        remove_staging(out_dir)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def read_lock_pid(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def remove_staging(out_dir: Path) -> None:
+    """Clear hidden staging and replaced-run folders a killed run left beside ``out_dir``."""
+    for debris in [*out_dir.parent.glob(f".{out_dir.name}.tmp-*"), *out_dir.parent.glob(f".{out_dir.name}.old-*")]:
+        shutil.rmtree(debris, ignore_errors=True)
+
+
+@contextmanager
+def staging_folder(out_dir: Path) -> Iterator[Path]:
+    """A hidden folder beside ``out_dir`` to assemble the run in; removed unless it was published."""
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Swap the assembled folder into place; an earlier run there (checked before work) is replaced."""
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_run_folder(out_dir):
+        raise SynthwearError(
+            f"{out_dir}: files appeared there during the run; they were left alone and the run was not written"
+        )
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
+    out_dir.rename(old)
+    try:
+        staging.rename(out_dir)
+    except OSError as err:
+        old.rename(out_dir)
+        raise SynthwearError(f"{out_dir}: could not be replaced ({errno.errorcode.get(err.errno, err)})") from None
+    shutil.rmtree(old)

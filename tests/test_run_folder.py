@@ -1,0 +1,94 @@
+"""A run never costs the user a file: it writes only where nothing of theirs is, replaces an
+earlier run only with --overwrite, refuses before any work, and keeps two processes apart."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cohorts import REPO
+
+from synthwear.cli import cli
+from synthwear.errors import SynthwearError
+from synthwear.run_folder import check_output_folder, run_folder_lock
+
+TINY = str(REPO / "recipes" / "tiny.yaml")
+
+
+def run(out: Path, *extra: str):
+    return CliRunner().invoke(cli, ["run", TINY, "--out", str(out), *extra])
+
+
+def test_a_folder_of_user_files_is_refused_and_left_alone(tmp_path):
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    for extra in ([], ["--overwrite"]):
+        result = run(mine, *extra)
+        assert result.exit_code == 1 and "not a synthwear run" in result.output
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"] and (mine / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_file_is_never_replaced_by_a_run_folder(tmp_path):
+    target = tmp_path / "notes.csv"
+    target.write_text("a,b\n1,2\n")
+    result = run(target, "--overwrite")
+    assert result.exit_code == 1 and "is not a folder" in result.output
+    assert target.read_text() == "a,b\n1,2\n"
+
+
+def test_an_earlier_run_is_replaced_only_with_overwrite(tmp_path):
+    out = tmp_path / "run"
+    assert run(out).exit_code == 0
+    first = (out / "run.json").stat().st_mtime_ns
+    result = run(out)
+    assert result.exit_code == 1 and "pass --overwrite" in result.output
+    assert (out / "run.json").stat().st_mtime_ns == first
+    assert run(out, "--overwrite", "--seed", "1").exit_code == 0
+    assert json.loads((out / "run.json").read_text())["seed"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, old copy or lock left beside it
+
+
+def test_an_empty_folder_is_taken(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    check_output_folder(out, overwrite=False)
+
+
+@pytest.mark.parametrize("name", ["", "/tmp/elsewhere", "../../x", "a/b", ".hidden", ".."])
+def test_run_names_that_would_escape_runs_are_refused(tmp_path, name):
+    from synthwear.recipe import parse_recipe
+
+    with pytest.raises(SynthwearError, match="plain folder name"):
+        parse_recipe({"name": name, "data": {"dataset": "lifesnaps"}, "channels": {"steps": {"range": [0, 1]}}})
+
+
+def test_a_live_lock_names_the_process_holding_it(tmp_path):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".run.lock").write_text(str(holder.pid))
+        with (
+            pytest.raises(SynthwearError, match=f"another synthwear process \\(pid {holder.pid}\\)"),
+            run_folder_lock(out),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_runs_lock_and_staging_are_cleared(tmp_path):
+    out = tmp_path / "run"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".run.lock").write_text(str(dead.pid))
+    (tmp_path / ".run.tmp-abc123").mkdir()
+    (tmp_path / ".run.tmp-abc123" / "synthetic.csv").write_text("half")
+    with run_folder_lock(out):
+        assert (tmp_path / ".run.lock").read_text() == str(os.getpid())
+        assert not (tmp_path / ".run.tmp-abc123").exists()
+    assert list(tmp_path.iterdir()) == []
