@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
+from peers import fit_par, sample_par, sdv_installed
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
@@ -175,49 +175,14 @@ def training_flops(model, batch_size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def par_windows_frame(windows: np.ndarray) -> pd.DataFrame:
-    """Windows as PAR's long table: one sequence per window, ``day`` as its index."""
-    n, days, _ = windows.shape
-    frame = pd.DataFrame(windows.reshape(n * days, -1), columns=CHANNELS)
-    frame.insert(0, "day", np.tile(np.arange(days), n))
-    frame.insert(0, "window", np.repeat(np.arange(n), days))
-    return frame
-
-
-def fit_par(windows: np.ndarray, epochs: int):
-    from sdv.metadata import Metadata
-    from sdv.sequential import PARSynthesizer
-
-    frame = par_windows_frame(windows)
-    columns = {
-        "window": {"sdtype": "id"},
-        "day": {"sdtype": "numerical"},
-        **{c: {"sdtype": "numerical"} for c in CHANNELS},
-    }
-    metadata = Metadata.load_from_dict(
-        {"tables": {"windows": {"columns": columns, "sequence_key": "window", "sequence_index": "day"}}}
-    )
-    synthesizer = PARSynthesizer(metadata, epochs=epochs, verbose=False, cuda=False)
-    started = time.perf_counter()
-    synthesizer.fit({"windows": frame})
-    return synthesizer, time.perf_counter() - started
-
-
 def par_lifesnaps(run_dir: Path, epochs: int, sample_sequences: int) -> dict:
     from synthwear.recipe import parse_recipe
 
     run = json.loads((run_dir / "run.json").read_text())
     windows = lifesnaps_data(parse_recipe(run["recipe"]))["train"]
     torch.manual_seed(0)
-    synthesizer, fit_s = fit_par(windows, epochs)
-    started = time.perf_counter()
-    sampled = synthesizer.sample_sequences(sample_sequences, sequence_length=windows.shape[1])["windows"]
-    sample_s = time.perf_counter() - started
-    synthetic = (
-        sampled.sort_values(["window", "day"])[CHANNELS]
-        .to_numpy(dtype=float)
-        .reshape(sample_sequences, -1, len(CHANNELS))
-    )
+    synthesizer, fit_s = fit_par(windows, CHANNELS, epochs)
+    synthetic, sample_s = sample_par(synthesizer, sample_sequences, windows.shape[1], CHANNELS)
     return {
         "train_windows": len(windows),
         "epochs": epochs,
@@ -304,7 +269,7 @@ def synthwear_scale(path: Path, limit: int, batch_size: int, precision: str) -> 
 
 def par_scale(path: Path, limit: int, epochs: int) -> dict:
     cohort, starts, subset, load_s = scale_windows(path, 21, limit, 0)
-    _, fit_s = fit_par(cohort.gather(subset, 21), epochs)
+    _, fit_s = fit_par(cohort.gather(subset, 21), CHANNELS, epochs)
     rate = len(subset) * epochs / fit_s
     return {
         "all_windows": len(starts),
@@ -317,15 +282,6 @@ def par_scale(path: Path, limit: int, epochs: int) -> dict:
     }
 
 
-def sdv_installed() -> bool:
-    try:
-        import sdv  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# --- the table ----------------------------------------------------------------------------------
 def table(r: dict) -> str:
     def f(value, digits=0):
         return "—" if value is None else f"{value:,.{digits}f}"

@@ -107,24 +107,31 @@ def to_long_frame(values: np.ndarray, channels: list[str], start_date: str, pref
     return frame
 
 
-def split_cohort(
-    recipe: Recipe, loaded: LoadedData, log: Callable[[str], None]
-) -> tuple[PersonSplit, dict[str, Cohort]]:
-    """The persons with at least one usable window, split into train / validation / holdout (the
-    split, and a cohort per part); persons sharing identical days are kept on one side."""
+def usable_persons(recipe: Recipe, loaded: LoadedData) -> tuple[Cohort, list[str], list[list[str]]]:
+    """The cohort, the persons with at least one usable window, and groups of ids that share
+    identical days (one person enrolled twice), which every split keeps on one side."""
     channels, windows = list(recipe.channels), recipe.windows
     cohort = Cohort.from_frame(loaded.frame, channels)
     with_window = np.unique(cohort.person_of(cohort.window_starts(windows.days, windows.stride, windows.min_observed)))
-    duplicates = find_duplicate_persons(loaded.frame, channels)
+    return cohort, list(cohort.person_ids[with_window]), find_duplicate_persons(loaded.frame, channels)
+
+
+def split_cohort(
+    recipe: Recipe, loaded: LoadedData, log: Callable[[str], None], holdout_persons: list[str] | None = None
+) -> tuple[PersonSplit, dict[str, Cohort]]:
+    """The usable persons split into train / validation / holdout (the split, and a cohort per part);
+    ``holdout_persons`` fixes the holdout (a fold of person cross-validation)."""
+    cohort, persons, duplicates = usable_persons(recipe, loaded)
     for group in duplicates:
         log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
     split = split_persons(
-        list(cohort.person_ids[with_window]),
+        persons,
         validation=recipe.split.validation,
         holdout=recipe.split.holdout,
         seed=recipe.seed,
         duplicate_groups=duplicates,
         source=loaded.source,
+        holdout_persons=holdout_persons,
     )
     return split, {
         name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
@@ -211,8 +218,11 @@ class Trained:
     run_info: dict[str, Any]
 
 
-def train_and_sample(recipe: Recipe, registry: Registry, progress: Progress | None) -> Trained | None:
-    """Load, split, train and sample (None on a torchrun rank other than 0, after training)."""
+def train_and_sample(
+    recipe: Recipe, registry: Registry, progress: Progress | None, holdout_persons: list[str] | None = None
+) -> Trained | None:
+    """Load, split, train and sample (None on a torchrun rank other than 0, after training).
+    ``holdout_persons`` fixes who is never trained on (benchmarks/fidelity.py's folds)."""
     log = progress.console.print if progress else (lambda *a, **k: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -222,7 +232,7 @@ def train_and_sample(recipe: Recipe, registry: Registry, progress: Progress | No
     loaded = load_data(recipe, registry)
     for note in loaded.notes:
         log(f"[yellow]note:[/] {note}")
-    split, parts = split_cohort(recipe, loaded, log)
+    split, parts = split_cohort(recipe, loaded, log, holdout_persons)
     timings["load"] = time.perf_counter() - clock
 
     device = resolve_device(recipe.training.device)

@@ -64,6 +64,28 @@ def find_duplicate_persons(
     return sorted(sorted(g) for g in groups.values())
 
 
+def person_groups(persons: list[str], duplicate_groups: list[list[str]] = ()) -> list[list[str]]:
+    """The units a split deals out: each duplicate group (one person under several ids) whole, then
+    every other person alone."""
+    grouped = {p for g in duplicate_groups for p in g}
+    groups = [sorted(g) for g in duplicate_groups if set(g) & set(persons)]
+    return groups + [[p] for p in sorted(persons) if p not in grouped]
+
+
+def person_folds(
+    persons: list[str], folds: int, *, seed: int, duplicate_groups: list[list[str]] = ()
+) -> list[list[str]]:
+    """K folds of persons for cross-validation: groups shuffled with ``seed``, each dealt to the fold
+    with the fewest persons so far, so that no person (nor a duplicate of one) spans two folds."""
+    groups = person_groups(persons, duplicate_groups)
+    if not 2 <= folds <= len(groups):
+        raise SynthwearError(f"{folds} folds need between 2 and {len(groups)} (the persons with a usable window)")
+    dealt: list[list[str]] = [[] for _ in range(folds)]
+    for i in np.random.default_rng(seed).permutation(len(groups)):
+        min(dealt, key=len).extend(groups[i])
+    return [sorted(fold) for fold in dealt]
+
+
 def split_persons(
     persons: list[str],
     *,
@@ -72,20 +94,23 @@ def split_persons(
     seed: int,
     duplicate_groups: list[list[str]] = (),
     source: str = "data",
+    holdout_persons: list[str] | None = None,
 ) -> PersonSplit:
-    """Shuffle groups of persons with ``seed`` and deal them into holdout, validation, then train."""
-    grouped = {p for g in duplicate_groups for p in g}
-    groups = [sorted(g) for g in duplicate_groups if set(g) & set(persons)]
-    groups += [[p] for p in sorted(persons) if p not in grouped]
+    """Shuffle groups of persons with ``seed`` and deal them into holdout, validation, then train.
+    With ``holdout_persons`` (a cross-validation fold) those are the holdout, and the rest are dealt."""
+    groups = person_groups(persons, duplicate_groups)
     if len(groups) < 3:
         raise SynthwearError(
             f"{source}: {len(persons)} person(s) with a usable window, but a train/validation/holdout split "
             f"by person needs at least 3"
         )
-    order = np.random.default_rng(seed).permutation(len(groups))
-    n_holdout = max(1, round(holdout * len(persons)))
-    n_validation = max(1, round(validation * len(persons)))
     parts: dict[str, list[str]] = {"holdout": [], "validation": [], "train": []}
+    n_holdout = max(1, round(holdout * len(persons)))
+    if holdout_persons is not None:
+        parts["holdout"], n_holdout = sorted(holdout_persons), 0
+        groups = [g for g in groups if not set(g) & set(holdout_persons)]
+    order = np.random.default_rng(seed).permutation(len(groups))
+    n_validation = max(1, round(validation * len(persons)))
     remaining = len(groups)
     for i in order:
         remaining -= 1

@@ -1,0 +1,290 @@
+"""Fidelity on persons never trained on: person-level K-fold cross-validation against the peers.
+
+    python benchmarks/fidelity.py                          # 5 folds; writes docs/benchmarks.md + docs/fidelity.json
+    python benchmarks/fidelity.py --quick --out /tmp/fid   # 2 folds, 2 epochs: a smoke test (the test suite's)
+    python benchmarks/fidelity.py --recipes recipes/fitbit.yaml recipes/paper.yaml --par-epochs 128 512
+
+Persons, not windows, are dealt into folds, and ids judged to be one person (identical days) stay in
+one fold. In each fold every synthesizer is trained on the other folds' persons only (a synthwear
+recipe also draws its early-stopping validation persons from those), samples 21-day windows, and is
+scored on the fold's own persons by the project's evaluators. Rows, all on the same folds: each
+recipe; SDV's PARSynthesizer per ``--par-epochs`` (the ``bench`` extra; skipped, with the reason,
+when SDV is absent); the ceiling (real windows of the training persons, scored as if synthetic) and
+the floor (independent days drawn from them). Every number is a mean ± sd over folds. MOSTLY AI's
+engine is not wired in yet: its row says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from peers import fit_par, sample_par, sdv_installed
+
+from synthwear.default_plugins.discriminative import DiscriminativeScore
+from synthwear.default_plugins.marginals import Marginals
+from synthwear.default_plugins.membership_attacks import closest_distance, near_copy_share, window_features
+from synthwear.default_plugins.temporal import TemporalStructure
+from synthwear.default_plugins.tstr import TrainSyntheticTestReal, TSTRConfig
+from synthwear.fidelity_scale import independent_days
+from synthwear.interfaces import EvaluationContext, Windows
+from synthwear.pipeline import evaluation_context, load_data, train_and_sample, usable_persons
+from synthwear.plugins import default_registry
+from synthwear.recipe import Recipe, load_recipe
+from synthwear.split import person_folds
+
+REPO = Path(__file__).resolve().parents[1]
+MARKERS = ("<!-- fidelity:start -->", "<!-- fidelity:end -->")
+NEAR_COPY_PERCENTILE = 5.0  # near-copy: closer to a training window than 5% of unseen real windows are
+
+
+# --- scoring one cohort of windows against a fold's unseen persons --------------------------------
+def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict[str, float | None]:
+    """Every column of the table for ``context.synthetic``, from the project's own evaluators."""
+    result: dict[str, float | None] = {
+        "discriminative": DiscriminativeScore().evaluate(context)["synthetic"]["score"],
+    }
+    tstr = TrainSyntheticTestReal(TSTRConfig(target=target)).evaluate(context)
+    result |= {"tstr_mae": tstr["mae"]["synthetic"], "train_on_real_mae": tstr["mae"]["ceiling"]}
+    result["persistence_mae"] = tstr["persistence_mae"]
+    temporal = TemporalStructure().evaluate(context)
+    marginals = Marginals().evaluate(context)["channels"]
+    for channel in context.channels:
+        acf = temporal["acf"][channel]
+        result[f"lag1_error.{channel}"] = difference(acf["synthetic"][0], acf["holdout"][0])
+        result[f"acf_error.{channel}"] = temporal["acf_error"][channel]["synthetic"]
+        shares = temporal["between_window_share"][channel]
+        result[f"variance_ratio.{channel}"] = ratio(odds(shares["synthetic"]), odds(shares["holdout"]))
+        result[f"ks.{channel}"] = marginals[channel]["ks_complement"]["synthetic"]
+    for kind in ("values", "changes"):
+        result[f"correlation_error.{kind}"] = temporal["correlation_error"][kind]["synthetic"]
+    if copies:
+        ranges = context.model.ranges
+        synthetic, train, holdout = (
+            window_features(w.values, ranges) for w in (context.synthetic, context.train, context.holdout)
+        )
+        result["near_copies"] = near_copy_share(synthetic, train, holdout, NEAR_COPY_PERCENTILE)["share"]
+        result["closest_distance"] = float(np.median(closest_distance(synthetic, train)))
+    return result
+
+
+def difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else abs(a - b)
+
+
+def odds(share: float | None) -> float | None:
+    """Between-window share s -> between / within variance, s / (1 - s)."""
+    return None if share is None or share >= 1 else share / (1 - share)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+# --- the synthesizers ----------------------------------------------------------------------------
+def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
+    """Train a recipe with ``holdout`` never seen; its context (synthetic = its samples) and timings."""
+    torch.manual_seed(recipe.seed)
+    trained = train_and_sample(recipe, default_registry(), None, holdout_persons=holdout)
+    timings = trained.run_info["timings_seconds"]
+    context = evaluation_context(recipe, trained.parts, trained.model, trained.synthetic, None)
+    return {
+        "context": context,
+        "parts": trained.parts,
+        "train_s": timings["train"],
+        "sequences_per_s": recipe.sampling.persons / timings["sample"],
+        "epochs": trained.run_info["training"]["epochs"],
+    }
+
+
+def par_fold(context: EvaluationContext, train_windows: np.ndarray, epochs: int, sequences: int, seed: int) -> dict:
+    """PARSynthesizer fitted on the same training persons' windows (every stride-1 window, as synthwear sees)."""
+    torch.manual_seed(seed)
+    synthesizer, train_s = fit_par(train_windows, context.channels, epochs)
+    days = train_windows.shape[1]
+    values, sample_s = sample_par(synthesizer, sequences, days, context.channels)
+    synthetic = Windows(values, np.array([f"par-{i}" for i in range(sequences)]))
+    return {
+        "context": replace(context, synthetic=synthetic),
+        "train_s": train_s,
+        "sequences_per_s": sequences / sample_s,
+    }
+
+
+def training_windows(recipe: Recipe, parts) -> np.ndarray:
+    """The windows a synthwear recipe trains on (every start, as its model sees them), as values (N, T, C)."""
+    w, train = recipe.windows, parts["train"]
+    return train.gather(train.window_starts(w.days, w.stride, w.min_observed), w.days)
+
+
+# --- one fold, all rows ----------------------------------------------------------------------------
+def run_fold(recipes: dict[str, Recipe], holdout: list[str], par_epochs: list[int], seed: int, log) -> dict:
+    rows: dict[str, dict] = {}
+    base = None
+    for label, recipe in recipes.items():
+        fold = synthwear_fold(recipe, holdout)
+        base = base or fold
+        rows[label] = timed_scores(fold, recipe)
+        log(f"  {label}: {summary(rows[label])}")
+    first = next(iter(recipes.values()))
+    target = "resting_hr" if "resting_hr" in first.channels else next(iter(first.channels))
+    base_context = base["context"]
+    if par_epochs and sdv_installed():
+        windows = training_windows(first, base["parts"])
+        for epochs in par_epochs:
+            fold = par_fold(base_context, windows, epochs, first.sampling.persons, seed)
+            rows[f"PARSynthesizer ({epochs} epochs)"] = timed_scores(fold, first)
+            log(f"  PAR {epochs}: {summary(rows[f'PARSynthesizer ({epochs} epochs)'])}")
+    n = len(base_context.synthetic.values)
+    floor = independent_days(base_context.train, n, seed)
+    rows["ceiling: real training persons"] = scores(replace(base_context, synthetic=base_context.train), target, False)
+    rows["floor: independent days"] = scores(replace(base_context, synthetic=floor), target)
+    return {"holdout_persons": len(holdout), "holdout_windows": len(base_context.holdout.values), "rows": rows}
+
+
+def timed_scores(fold: dict, recipe: Recipe) -> dict:
+    channels = list(recipe.channels)
+    target = "resting_hr" if "resting_hr" in channels else channels[0]
+    return {**scores(fold["context"], target), "train_s": fold["train_s"], "sequences_per_s": fold["sequences_per_s"]}
+
+
+def summary(row: dict) -> str:
+    return (
+        f"discriminative {row['discriminative']:.3f}, TSTR {row['tstr_mae']:.3f}, near-copies {row['near_copies']:.1%}"
+    )
+
+
+# --- the table -------------------------------------------------------------------------------------
+def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
+    known = [v for v in values if v is not None and np.isfinite(v)]
+    return (float(np.mean(known)), float(np.std(known))) if known else None
+
+
+def aggregate(folds: list[dict]) -> dict[str, dict[str, tuple[float, float] | None]]:
+    labels = list(folds[0]["rows"])
+    columns = {column for fold in folds for row in fold["rows"].values() for column in row}
+    return {
+        label: {column: mean_sd([fold["rows"][label].get(column) for fold in folds]) for column in sorted(columns)}
+        for label in labels
+    }
+
+
+def cell(value: tuple[float, float] | None, digits: int = 3, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    if percent:
+        return f"{value[0]:.1%} ± {value[1]:.1%}"
+    return f"{value[0]:,.{digits}f} ± {value[1]:,.{digits}f}"
+
+
+def markdown(table: dict, channels: list[str], meta: dict) -> str:
+    head = [
+        ("discriminative ↓", "discriminative", 3, False),
+        ("TSTR next-day MAE ↓", "tstr_mae", 2, False),
+        ("near-copies ↓", "near_copies", 1, True),
+        ("median distance to training", "closest_distance", 3, False),
+        ("seconds to train", "train_s", 1, False),
+        ("sequences/s sampled", "sequences_per_s", 0, False),
+    ]
+    structure = [(f"lag-1 AC error {c}", f"lag1_error.{c}", 3, False) for c in channels]
+    structure += [(f"between/within variance ratio {c}", f"variance_ratio.{c}", 2, False) for c in channels]
+    structure += [(f"ACF error 1–7 {c}", f"acf_error.{c}", 3, False) for c in channels]
+    structure += [("corr. error values", "correlation_error.values", 3, False)]
+    structure += [("corr. error changes", "correlation_error.changes", 3, False)]
+    structure += [(f"KSComplement {c}", f"ks.{c}", 3, False) for c in channels]
+    lines = [
+        f"Person-level {meta['folds']}-fold cross-validation on {meta['data']} ({meta['persons']} persons with a "
+        f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds. "
+        f"Train on real (next-day MAE): {cell(table[next(iter(table))]['train_on_real_mae'], 2)}; persistence "
+        f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
+        "",
+    ]
+    for columns in (head, structure):
+        lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
+        lines.append("|---" * (len(columns) + 1) + "|")
+        for label, row in table.items():
+            cells = [cell(row.get(key), digits, percent) for _, key, digits, percent in columns]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [f"- {note}" for note in meta["notes"]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_docs(text: str, results: dict) -> None:
+    """The table between the markers in docs/benchmarks.md (appended the first time), JSON beside it."""
+    doc = REPO / "docs" / "benchmarks.md"
+    current = doc.read_text()
+    block = f"{MARKERS[0]}\n{text}{MARKERS[1]}"
+    if MARKERS[0] in current:
+        current = re.sub(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), lambda _: block, current, flags=re.S)
+    else:
+        current = current.rstrip() + "\n\n## Fidelity on unseen persons (benchmarks/fidelity.py)\n\n" + block + "\n"
+    doc.write_text(current)
+    (REPO / "docs" / "fidelity.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        type=Path,
+        default=[REPO / "recipes" / "fitbit.yaml"],
+        help="synthwear recipes, one row each; the first one's data and channels are used for all",
+    )
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="how persons are dealt into folds")
+    parser.add_argument("--par-epochs", type=int, nargs="*", default=[128, 512], help="a PARSynthesizer row per count")
+    parser.add_argument("--quick", action="store_true", help="2 folds, 2 epochs, PAR 1 epoch: a smoke test")
+    parser.add_argument("--out", type=Path, help="write results.json and table.md here instead of docs/")
+    args = parser.parse_args(argv)
+
+    recipes = {}
+    for path in args.recipes:
+        recipe = load_recipe(path)
+        if args.quick:
+            recipe.training.epochs, recipe.sampling.persons = 2, 60
+        recipes[f"synthwear {path.stem}"] = recipe
+    folds, par_epochs = (2, [1] if args.par_epochs else []) if args.quick else (args.folds, args.par_epochs)
+    first = next(iter(recipes.values()))
+    loaded = load_data(first, default_registry())
+    _, persons, duplicates = usable_persons(first, loaded)
+    dealt = person_folds(persons, folds, seed=args.seed, duplicate_groups=duplicates)
+    results = {"folds": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for k, holdout in enumerate(dealt):
+        print(f"fold {k + 1}/{folds}: {len(holdout)} unseen persons", flush=True)
+        results["folds"].append(run_fold(recipes, holdout, par_epochs, args.seed, print))
+    notes = (
+        []
+        if sdv_installed() or not par_epochs
+        else ["PARSynthesizer rows skipped: SDV is not installed (pip install -e '.[bench]')."]
+    )
+    notes.append("MOSTLY AI's engine (mostlyai-engine) is not wired into this benchmark yet: no row.")
+    meta = {
+        "folds": folds,
+        "seed": args.seed,
+        "data": loaded.source,
+        "persons": len(persons),
+        "notes": notes,
+        "command": "python benchmarks/fidelity.py " + " ".join(argv or __import__("sys").argv[1:]),
+    }
+    table = aggregate(results["folds"])
+    results |= {"meta": meta, "table": table}
+    text = markdown(table, list(first.channels), meta)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        (args.out / "table.md").write_text(text)
+    else:
+        write_docs(text, results)
+
+
+if __name__ == "__main__":
+    main()
