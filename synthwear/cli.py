@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -168,8 +169,14 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option("--persons", type=click.IntRange(min=1), default=100, show_default=True, help="Synthetic persons.")
 @click.option("--days", type=click.IntRange(min=1), help="Days per person (default: the model's window).")
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--start-date", default="2000-01-01", show_default=True, help="First date of the synthetic calendar.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option(
+    "--start-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2000-01-01",
+    show_default=True,
+    help="First date of the synthetic calendar (YYYY-MM-DD).",
+)
 @click.option(
     "-o",
     "--output",
@@ -178,8 +185,16 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     show_default=True,
     help="CSV or Parquet (by suffix).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def sample(
-    model_dir: Path, persons: int, days: int | None, temperature: float, seed: int, start_date: str, output: Path
+    model_dir: Path,
+    persons: int,
+    days: int | None,
+    temperature: float,
+    seed: int,
+    start_date: datetime,
+    output: Path,
+    overwrite: bool,
 ) -> None:
     """Sample a synthetic cohort from a saved model, without retraining.
 
@@ -188,19 +203,27 @@ def sample(
         synthwear sample runs/fitbit/model --persons 1000 --days 365 -o cohort.parquet
     """
     from synthwear.model import SynthesisModel
-    from synthwear.pipeline import to_long_frame
-    from synthwear.tables import write_daily_table
+    from synthwear.sampling import check_request, sample_to_file
+    from synthwear.tables import check_output_file
     from synthwear.train import resolve_device
 
     with friendly_errors():
+        check_output_file(output, overwrite=overwrite)
         model = SynthesisModel.load(model_dir, default_registry(), device=resolve_device("auto"))
         days = days or model.spec.max_days
+        check_request(persons, days, len(model.channels), temperature, output)
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)
-            values = model.generate(
-                persons, days, temperature=temperature, seed=seed, on_batch=lambda n: progress.update(task, advance=n)
+            sample_to_file(
+                model,
+                persons,
+                days,
+                output,
+                temperature=temperature,
+                seed=seed,
+                start_date=start_date.date(),
+                on_batch=lambda n: progress.update(task, advance=n),
             )
-        write_daily_table(to_long_frame(values, model.channels, start_date), output)
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days")
 
 
@@ -224,16 +247,18 @@ def report(run_dir: Path) -> None:
 @click.argument("importer")
 @click.argument("export_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="CSV or Parquet (by suffix).")
-def import_(importer: str, export_dir: Path, output: Path) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def import_(importer: str, export_dir: Path, output: Path, overwrite: bool) -> None:
     """Turn a device export (e.g. a Fitbit account export) into the tidy daily table.
 
     \b
     Example:
         synthwear import fitbit ~/fitbit-export -o daily.csv
     """
-    from synthwear.tables import write_daily_table
+    from synthwear.tables import check_output_file, write_daily_table
 
     with friendly_errors():
+        check_output_file(output, overwrite=overwrite)
         result = default_registry().get("importers", importer)(export_dir)
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")

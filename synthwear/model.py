@@ -8,6 +8,7 @@ through the plugin registry and never executes code from the folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,11 @@ class SynthesisModel:
         return [np.concatenate(parts) for parts in out]
 
     @torch.no_grad()
-    def generate(
+    def generate(self, n: int, days: int, **options) -> np.ndarray:
+        """Sample (n, days, C) values day by day (``generate_batches``, all in one array)."""
+        return np.concatenate(list(self.generate_batches(n, days, **options)))
+
+    def generate_batches(
         self,
         n: int,
         days: int,
@@ -93,8 +98,9 @@ class SynthesisModel:
         batch_size: int = 4096,
         on_batch=None,
         use_cache: bool = True,
-    ) -> np.ndarray:
-        """Sample (n, days, C) values day by day; ``prime`` (n, k, C) real days to continue from.
+    ) -> Iterator[np.ndarray]:
+        """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
+        large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from.
 
         Beyond the model's context the window slides: the start token followed by the most recent
         ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
@@ -110,7 +116,6 @@ class SynthesisModel:
         if k > days:
             raise SynthwearError(f"cannot continue {k} given days into only {days} days")
         extend = getattr(self.generator, "extend", None) if use_cache else None
-        chunks = []
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)
             seq = self.start_ids(size)
@@ -132,10 +137,9 @@ class SynthesisModel:
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
             if prime is not None:
                 values[:, :k] = prime[lo : lo + size]
-            chunks.append(values)
             if on_batch:
                 on_batch(size)
-        return np.concatenate(chunks)
+            yield values
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -34,6 +34,7 @@ from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
 from synthwear.report.page import read_json
 from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
+from synthwear.sampling import to_long_frame
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
 from synthwear.tables import atomic_path, fingerprint, read_daily_table, validate_daily_table, write_daily_table
 from synthwear.train import Shard, TrainingResult, resolve_device, train_model, window_tokens
@@ -66,7 +67,9 @@ def load_data(recipe: Recipe, registry: Registry) -> LoadedData:
             imported.frame, channels, source=path, columns=data.columns, nonnegative=nonnegative
         )
         return LoadedData(frame, f"{data.importer} export {path}", notes=imported.notes)
-    frame = read_daily_table(path, channels, columns=data.columns, fmt=data.format, nonnegative=nonnegative)
+    frame = read_daily_table(
+        path, channels, columns=data.columns, fmt=data.format, nonnegative=nonnegative, date_format=data.date_format
+    )
     return LoadedData(frame, str(path))
 
 
@@ -93,18 +96,6 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         gen_spec,
         recipe.to_dict(),
     )
-
-
-def to_long_frame(values: np.ndarray, channels: list[str], start_date: str, prefix: str = "synthetic") -> pd.DataFrame:
-    """(N, days, C) sequences -> long table person_id, date, channels (the input's schema)."""
-    n, days, _ = values.shape
-    width = len(str(n))
-    persons = np.repeat([f"{prefix}-{i + 1:0{width}d}" for i in range(n)], days)
-    dates = np.tile(pd.date_range(start_date, periods=days, freq="D"), n)
-    frame = pd.DataFrame(values.reshape(n * days, -1), columns=channels)
-    frame.insert(0, "date", dates)
-    frame.insert(0, "person_id", persons)
-    return frame
 
 
 def usable_persons(recipe: Recipe, loaded: LoadedData) -> tuple[Cohort, list[str], list[list[str]]]:

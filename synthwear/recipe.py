@@ -7,6 +7,7 @@ misspelled option silently falling back to its default is the worst kind of conf
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ from synthwear.errors import SynthwearError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # an infinite range or NaN rate is a typo
 
 
 class PluginChoice(BaseModel):
@@ -36,6 +37,9 @@ class DataSection(Section):
     path: str | None = None  # CSV or Parquet file (or an export folder with `importer`), relative to the recipe
     importer: str | None = None  # read `path` as a device export with this importer plugin
     format: Literal["auto", "csv", "parquet"] = "auto"
+    # how the file writes dates: ISO8601 (YYYY-MM-DD, the default), or a strftime format such as
+    # "%m/%d/%Y". Never guessed: 03/05/2021 is March or May depending on who wrote it.
+    date_format: str = "ISO8601"
     columns: dict[str, str] = {}  # our name -> the file's column name, e.g. {person_id: user}
 
     @model_validator(mode="after")
@@ -70,6 +74,15 @@ class SplitSection(Section):
     validation: float = Field(0.15, gt=0, lt=1)  # share of persons for early stopping
     holdout: float = Field(0.15, gt=0, lt=1)  # share of persons never trained on: evaluation and attacks
 
+    @model_validator(mode="after")
+    def _leaves_training_persons(self) -> SplitSection:
+        if self.validation + self.holdout >= 0.9:
+            raise ValueError(
+                f"split.validation + split.holdout is {self.validation + self.holdout:g}; "
+                "it must stay below 0.9 so that persons are left to train on"
+            )
+        return self
+
 
 class TrainingSection(Section):
     epochs: int = Field(200, ge=1)
@@ -77,7 +90,7 @@ class TrainingSection(Section):
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     patience: int = Field(10, ge=1)  # epochs without validation improvement before stopping
-    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")  # auto: CUDA when present
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
     precision: Literal["float32", "bfloat16"] = "float32"
@@ -87,7 +100,7 @@ class SamplingSection(Section):
     persons: int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
     days: int | None = Field(None, ge=1)  # days per synthetic person; default: the window length
     temperature: float = Field(1.0, ge=0)  # 1 samples the model's distribution; 0 takes the most likely bin
-    start_date: str = "2000-01-01"  # calendar of the synthetic cohort: public, not taken from the data
+    start_date: date = date(2000, 1, 1)  # calendar of the synthetic cohort: public, not taken from the data
 
 
 class EvaluationSection(Section):
@@ -137,7 +150,7 @@ class PrivacySection(Section):
 
 class Recipe(Section):
     name: str  # names the run folder runs/<name>/, so it must be a plain folder name
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
     data: DataSection
     channels: dict[str, ChannelSection] = Field(min_length=1)
     encoder: PluginChoice = PluginChoice(name="binning")
@@ -195,17 +208,41 @@ def parse_recipe(raw: Any, source: Path | None = None) -> Recipe:
     return recipe
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: silently
+    keeping the last ``training:`` of two is a configuration bug nobody would find."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_recipe(path: Path) -> Recipe:
     """Read and validate a YAML recipe."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except FileNotFoundError:
         raise SynthwearError(f"{path}: no such recipe file") from None
+    except IsADirectoryError:
+        raise SynthwearError(f"{path}: is a folder, not a recipe file") from None
+    except UnicodeDecodeError:
+        raise SynthwearError(f"{path}: not a text file (a recipe is YAML)") from None
+    except OSError as err:
+        raise SynthwearError(f"{path}: cannot be read ({err.strerror})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark else ""
         raise SynthwearError(f"{path}: {line}not valid YAML ({getattr(err, 'problem', err)})") from None
+    except ValueError as err:  # YAML's own constructors: a date such as 2021-13-01
+        raise SynthwearError(f"{path}: not valid YAML ({err})") from None
     return parse_recipe(raw, source=path)
 
 

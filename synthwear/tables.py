@@ -6,15 +6,18 @@ row) and the column, because a traceback tells a researcher nothing about their 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synthwear.errors import SynthwearError
 
@@ -28,6 +31,7 @@ def read_daily_table(
     columns: dict[str, str] | None = None,
     fmt: str = "auto",
     nonnegative: tuple[str, ...] = (),
+    date_format: str = "ISO8601",
 ) -> pd.DataFrame:
     """Read and validate a daily table; returns person_id (str), date (datetime64) and float channels."""
     path = Path(path)
@@ -40,8 +44,19 @@ def read_daily_table(
         raise SynthwearError(f"{path}: the file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise SynthwearError(f"{path}: cannot read as {fmt}: {str(err).splitlines()[0]}") from None
+    header = next(csv.reader([path.open(encoding="utf-8", errors="replace").readline()])) if fmt == "csv" else []
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice or raw.columns.duplicated().any():
+        name = twice[0] if twice else raw.columns[raw.columns.duplicated()][0]
+        raise SynthwearError(f"{path}: column {name!r} appears more than once in the header; which one is meant?")
     return validate_daily_table(
-        raw, channels, source=path, columns=columns, nonnegative=nonnegative, header_lines=1 if fmt == "csv" else 0
+        raw,
+        channels,
+        source=path,
+        columns=columns,
+        nonnegative=nonnegative,
+        header_lines=1 if fmt == "csv" else 0,
+        date_format=date_format,
     )
 
 
@@ -53,6 +68,7 @@ def validate_daily_table(
     columns: dict[str, str] | None = None,
     nonnegative: tuple[str, ...] = (),
     header_lines: int = 0,
+    date_format: str = "ISO8601",
 ) -> pd.DataFrame:
     """Check a raw frame against the schema; ``header_lines`` turns row numbers into file lines."""
     columns = columns or {}
@@ -77,15 +93,17 @@ def validate_daily_table(
     frame["person_id"] = person
 
     dates = (
-        pd.to_datetime(frame["date"], errors="coerce", format="mixed")
+        pd.to_datetime(frame["date"].str.strip(), errors="coerce", format=date_format)
         if frame["date"].dtype == object
         else pd.to_datetime(frame["date"], errors="coerce")
     )
     bad = dates.isna()
     if bad.any():
         row = int(np.argmax(bad))
+        written = "ISO 8601 (YYYY-MM-DD)" if date_format == "ISO8601" else repr(date_format)
         raise SynthwearError(
-            f"{source}: {place(row)}: column {wanted['date']!r}: cannot parse {frame['date'][row]!r} as a date"
+            f"{source}: {place(row)}: column {wanted['date']!r}: {frame['date'][row]!r} is not a date written "
+            f"{written}; dates are never guessed (set data.date_format to the file's format)"
         )
     frame["date"] = dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
 
@@ -115,6 +133,12 @@ def validate_daily_table(
         raise SynthwearError(
             f"{source}: {place(row)}: duplicate person-day ({frame['person_id'][row]}, {frame['date'][row].date()})"
         )
+    for name in channels:
+        if frame[name].notna().sum() == 0:
+            raise SynthwearError(
+                f"{source}: column {wanted[name]!r} has no observed value; there is nothing to learn for channel "
+                f"{name!r} (remove it from the recipe's channels)"
+            )
     frame = frame.dropna(subset=channels, how="all")
     if frame.empty:
         raise SynthwearError(f"{source}: no row has a value in any of the channels {', '.join(channels)}")
@@ -144,10 +168,39 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 def write_daily_table(frame: pd.DataFrame, target: Path) -> None:
     """Write CSV or Parquet (by suffix) without ever leaving a half-written file behind."""
+    write_daily_tables([frame], target)
+
+
+def write_daily_tables(frames: Iterable[pd.DataFrame], target: Path) -> None:
+    """Write consecutive parts of one table as they come, so that memory holds one part at a time;
+    the file appears only once every part is written."""
     target = Path(target)
-    out = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+    parquet = target.suffix.lower() in (".parquet", ".pq")
     with atomic_path(target) as tmp:
-        if target.suffix.lower() in (".parquet", ".pq"):
-            out.to_parquet(tmp, index=False)
-        else:
-            out.to_csv(tmp, index=False)
+        writer = None
+        try:
+            for i, frame in enumerate(frames):
+                out = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+                if parquet:
+                    table = pa.Table.from_pandas(out, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+                else:
+                    out.to_csv(tmp, index=False, mode="w" if i == 0 else "a", header=i == 0)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def check_output_file(target: Path, *, overwrite: bool) -> None:
+    """A file the command will write: never a folder, an existing file only with ``overwrite``,
+    and a place that exists and can be written; checked before any work."""
+    target = Path(target)
+    if target.is_dir():
+        raise SynthwearError(f"{target}: is a folder; give a file name ending in .csv or .parquet")
+    if target.exists() and not overwrite:
+        raise SynthwearError(f"{target}: exists; pass --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise SynthwearError(f"{target}: the folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):
+        raise SynthwearError(f"{target}: the folder {target.parent} is not writable")

@@ -51,3 +51,46 @@ def test_invalid_recipes_are_one_line_errors(tmp_path, text, expected):
 def test_relative_paths_resolve_against_recipe_folder(tmp_path):
     path = write(tmp_path, "name: x\ndata: {path: data/daily.csv}\nchannels: {steps: {range: [0, 1]}}\n")
     assert load_recipe(path).resolve_path("data/daily.csv") == (tmp_path / "data" / "daily.csv").resolve()
+
+
+TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t + "training: {epochs: 5}\n", r"line \d+: .*key 'training' appears twice \(first on line \d+\)"),
+        (lambda t: t + "split: {validation: 0.5, holdout: 0.6}\n", r"split.validation \+ split.holdout is 1.1"),
+        (lambda t: t.replace("range: [35, 115]", "range: [35, .inf]"), r"channels.resting_hr.range"),
+        (
+            lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: 2021-13-01}"),
+            r"not valid YAML \(month",
+        ),
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: soon}"), "'sampling.start_date'"),
+        (lambda t: t.replace("seed: 0", "seed: -1"), r"key 'seed'"),
+        (lambda t: t.replace("training: {", "training: {device: gpu7, "), r"key 'training.device'"),
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature'"),
+    ],
+)
+def test_bad_recipes_are_one_line_errors(tmp_path, edit, expected):
+    path = write(tmp_path, edit(TINY_TEXT))
+    with pytest.raises(SynthwearError, match=expected) as err:
+        load_recipe(path)
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+
+
+def test_a_folder_or_binary_file_is_not_a_recipe(tmp_path):
+    with pytest.raises(SynthwearError, match="is a folder, not a recipe file"):
+        load_recipe(tmp_path)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(SynthwearError, match="not a text file"):
+        load_recipe(binary)
+
+
+def test_an_evaluator_listed_twice_is_refused(tmp_path):
+    raw = yaml.safe_load(TINY_TEXT)
+    raw["evaluation"]["evaluators"].append({"name": "forecast"})
+    path = write(tmp_path, yaml.safe_dump(raw))
+    with pytest.raises(SynthwearError, match="evaluator 'forecast' is listed twice"):
+        load_recipe(path)

@@ -31,7 +31,10 @@ def test_reads_and_types(tmp_path):
     [
         ("", "the file is empty"),
         ("person_id,date,resting_hr,sleep_minutes\na,2021-01-01,60,400\n", "missing column 'steps'"),
-        (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': cannot parse '2021-13-45'"),
+        (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': '2021-13-45' is not a date written ISO"),
+        (GOOD + "b,03/05/2021,60,400,1000\n", r"line 4: column 'date': '03/05/2021' is not a date .* never guessed"),
+        (GOOD.replace("steps\n", "steps,steps\n"), r"column 'steps' appears more than once"),
+        (GOOD.replace(",60,", ",,"), r"column 'resting_hr' has no observed value"),
         (GOOD + "a,2021-01-02,61,400,1000\n", r"line 4: duplicate person-day \(a, 2021-01-02\)"),
         (GOOD + "b,2021-01-01,sixty,400,1000\n", r"line 4: column 'resting_hr': 'sixty' is not a number"),
         (GOOD + "b,2021-01-01,60,400,-5\n", r"line 4: column 'steps': negative value -5"),
@@ -75,3 +78,9 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stated_date_format_is_used_as_stated(tmp_path):
+    path = csv(tmp_path, "person_id,date,resting_hr,sleep_minutes,steps\na,03/05/2021,60,400,1000\n")
+    assert read(path, date_format="%d/%m/%Y")["date"].iloc[0] == pd.Timestamp("2021-05-03")
+    assert read(path, date_format="%m/%d/%Y")["date"].iloc[0] == pd.Timestamp("2021-03-05")
