@@ -7,6 +7,7 @@ through the plugin registry and never executes code from the folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, is_dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from synthwear.errors import SynthwearError
@@ -145,8 +147,6 @@ class SynthesisModel:
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        save_file(state, folder / "weights.safetensors")
         config = getattr(self.generator, "config", None)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -158,6 +158,8 @@ class SynthesisModel:
             "spec": {"vocab_sizes": list(self.spec.vocab_sizes), "max_days": self.spec.max_days},
             "recipe": self.recipe,
         }
+        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        save_file(state, folder / "weights.safetensors", metadata={"model_json_sha256": description_digest(meta)})
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -169,19 +171,39 @@ class SynthesisModel:
             raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
         except json.JSONDecodeError as err:
             raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
-        where = str(folder / "model.json")
-        encoders = [
-            registry.build(
-                "encoders", spec["name"], {k: v for k, v in spec.items() if k != "name"}, low, high, where=where
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {version!r}")
+        weights = folder / "weights.safetensors"
+        state, stored_digest = read_weights(weights)
+        if stored_digest is not None and stored_digest != description_digest(meta):
+            raise SynthwearError(
+                f"{folder / 'model.json'}: does not match the weights it was saved with (it was edited after training: "
+                "channels, bins, ranges or the generator differ); use the model.json saved with these weights"
             )
-            for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
-        ]
-        spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
-        options = {k: v for k, v in meta["generator"].items() if k != "name"}
-        generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
-        generator.load_state_dict(load_file(folder / "weights.safetensors"))
+        where = str(folder / "model.json")
+        try:
+            encoders = [
+                registry.build(
+                    "encoders", spec["name"], {k: v for k, v in spec.items() if k != "name"}, low, high, where=where
+                )
+                for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
+            ]
+            spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
+            options = {k: v for k, v in meta["generator"].items() if k != "name"}
+            generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
+            counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders), len(spec.vocab_sizes)}
+        except (KeyError, TypeError) as err:
+            raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
+        if len(counts) != 1 or [e.n_tokens for e in encoders] != list(spec.vocab_sizes):
+            raise SynthwearError(f"{where}: channels, decimals, ranges, encoders and vocab_sizes do not agree")
+        try:
+            generator.load_state_dict(state)
+        except RuntimeError as err:
+            first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+            raise SynthwearError(
+                f"{weights}: the weights do not fit the generator model.json describes ({first})"
+            ) from None
         generator.to(device)
         return cls(
             meta["channels"],
@@ -193,6 +215,26 @@ class SynthesisModel:
             spec,
             meta["recipe"],
         )
+
+
+def description_digest(meta: dict[str, Any]) -> str:
+    """A checksum of everything in model.json that the weights depend on, kept inside the weights file,
+    so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
+    garbage from weights that no longer mean what it says."""
+    fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The tensors, and the model.json checksum stored beside them (None for models saved before it was)."""
+    if not path.is_file():
+        raise SynthwearError(f"{path}: missing; a model folder holds model.json and weights.safetensors")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            digest = (handle.metadata() or {}).get("model_json_sha256")
+        return load_file(path), digest
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SynthwearError(f"{path}: damaged or not a safetensors file ({' '.join(str(err).split())})") from None
 
 
 def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:

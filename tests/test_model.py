@@ -68,3 +68,47 @@ def test_next_day_probabilities_are_distributions(model):
     probs = model.next_day_probabilities(np.full((2, 7, 3), np.nan))
     for p in probs:
         np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda meta: meta["encoders"][0].update(bins=50), "edited after training"),
+        (lambda meta: meta["ranges"].__setitem__(1, [0, 2000]), "edited after training"),
+        (lambda meta: meta["channels"].append("spo2"), "edited after training"),
+        (lambda meta: meta.pop("spec"), "edited after training"),
+    ],
+)
+def test_an_edited_model_json_is_caught(model, tmp_path, edit, expected):
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    edit(meta)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(SynthwearError, match=expected):
+        SynthesisModel.load(tmp_path / "m", default_registry())
+
+
+def test_truncated_or_missing_weights_name_the_file(model, tmp_path):
+    model.save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(SynthwearError, match=r"weights.safetensors: damaged"):
+        SynthesisModel.load(tmp_path / "m", default_registry())
+    weights.unlink()
+    with pytest.raises(SynthwearError, match=r"weights.safetensors: missing"):
+        SynthesisModel.load(tmp_path / "m", default_registry())
+
+
+def test_weights_of_another_model_do_not_load(model, tmp_path, tiny_recipe):
+    """Without the checksum (models saved before it existed) the shapes still have to fit."""
+    from safetensors.torch import load_file, save_file
+
+    from synthwear.recipe import parse_recipe
+
+    model.save(tmp_path / "m")
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["generator"]["n_embd"] = 32
+    build_model(parse_recipe(raw), default_registry(), torch.device("cpu")).save(tmp_path / "other")
+    save_file(load_file(tmp_path / "other" / "weights.safetensors"), tmp_path / "m" / "weights.safetensors")
+    with pytest.raises(SynthwearError, match=r"weights.safetensors: the weights do not fit the generator"):
+        SynthesisModel.load(tmp_path / "m", default_registry())
