@@ -57,7 +57,12 @@ class PluginGroup(click.Group):
             return
         self._plugins_loaded = True
         with friendly_errors():
-            default_registry().plugin_manager.hook.register_commands(cli=self)
+            registry = default_registry()
+            for plugin in registry.broken:  # said once, at start-up; commands that do not need it go on
+                console.print(
+                    f"[yellow]warning:[/] plugin {plugin.name!r} ({plugin.package}) failed to load: {plugin.error}"
+                )
+            registry.plugin_manager.hook.register_commands(cli=self)
 
     def list_commands(self, ctx):
         self._load_plugin_commands()

@@ -8,6 +8,7 @@ entry-point group. A plugin's options are a config dataclass its factory declare
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import inspect
 import typing
 from collections.abc import Callable, Iterable
@@ -42,18 +43,52 @@ class Registration:
     version: str
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed plugin that could not be loaded: left out, and named wherever it is missed."""
+
+    name: str  # its entry-point name
+    package: str
+    error: str  # one line
+
+
 def load_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
-    """Load every installed plugin; a hook implementation no spec knows is an error."""
+    """Load every installed plugin. One that fails to import, or implements a hook no spec knows, is
+    left out and recorded in ``pm.broken_plugins``, so that the commands that do not need it go on
+    working; a plugin registered in code (``extra_plugins``) that is invalid is an error."""
     pm = pluggy.PluginManager("synthwear")
     pm.add_hookspecs(hookspecs)
+    pm.broken_plugins = []
+    for dist in importlib.metadata.distributions():
+        for entry in dist.entry_points:
+            if entry.group != "synthwear" or pm.is_blocked(entry.name):
+                continue
+            try:
+                entry.load()
+            except Exception as err:  # a third party's import error must not break every command
+                pm.broken_plugins.append(BrokenPlugin(entry.name, dist.metadata["Name"], one_line(err)))
+                pm.set_blocked(entry.name)
     pm.load_setuptools_entrypoints("synthwear")
     for plugin in extra_plugins:
         pm.register(plugin)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as err:
-        raise SynthwearError(f"plugin {err.plugin!r} is invalid: {err}".replace("\n", " ")) from None
-    return pm
+    while True:
+        try:
+            pm.check_pending()
+            return pm
+        except pluggy.PluginValidationError as err:
+            name, package = pm.get_name(err.plugin), distribution_of(pm, err.plugin)
+            if package is None:  # registered in code: the caller's own mistake
+                raise SynthwearError(f"plugin {name!r} is invalid: {one_line(err)}") from None
+            pm.unregister(err.plugin)
+            pm.broken_plugins.append(BrokenPlugin(name, package, f"invalid: {one_line(err)}"))
+
+
+def distribution_of(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    return next((dist.project_name for p, dist in pm.list_plugin_distinfo() if p is plugin), None)
+
+
+def one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
 class Registry:
@@ -61,6 +96,7 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager):
         self.plugin_manager = pm
+        self.broken: list[BrokenPlugin] = list(getattr(pm, "broken_plugins", []))
         distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
         self._entries: dict[str, dict[str, Registration]] = {role: {} for role in ROLES}
         for role in ROLES:
@@ -72,7 +108,15 @@ class Registry:
                 def register(name: str, obj: Any, *, _role=role, _impl=impl, _pkg=package, _ver=version):
                     self._add(Registration(_role, name, obj, _impl.plugin_name, _pkg, _ver))
 
-                impl.function(**{arg: register for arg in impl.argnames})
+                if dist is None:  # registered in code: its errors are the caller's to see
+                    impl.function(**{arg: register for arg in impl.argnames})
+                    continue
+                try:
+                    impl.function(**{arg: register for arg in impl.argnames})
+                except SynthwearError:
+                    raise
+                except Exception as err:  # a third party's bug must not break every command
+                    self.broken.append(BrokenPlugin(impl.plugin_name, package, one_line(err)))
 
     def _add(self, entry: Registration) -> None:
         taken = self._entries[entry.role].get(entry.name)
@@ -93,7 +137,8 @@ class Registry:
             return self._entries[role][name].obj
         except KeyError:
             known = ", ".join(sorted(self._entries[role])) or "none"
-            raise SynthwearError(f"no {KINDS[role]} named {name!r} is installed (installed: {known})") from None
+            broken = "".join(f"; plugin {b.name!r} ({b.package}) failed to load: {b.error}" for b in self.broken)
+            raise SynthwearError(f"no {KINDS[role]} named {name!r} is installed (installed: {known}){broken}") from None
 
     def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
         """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""

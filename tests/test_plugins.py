@@ -77,3 +77,24 @@ def test_config_type_may_come_from_the_default_and_must_be_a_dataclass():
     assert options_type(untyped) is BinningConfig
     with pytest.raises(SynthwearError, match="needs a dataclass"):
         options_type(wrong)
+
+
+def test_a_plugin_that_fails_to_import_is_left_out_and_named(tmp_path, monkeypatch):
+    """A broken third-party plugin costs only itself: loading goes on, and where it is missed the
+    error names it."""
+    import importlib.metadata
+    import sys
+
+    (tmp_path / "broken_plugin.py").write_text("import a_module_that_is_not_installed\n")
+    (tmp_path / "broken-0.1.dist-info").mkdir()
+    (tmp_path / "broken-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
+    (tmp_path / "broken-0.1.dist-info" / "entry_points.txt").write_text("[synthwear]\nbroken = broken_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    registry = Registry(load_plugin_manager())
+    assert [(b.name, b.package) for b in registry.broken] == [("broken", "broken")]
+    assert "ModuleNotFoundError" in registry.broken[0].error
+    assert registry.build("losses", "mean", {}) is not None  # everything else still loads
+    with pytest.raises(SynthwearError, match=r"plugin 'broken' \(broken\) failed to load: ModuleNotFoundError"):
+        registry.get("evaluators", "nope")
+    assert "broken_plugin" not in sys.modules
