@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from opacus.accountants.utils import get_noise_multiplier
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import MAX_SIGMA, get_noise_multiplier
 
+from synthwear.errors import SynthwearError
 from synthwear.recipe import PrivacySection
 
 PRIVACY_UNIT = "person"
@@ -19,13 +21,28 @@ def resolve_delta(privacy: PrivacySection, train_persons: int) -> float:
 
 def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
     """The smallest noise multiplier whose guarantee after exactly ``privacy.steps`` steps is within budget."""
-    return get_noise_multiplier(
-        target_epsilon=privacy.target_epsilon,
-        target_delta=delta,
-        sample_rate=privacy.sample_rate,
-        steps=privacy.steps,
-        accountant=privacy.accountant,
-    )
+    accountant = create_accountant(privacy.accountant)
+    accountant.history = [(MAX_SIGMA, privacy.sample_rate, privacy.steps)]  # the most noise Opacus will try
+    if accountant.get_epsilon(delta=delta) > privacy.target_epsilon:  # one evaluation, not Opacus' 17 doublings
+        raise SynthwearError(
+            f"privacy: target epsilon {privacy.target_epsilon:g} at delta {delta:.1e} cannot be reached in "
+            f"{privacy.steps} steps at sample_rate {privacy.sample_rate:g}, even with noise multiplier {MAX_SIGMA:g}; "
+            "raise target_epsilon or lower steps or sample_rate"
+        )
+    try:
+        return get_noise_multiplier(
+            target_epsilon=privacy.target_epsilon,
+            target_delta=delta,
+            sample_rate=privacy.sample_rate,
+            steps=privacy.steps,
+            accountant=privacy.accountant,
+        )
+    except ValueError as err:
+        raise SynthwearError(
+            f"privacy: target epsilon {privacy.target_epsilon:g} at delta {delta:.1e} cannot be reached in "
+            f"{privacy.steps} steps at sample_rate {privacy.sample_rate:g} ({err}); raise target_epsilon or "
+            "lower steps or sample_rate"
+        ) from None
 
 
 @dataclass

@@ -156,7 +156,9 @@ def train_private(
             if name in frozen:  # frozen for DP-SGD only: the module stays trainable for whoever holds it next
                 parameter.requires_grad_(True)
     seconds = time.perf_counter() - started
-    epsilon = engine.get_epsilon(delta)
+    # the accountant's upper bound; it can dip below 0 by numerical error where the true epsilon is ~0,
+    # and epsilon is never negative, so 0 is the sound report there
+    epsilon = max(engine.get_epsilon(delta), 0.0)
     if epsilon > privacy.target_epsilon * 1.001:
         raise SynthwearError(f"privacy: spent epsilon {epsilon:.4f} exceeds the target {privacy.target_epsilon}")
     model.generator.load_state_dict(best_state)

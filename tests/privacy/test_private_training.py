@@ -200,3 +200,11 @@ def test_a_private_recipe_records_its_guarantee(tiny_recipe, tmp_path):
     assert stored["epsilon"] <= 4.0 and stored["accountant"] == "prv" and stored["unit"] == "person"
     assert stored["train_persons"] == run.run["split"]["train"]
     assert run.metrics["membership"]["guarantee"]["epsilon"] == stored["epsilon"]
+
+
+def test_an_unreachable_budget_is_a_one_line_error():
+    from synthwear.privacy.accounting import calibrate_noise
+    from synthwear.recipe import PrivacySection
+
+    with pytest.raises(SynthwearError, match=r"privacy: target epsilon 0.0001 at delta 1.0e-06 cannot be reached"):
+        calibrate_noise(PrivacySection(target_epsilon=1e-4, sample_rate=0.5, steps=10, accountant="rdp"), 1e-6)
