@@ -93,7 +93,8 @@ def cli() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default: runs/<recipe name>).")
 @click.option("--seed", type=int, help="Override the recipe's seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder (never other files).")
-def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool) -> None:
+@click.option("--resume", is_flag=True, help="Continue a killed run from its last epoch's checkpoint.")
+def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool, resume: bool) -> None:
     """Load -> train -> sample -> evaluate -> report, as the recipe says.
 
     \b
@@ -110,7 +111,7 @@ def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bo
             recipe.seed = seed
         out_dir = out_dir or Path("runs") / recipe.name
         with make_progress() as progress:
-            result = run_recipe(recipe, out_dir, progress=progress, overwrite=overwrite)
+            result = run_recipe(recipe, out_dir, progress=progress, overwrite=overwrite, resume=resume)
     finish(result)
 
 

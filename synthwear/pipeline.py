@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from rich.progress import Progress
 
+from synthwear.checkpoint import Checkpointing, checkpoint_path, run_digest
 from synthwear.cohort import Cohort
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
@@ -172,21 +173,32 @@ def run_recipe(
     registry: Registry | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> RunResult | None:
     """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0).
 
     Everything that can be checked without training is checked first: the evaluators' options and
-    the output place (never a user's folder; an earlier run only with ``overwrite``)."""
+    the output place (never a user's folder; an earlier run only with ``overwrite``). Training keeps
+    a checkpoint beside the folder; ``resume`` continues a killed run from it."""
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
-    if Shard.of_process_group().rank != 0:
+    shard = Shard.of_process_group()
+    if resume and (recipe.privacy or shard.world_size > 1):
+        raise SynthwearError(
+            f"{recipe.where()}: --resume is not available for private (privacy:) or torchrun runs yet: their "
+            "accountant and per-rank sampler states are not checkpointed"
+        )
+    if shard.rank != 0:
         train_and_sample(recipe, registry, None)  # trains its shard, then returns before sampling and writing
         return None
     check_output_folder(out_dir, overwrite=overwrite)
+    if resume and not checkpoint_path(out_dir).exists():
+        raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")
     with run_folder_lock(out_dir):
-        trained = train_and_sample(recipe, registry, progress)
+        trained = train_and_sample(recipe, registry, progress, checkpoint=(checkpoint_path(out_dir), resume))
         folder = write_run_folder(out_dir, trained.model, trained.synthetic, trained.run_info, recipe)
+        checkpoint_path(out_dir).unlink(missing_ok=True)  # the run is in place: nothing left to resume
         metrics = evaluate_into(
             folder,
             trained.run_info,
@@ -210,10 +222,16 @@ class Trained:
 
 
 def train_and_sample(
-    recipe: Recipe, registry: Registry, progress: Progress | None, holdout_persons: list[str] | None = None
+    recipe: Recipe,
+    registry: Registry,
+    progress: Progress | None,
+    holdout_persons: list[str] | None = None,
+    checkpoint: tuple[Path, bool] | None = None,
 ) -> Trained | None:
     """Load, split, train and sample (None on a torchrun rank other than 0, after training).
-    ``holdout_persons`` fixes who is never trained on (benchmarks/fidelity.py's folds)."""
+    ``holdout_persons`` fixes who is never trained on (benchmarks/fidelity.py's folds);
+    ``checkpoint`` (file, resume) keeps the training state after every epoch (non-private runs in
+    one process) and, with resume, starts from it."""
     log = progress.console.print if progress else (lambda *a, **k: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -272,8 +290,19 @@ def train_and_sample(
         )
         privacy = accounting.to_dict()
     else:
+        checkpointing = None
+        if checkpoint and Shard.of_process_group().world_size == 1:
+            digest = run_digest(recipe.to_dict(), fingerprint(loaded.frame))
+            checkpointing = Checkpointing(checkpoint[0], digest, resume=checkpoint[1])
         result: TrainingResult = train_model(
-            model, loss, train_windows, val_windows, recipe.training, seed=recipe.seed, on_epoch=on_epoch
+            model,
+            loss,
+            train_windows,
+            val_windows,
+            recipe.training,
+            seed=recipe.seed,
+            on_epoch=on_epoch,
+            checkpointing=checkpointing,
         )
     if progress:
         progress.update(task, total=result.epochs, completed=result.epochs)

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from synthwear.checkpoint import Checkpointing, TrainingState, training_generators
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
@@ -131,8 +132,11 @@ def train_model(
     *,
     seed: int,
     on_epoch: Callable[[dict], None] | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> TrainingResult:
     """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
+    With ``checkpointing`` the state is saved after every epoch, and a killed run resumes from it
+    with the same result as a run never killed.
 
     Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
     from rank 0's weights.
@@ -155,11 +159,14 @@ def train_model(
     optimizer = torch.optim.AdamW(
         model.generator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
-    history: list[dict] = []
-    stopped = f"reached {config.epochs} epochs"
-    started, seen = time.perf_counter(), 0
-    for epoch in range(1, config.epochs + 1):
+    rngs = training_generators(order_gen, loss)
+    state, best_state = TrainingState(), None
+    if checkpointing and checkpointing.resume and checkpointing.path.exists():
+        state, best_state = checkpointing.restore(model.generator, optimizer, rngs)
+    started = time.perf_counter() - state.seconds
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if state.stale >= config.patience:
+            break
         model.generator.train()
         running, batches = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
         for index in shard.take(torch.randperm(len(train), generator=order_gen)).to(device).split(batch_size):
@@ -169,27 +176,35 @@ def train_model(
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
-            running, batches, seen = running + value.detach(), batches + 1, seen + len(index)
+            running, batches, state.seen = running + value.detach(), batches + 1, state.seen + len(index)
         train_loss = shard.mean(float(running) / max(batches, 1), device)
         val = validation_loss(model, loss, validation, batch_size * 4, shard)
         record = {"epoch": epoch, "train_loss": train_loss, "validation_loss": val}
-        history.append(record)
-        if on_epoch:
-            on_epoch(record)
-        if val < best_loss - 1e-4:
-            best_loss, best_epoch, stale = val, epoch, 0
+        state.history.append(record)
+        state.epoch = epoch
+        if val < state.best_loss - 1e-4:
+            state.best_loss, state.best_epoch, state.stale = val, epoch, 0
             best_state = copy.deepcopy(model.generator.state_dict())
         else:
-            stale += 1
-            if stale >= config.patience:
-                stopped = f"no validation improvement for {config.patience} epochs"
-                break
+            state.stale += 1
+        if checkpointing:
+            state.seconds = time.perf_counter() - started
+            checkpointing.save(model.generator, best_state, optimizer, rngs, state)
+        if on_epoch:
+            on_epoch(record)
+    stopped = (
+        f"no validation improvement for {config.patience} epochs"
+        if state.stale >= config.patience
+        else f"reached {config.epochs} epochs"
+    )
     if best_state is not None:
         model.generator.load_state_dict(best_state)
     model.generator.eval()
     seconds = time.perf_counter() - started
-    windows_per_second = seen * shard.world_size / max(seconds, 1e-9)
-    return TrainingResult(len(history), best_epoch, best_loss, stopped, seconds, windows_per_second, history)
+    windows_per_second = state.seen * shard.world_size / max(seconds, 1e-9)
+    return TrainingResult(
+        len(state.history), state.best_epoch, state.best_loss, stopped, seconds, windows_per_second, state.history
+    )
 
 
 def window_tokens(tokens: np.ndarray, starts: np.ndarray, days: int) -> WindowTokens:

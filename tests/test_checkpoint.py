@@ -1,0 +1,68 @@
+"""kill -9 in the middle of training, then --resume: the same model as a run never killed, and no
+debris left beside the run folder."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from cohorts import REPO
+from safetensors.torch import load_file
+
+CLI = [sys.executable, "-c", "from synthwear.cli import main; main()"]
+
+
+@pytest.fixture
+def slow_recipe(tmp_path):
+    """The tiny recipe, long enough (5 epochs of a few hundred ms) to be killed in the middle."""
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["training"].update(epochs=5, patience=5)
+    raw["windows"]["stride"] = 1
+    raw["generator"].update(n_embd=32)
+    raw["evaluation"]["evaluators"] = [{"name": "forecast"}]
+    path = tmp_path / "slow.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def kill_after_checkpoints(command: list[str], checkpoint, count: int) -> None:
+    """Start ``command``; kill -9 it once its checkpoint has been written ``count`` times."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen, last = 0, None
+    deadline = time.monotonic() + 120
+    while seen < count and time.monotonic() < deadline and process.poll() is None:
+        stamp = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+        if stamp is not None and stamp != last:
+            seen, last = seen + 1, stamp
+        time.sleep(0.005)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, slow_recipe):
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert subprocess.run([*CLI, "run", str(slow_recipe), "--out", str(reference)], capture_output=True).returncode == 0
+    checkpoint = tmp_path / ".resumed.checkpoint.safetensors"
+    kill_after_checkpoints([*CLI, "run", str(slow_recipe), "--out", str(resumed)], checkpoint, 2)
+    assert checkpoint.exists() and not resumed.exists()
+    done = subprocess.run([*CLI, "run", str(slow_recipe), "--out", str(resumed), "--resume"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    expected, got = (load_file(folder / "model" / "weights.safetensors") for folder in (reference, resumed))
+    assert all((expected[k] == got[k]).all() for k in expected)
+    runs = [json.loads((folder / "run.json").read_text())["training"] for folder in (reference, resumed)]
+    assert runs[0]["history"] == [{**r, "train_loss": pytest.approx(r["train_loss"])} for r in runs[1]["history"]]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock, staging or checkpoint
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path, slow_recipe):
+    from click.testing import CliRunner
+
+    from synthwear.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", str(slow_recipe), "--out", str(tmp_path / "run"), "--resume"])
+    assert result.exit_code == 1 and "no checkpoint to resume" in result.output
