@@ -42,3 +42,25 @@ def test_split_is_seeded_and_nonempty():
 def test_too_few_persons():
     with pytest.raises(SynthwearError, match="needs at least 3"):
         split_persons(["a", "b"], validation=0.2, holdout=0.2, seed=0, source="x.csv")
+
+
+def test_person_folds_cover_every_person_once_and_keep_duplicates_together():
+    from synthwear.split import person_folds
+
+    persons = [f"p{i:02d}" for i in range(23)]
+    folds = person_folds(persons, 5, seed=3, duplicate_groups=[["p01", "p02", "p03"], ["p10", "p11"]])
+    assert sorted(p for fold in folds for p in fold) == persons
+    assert max(map(len, folds)) - min(map(len, folds)) <= 3  # dealt to the smallest fold first
+    for group in (["p01", "p02", "p03"], ["p10", "p11"]):
+        assert sum(bool(set(group) & set(fold)) for fold in folds) == 1
+    assert folds == person_folds(persons, 5, seed=3, duplicate_groups=[["p01", "p02", "p03"], ["p10", "p11"]])
+    with pytest.raises(SynthwearError, match="folds need between 2 and"):
+        person_folds(persons[:3], 4, seed=0)
+
+
+def test_a_fixed_holdout_is_kept_and_the_rest_dealt():
+    persons = [f"p{i:02d}" for i in range(20)]
+    split = split_persons(persons, validation=0.15, holdout=0.15, seed=1, holdout_persons=["p05", "p06", "p07"])
+    assert split.holdout == ["p05", "p06", "p07"]
+    assert not set(split.train) & set(split.holdout) and not set(split.validation) & set(split.holdout)
+    assert sorted(split.train + split.validation + split.holdout) == persons and len(split.validation) == 3
