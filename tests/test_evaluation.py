@@ -136,3 +136,42 @@ def test_unknown_evaluator_for_evaluate_only(tmp_path):
 
 def test_default_registry_is_untouched_by_the_probe():
     assert "probe" not in {e.name for e in default_registry().entries("evaluators")}
+
+
+@pytest.mark.parametrize("case", ["two holdout windows", "constant channel", "channel missing in holdout"])
+def test_default_evaluators_give_a_number_or_a_reason_on_degenerate_data(case):
+    """Small and degenerate shapes: every default evaluator ends with results (each null score with
+    a stated reason) or a NotEstimable reason, never an exception."""
+    import numpy as np
+    import torch
+    from test_pipeline import unexplained_gaps
+
+    from synthwear.evaluation import build_evaluators, failures, run_evaluators
+    from synthwear.interfaces import EvaluationContext, Windows
+    from synthwear.pipeline import build_model
+    from synthwear.recipe import load_recipe
+
+    recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
+    registry = default_registry()
+    torch.manual_seed(0)
+    model = build_model(recipe, registry, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+
+    def windows(n: int, prefix: str) -> Windows:
+        values = np.stack(
+            [rng.normal(60, 3, (n, 21)), rng.normal(420, 40, (n, 21)), rng.normal(8000, 2000, (n, 21))], -1
+        )
+        return Windows(values, np.array([f"{prefix}{i // 2}" for i in range(n)]))
+
+    train, holdout, synthetic = windows(30, "t"), windows(8, "h"), windows(40, "s")
+    if case == "two holdout windows":
+        holdout = Windows(holdout.values[:2], holdout.person[:2])
+    elif case == "constant channel":
+        for w in (train, holdout, synthetic):
+            w.values[..., 1] = 420.0
+    else:
+        holdout.values[..., 0] = np.nan
+    context = EvaluationContext(model, list(recipe.channels), train, holdout, synthetic, seed=0)
+    metrics = run_evaluators(build_evaluators(recipe, registry), context)
+    assert not failures(metrics), failures(metrics)
+    assert not unexplained_gaps(metrics), unexplained_gaps(metrics)

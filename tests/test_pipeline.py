@@ -18,14 +18,23 @@ RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"
 SCORES = {"synthetic", "ceiling", "floor", "cosine", "dtw", "auc", "score"}
 
 
-def unexplained_gaps(value, path: str = "", explained: bool = False) -> list[str]:
-    """Paths of scores that are null where neither they nor an enclosing result say why: a metric
-    must be a number or a stated reason (an ``unavailable`` entry)."""
+def unexplained_gaps(value, path: str = "", explained: bool = False, reasons: frozenset = frozenset()) -> list[str]:
+    """Paths of scores that are null where nothing says why: a metric must be a number or a stated
+    reason, given by an ``unavailable`` entry on it or around it, or by a verdict row of the same
+    evaluator that states why that channel (``reasons``) has no score."""
     if isinstance(value, dict):
         explained = explained or bool(value.get("unavailable"))
-        return [gap for key, item in value.items() for gap in unexplained_gaps(item, f"{path}.{key}", explained)]
+        rows = value.get("verdict") if isinstance(value.get("verdict"), list) else []
+        reasons = reasons | {row.get("channel") for row in rows if isinstance(row, dict) and row.get("unavailable")}
+        return [
+            gap
+            for key, item in value.items()
+            for gap in unexplained_gaps(item, f"{path}.{key}", explained or key in reasons, reasons)
+        ]
     if isinstance(value, list):
-        return [gap for i, item in enumerate(value) for gap in unexplained_gaps(item, f"{path}[{i}]", explained)]
+        return [
+            gap for i, item in enumerate(value) for gap in unexplained_gaps(item, f"{path}[{i}]", explained, reasons)
+        ]
     return [path] if value is None and path.rsplit(".", 1)[-1] in SCORES and not explained else []
 
 

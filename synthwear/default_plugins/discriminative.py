@@ -48,10 +48,20 @@ def window_features(values: np.ndarray) -> np.ndarray:
         )
 
 
+def varying_columns(x: np.ndarray) -> np.ndarray:
+    """Features with at least two distinct observed values: a constant or all-missing feature (a
+    constant channel, a channel absent from the real windows) tells nothing, and scikit-learn's
+    histogram binning fails on it."""
+    return np.array([len(np.unique(column[~np.isnan(column)])) > 1 for column in x.T], dtype=bool)
+
+
 def with_missing_days_of(values: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each window gets the missing cells of a random donor window."""
     mask = np.isnan(donor[rng.integers(0, len(donor), len(values))])
     return np.where(mask, np.nan, values)
+
+
+MIN_WINDOWS_PER_CLASS = 5  # below this, every fold trains on a handful of windows: no score, a reason
 
 
 @dataclass
@@ -88,8 +98,9 @@ class DiscriminativeScore:
         """Mean out-of-fold accuracy over repeats, and the first repeat's ROC curve."""
         n = min(len(real), len(other))
         folds = min(self.config.folds, n)
-        if folds < 2:
-            return {"score": None, "accuracy": None, "windows_per_class": n}
+        if n < MIN_WINDOWS_PER_CLASS:
+            reason = f"{n} windows per class; a cross-validated classifier needs at least {MIN_WINDOWS_PER_CLASS}"
+            return {"score": None, "accuracy": None, "windows_per_class": n, "unavailable": reason}
         accuracies, roc = [], {}
         for repeat in range(self.config.repeats):
             rng = np.random.default_rng(seed + repeat)
@@ -101,8 +112,13 @@ class DiscriminativeScore:
             y = np.repeat([1, 0], n)
             probability = np.empty(2 * n)
             for fit, test in StratifiedKFold(folds, shuffle=True, random_state=seed + repeat).split(x, y):
+                varying = varying_columns(x[fit])
+                if not varying.any():  # nothing to tell the classes apart by: the classifier can only guess
+                    probability[test] = 0.5
+                    continue
                 classifier = HistGradientBoostingClassifier(random_state=seed, max_iter=100)
-                probability[test] = classifier.fit(x[fit], y[fit]).predict_proba(x[test])[:, 1]
+                classifier.fit(x[fit][:, varying], y[fit])
+                probability[test] = classifier.predict_proba(x[test][:, varying])[:, 1]
             accuracies.append(float(((probability > 0.5) == y).mean()))
             if repeat == 0:
                 fpr, tpr, _ = roc_curve(y, probability)

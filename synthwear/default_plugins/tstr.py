@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import NotEstimable, SynthwearError
 from synthwear.fidelity_scale import REFERENCES, scale_candidates, verdict_row
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
@@ -61,6 +61,10 @@ class TrainSyntheticTestReal:
         c = context.channels.index(target)
         test_x, test_y, yesterday = next_day_samples(context.holdout.values, c, lags)
         scored = ~np.isnan(yesterday)
+        if not scored.any():
+            raise NotEstimable(
+                f"no holdout day has {target} observed on it and on the day before: nothing to score a forecast on"
+            )
         mae: dict[str, float | None] = {}
         samples: dict[str, int] = {}
         for name, windows in scale_candidates(context).items():
