@@ -160,6 +160,14 @@ def summary(row: dict) -> str:
     )
 
 
+def par_notes(par_epochs: list[int]) -> list[str]:
+    if not par_epochs:
+        return ["PARSynthesizer rows not run (--par-epochs was given no epoch counts)."]
+    if not sdv_installed():
+        return ["PARSynthesizer rows skipped: SDV is not installed (pip install -e '.[bench]')."]
+    return []
+
+
 # --- the table -------------------------------------------------------------------------------------
 def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
     known = [v for v in values if v is not None and np.isfinite(v)]
@@ -260,11 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     for k, holdout in enumerate(dealt):
         print(f"fold {k + 1}/{folds}: {len(holdout)} unseen persons", flush=True)
         results["folds"].append(run_fold(recipes, holdout, par_epochs, args.seed, print))
-    notes = (
-        []
-        if sdv_installed() or not par_epochs
-        else ["PARSynthesizer rows skipped: SDV is not installed (pip install -e '.[bench]')."]
-    )
+    notes = par_notes(par_epochs)
     notes.append("MOSTLY AI's engine (mostlyai-engine) is not wired into this benchmark yet: no row.")
     meta = {
         "folds": folds,

@@ -237,6 +237,7 @@ def train_and_sample(
     clock = time.perf_counter()
     torch.manual_seed(recipe.seed)
     channels, days = list(recipe.channels), recipe.windows.days
+    device = resolve_device(recipe.training.device)  # a device this machine lacks is refused before any work
 
     loaded = load_data(recipe, registry)
     for note in loaded.notes:
@@ -244,7 +245,6 @@ def train_and_sample(
     split, parts = split_cohort(recipe, loaded, log, holdout_persons)
     timings["load"] = time.perf_counter() - clock
 
-    device = resolve_device(recipe.training.device)
     model = build_model(recipe, registry, device)
     loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=f"{recipe.where()}: loss")
     tokens, clipped = {}, {}

@@ -187,7 +187,10 @@ def make_config(config_type: type, options: dict[str, Any], what: str) -> Any:
             isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         ):
             raise SynthwearError(f"{what}: option {key!r} must be {expected.__name__}, got {value!r}")
-    return config_type(**options)
+    try:
+        return config_type(**options)
+    except (ValueError, TypeError) as err:  # a config's own __post_init__ checks
+        raise SynthwearError(f"{what}: {err}") from None
 
 
 @cache

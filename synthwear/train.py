@@ -103,7 +103,14 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` means CUDA when present, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SynthwearError(f"training.device {name!r}: this torch has no CUDA (use 'auto' or 'cpu')")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SynthwearError(f"training.device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SynthwearError(f"training.device {name!r}: MPS is not available here")
+    return device
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import yaml
 from cohorts import REPO
 from gloo import assert_same_weights, on_gloo_ranks
 
+from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
@@ -157,3 +158,12 @@ def test_training_precision_sets_the_compute_type_and_the_weights_stay_float32(p
     assert set(seen) == {compute_dtype}
     assert all(p.dtype == torch.float32 for p in model.generator.parameters())
     assert result.best_validation_loss < 0.5 * untrained
+
+
+def test_a_device_this_machine_lacks_is_refused():
+    from synthwear.train import resolve_device
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(SynthwearError, match="training.device 'cuda:7'"):
+        resolve_device("cuda:7" if count < 8 else "cuda:99")
+    assert resolve_device("cpu").type == "cpu"

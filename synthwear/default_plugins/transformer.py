@@ -28,6 +28,16 @@ class TransformerConfig:
     # day otherwise; hiding inputs also teaches the model to work through real gaps.
     input_dropout: float = 0.0
 
+    def __post_init__(self):
+        for name in ("n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"option {name!r} must be at least 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"option 'n_embd' ({self.n_embd}) must be a multiple of 'n_head' ({self.n_head})")
+        for name in ("dropout", "input_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"option {name!r} must be in [0, 1), got {getattr(self, name)}")
+
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
     """True with probability 1 - p (p rounded to a multiple of 1/65536), independently per element.

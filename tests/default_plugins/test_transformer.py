@@ -83,3 +83,20 @@ def test_the_written_out_training_attention_is_the_fused_one():
     m.config.input_dropout = 0.0
     for a, b in zip(fused, m(tokens)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({"dropout": 1.0}, "'dropout' must be in"),
+        ({"n_embd": 30}, "multiple of 'n_head'"),
+        ({"n_layer": 0}, "at least 1"),
+    ],
+)
+def test_impossible_options_are_one_line_errors(options, expected):
+    from synthwear.errors import SynthwearError
+    from synthwear.interfaces import GeneratorSpec
+    from synthwear.plugins import default_registry
+
+    with pytest.raises(SynthwearError, match=expected):
+        default_registry().build("generators", "transformer", options, GeneratorSpec((10,), 7), where="r.yaml")
