@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class SynthesisModel:
         n: int,
         days: int,
         *,
-        temperature: float = 1.0,
+        temperature: float | Sequence[float] = 1.0,
         seed: int = 0,
         prime: np.ndarray | None = None,
         batch_size: int = 4096,
@@ -112,6 +112,9 @@ class SynthesisModel:
         ``use_cache=False`` re-runs the whole sequence every day (the same samples, for measuring).
         """
         self.generator.eval()
+        temperatures = [temperature] * len(self.channels) if np.isscalar(temperature) else list(temperature)
+        if len(temperatures) != len(self.channels):
+            raise SynthwearError(f"{len(temperatures)} temperatures for {len(self.channels)} channels")
         torch_gen = torch.Generator(device=self.device).manual_seed(seed)
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -133,7 +136,7 @@ class SynthesisModel:
                     cached = seq.size(1)
                 else:
                     logits = self.generator(seq)
-                day = [sample_token(channel[:, -1], temperature, torch_gen) for channel in logits]
+                day = [sample_token(channel[:, -1], t, torch_gen) for channel, t in zip(logits, temperatures)]
                 seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
             tokens = seq[:, 1:].cpu().numpy()
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)

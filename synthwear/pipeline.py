@@ -316,7 +316,7 @@ def train_and_sample(
     synthetic = model.generate(
         recipe.sampling.persons,
         sample_days,
-        temperature=recipe.sampling.temperature,
+        temperature=recipe.sampling.temperatures(channels),
         seed=recipe.seed,
         on_batch=(lambda n: progress.update(task, advance=n)) if progress else None,
     )

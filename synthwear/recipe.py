@@ -99,7 +99,24 @@ class TrainingSection(Section):
 class SamplingSection(Section):
     persons: int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
     days: int | None = Field(None, ge=1)  # days per synthetic person; default: the window length
-    temperature: float = Field(1.0, ge=0)  # 1 samples the model's distribution; 0 takes the most likely bin
+    # 1 samples the model's distribution; 0 takes the most likely bin; a mapping sets it per channel
+    # (channels not named keep 1)
+    temperature: float | dict[str, float] = Field(1.0)
+
+    @field_validator("temperature")
+    @classmethod
+    def _non_negative(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        for t in value.values() if isinstance(value, dict) else [value]:
+            if not t >= 0:
+                raise ValueError(f"temperatures must be finite numbers >= 0, got {t}")
+        return value
+
+    def temperatures(self, channels: list[str]) -> list[float]:
+        """One temperature per channel, in the recipe's channel order."""
+        if not isinstance(self.temperature, dict):
+            return [self.temperature] * len(channels)
+        return [self.temperature.get(c, 1.0) for c in channels]
+
     start_date: date = date(2000, 1, 1)  # calendar of the synthetic cohort: public, not taken from the data
 
 
@@ -174,6 +191,17 @@ class Recipe(Section):
                 "since the run is written to runs/<name>/"
             )
         return value
+
+    @model_validator(mode="after")
+    def _temperatures_name_channels(self) -> Recipe:
+        unknown = (
+            sorted(set(self.sampling.temperature) - set(self.channels))
+            if isinstance(self.sampling.temperature, dict)
+            else []
+        )
+        if unknown:
+            raise ValueError(f"sampling.temperature names {unknown[0]!r}, which is not a channel")
+        return self
 
     @model_validator(mode="after")
     def _private_in_float32(self) -> Recipe:

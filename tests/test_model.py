@@ -112,3 +112,13 @@ def test_weights_of_another_model_do_not_load(model, tmp_path, tiny_recipe):
     save_file(load_file(tmp_path / "other" / "weights.safetensors"), tmp_path / "m" / "weights.safetensors")
     with pytest.raises(SynthwearError, match=r"weights.safetensors: the weights do not fit the generator"):
         SynthesisModel.load(tmp_path / "m", default_registry())
+
+
+def test_temperature_per_channel(model):
+    """Temperature 0 for one channel takes its most likely bin: the first day's bin is the same for
+    every seed, while the channels still sampled at 1 vary."""
+    first_days = np.concatenate([model.generate(20, 1, temperature=[0.0, 1.0, 1.0], seed=s) for s in range(3)])
+    bins = model.tokenize(first_days)[0][:, 0]
+    assert np.unique(bins[:, 0]).size == 1 and np.unique(bins[:, 2]).size > 1
+    with pytest.raises(SynthwearError, match="2 temperatures for 3 channels"):
+        model.generate(2, 1, temperature=[1.0, 1.0])

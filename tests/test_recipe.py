@@ -69,7 +69,7 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: soon}"), "'sampling.start_date'"),
         (lambda t: t.replace("seed: 0", "seed: -1"), r"key 'seed'"),
         (lambda t: t.replace("training: {", "training: {device: gpu7, "), r"key 'training.device'"),
-        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature'"),
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, edit, expected):
@@ -94,3 +94,14 @@ def test_an_evaluator_listed_twice_is_refused(tmp_path):
     path = write(tmp_path, yaml.safe_dump(raw))
     with pytest.raises(SynthwearError, match="evaluator 'forecast' is listed twice"):
         load_recipe(path)
+
+
+def test_temperature_per_channel_names_channels(tmp_path):
+    recipe = load_recipe(
+        write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", "sampling: {temperature: {steps: 0.5}}"))
+    )
+    assert recipe.sampling.temperatures(list(recipe.channels)) == [1.0, 1.0, 0.5]
+    with pytest.raises(SynthwearError, match="sampling.temperature names 'spo2', which is not a channel"):
+        load_recipe(
+            write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", "sampling: {temperature: {spo2: 0.5}}"))
+        )
