@@ -34,9 +34,10 @@ class TransformerConfig:
                 raise ValueError(f"option {name!r} must be at least 1, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
             raise ValueError(f"option 'n_embd' ({self.n_embd}) must be a multiple of 'n_head' ({self.n_head})")
-        for name in ("dropout", "input_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"option {name!r} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:  # 1 would scale the kept nothing by 1/0
+            raise ValueError(f"option 'dropout' must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.input_dropout <= 1:
+            raise ValueError(f"option 'input_dropout' must be in [0, 1], got {self.input_dropout}")
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
