@@ -10,7 +10,6 @@ run into the same place, under the lock that stops two processes from writing on
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -142,5 +141,5 @@ def publish(staging: Path, out_dir: Path) -> None:
         staging.rename(out_dir)
     except OSError as err:
         old.rename(out_dir)
-        raise SynthwearError(f"{out_dir}: could not be replaced ({errno.errorcode.get(err.errno, err)})") from None
+        raise SynthwearError(f"{out_dir}: could not be replaced ({err.strerror})") from None
     shutil.rmtree(old)

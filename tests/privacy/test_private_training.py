@@ -86,21 +86,18 @@ def test_training_spends_exactly_the_budget_per_person(model):
         assert not torch.equal(after[name], before[name]), name
 
 
+def train_six_private_steps(model):
+    """Six noisy steps on 10 persons' windows at epsilon 2 (rdp), seed 0: the result and the accounting."""
+    windows, persons = cohort_windows(model, 10)
+    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
+    loss = default_registry().build("losses", "shake_shake", {})
+    return train_private(model, loss, windows, persons, windows, TrainingSection(), privacy, seed=0)
+
+
 def train_private_rank(rank: int) -> dict:
     """One torchrun-like process of a private run: its own initial weights, the same windows and seed."""
     model = tiny_model(weights_seed=rank)  # DP-DDP must start every rank from rank 0's weights
-    windows, persons = cohort_windows(model, 10)
-    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
-    result, accounting = train_private(
-        model,
-        default_registry().build("losses", "shake_shake", {}),
-        windows,
-        persons,
-        windows,
-        TrainingSection(),
-        privacy,
-        seed=0,
-    )
+    result, accounting = train_six_private_steps(model)
     return {"state": model.generator.state_dict(), "history": result.history, "accounting": accounting.to_dict()}
 
 
@@ -112,19 +109,7 @@ def test_two_processes_train_privately_to_the_same_weights_under_one_guarantee(t
     assert not torch.equal(ranks[0]["state"]["heads.0.weight"], initial["heads.0.weight"])
     shared = ranks[0]["accounting"]
     assert shared == ranks[1]["accounting"] and shared["processes"] == 2
-    model = tiny_model()
-    windows, persons = cohort_windows(model, 10)
-    privacy = PrivacySection(target_epsilon=2.0, accountant="rdp", sample_rate=0.5, steps=6, checkpoints=3)
-    _, alone = train_private(
-        model,
-        default_registry().build("losses", "shake_shake", {}),
-        windows,
-        persons,
-        windows,
-        TrainingSection(),
-        privacy,
-        seed=0,
-    )
+    _, alone = train_six_private_steps(tiny_model())
     assert {k: v for k, v in shared.items() if k != "processes"} == {
         k: v for k, v in alone.to_dict().items() if k != "processes"
     }
