@@ -33,7 +33,7 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except SynthwearError as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(" ".join(str(err).split())) from None  # one line, whatever the cause said
 
 
 def make_progress() -> Progress:

@@ -268,9 +268,10 @@ def load_recipe(path: Path) -> Recipe:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark else ""
-        raise SynthwearError(f"{path}: {line}not valid YAML ({getattr(err, 'problem', err)})") from None
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise SynthwearError(f"{path}: {line}not valid YAML ({problem})") from None
     except ValueError as err:  # YAML's own constructors: a date such as 2021-13-01
-        raise SynthwearError(f"{path}: not valid YAML ({err})") from None
+        raise SynthwearError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     return parse_recipe(raw, source=path)
 
 
