@@ -99,7 +99,6 @@ def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
         "parts": trained.parts,
         "train_s": timings["train"],
         "sequences_per_s": recipe.sampling.persons / timings["sample"],
-        "epochs": trained.run_info["training"]["epochs"],
     }
 
 
@@ -133,7 +132,7 @@ def run_fold(recipes: dict[str, Recipe], holdout: list[str], par_epochs: list[in
         rows[label] = timed_scores(fold, recipe)
         log(f"  {label}: {summary(rows[label])}")
     first = next(iter(recipes.values()))
-    target = "resting_hr" if "resting_hr" in first.channels else next(iter(first.channels))
+    target = tstr_target(first)
     base_context = base["context"]
     if par_epochs and sdv_installed():
         windows = training_windows(first, base["parts"])
@@ -148,10 +147,14 @@ def run_fold(recipes: dict[str, Recipe], holdout: list[str], par_epochs: list[in
     return {"holdout_persons": len(holdout), "holdout_windows": len(base_context.holdout.values), "rows": rows}
 
 
+def tstr_target(recipe: Recipe) -> str:
+    """The channel TSTR forecasts: resting HR where the cohort has it, else its first channel."""
+    return "resting_hr" if "resting_hr" in recipe.channels else next(iter(recipe.channels))
+
+
 def timed_scores(fold: dict, recipe: Recipe) -> dict:
-    channels = list(recipe.channels)
-    target = "resting_hr" if "resting_hr" in channels else channels[0]
-    return {**scores(fold["context"], target), "train_s": fold["train_s"], "sequences_per_s": fold["sequences_per_s"]}
+    row = scores(fold["context"], tstr_target(recipe))
+    return {**row, "train_s": fold["train_s"], "sequences_per_s": fold["sequences_per_s"]}
 
 
 def summary(row: dict) -> str:

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 from synthwear.plugins import KINDS, default_registry
 
 console = Console(stderr=True)
@@ -33,7 +33,7 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except SynthwearError as err:
-        raise click.ClickException(" ".join(str(err).split())) from None  # one line, whatever the cause said
+        raise click.ClickException(one_line(err)) from None  # one line, whatever the cause said
 
 
 def make_progress() -> Progress:

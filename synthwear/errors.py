@@ -9,3 +9,13 @@ class NotEstimable(Exception):
     """An evaluator's metric that the data at hand cannot support (too few persons, a constant
     channel, ...). The message says why; the run records it as the metric's value instead of a
     made-up number, and this is not a failure of the run."""
+
+
+def one_line(cause: object) -> str:
+    """Any message folded onto one line: the causes libraries give (YAML, JSON, safetensors) span several."""
+    return " ".join(str(cause).split())
+
+
+def described(err: BaseException) -> str:
+    """An exception as ``Type: message`` on one line, for a record of what went wrong in someone's code."""
+    return f"{type(err).__name__}: {one_line(err) or '(no message)'}"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synthwear.errors import NotEstimable, SynthwearError
+from synthwear.errors import NotEstimable, SynthwearError, described, one_line
 from synthwear.interfaces import EvaluationContext, Evaluator
 from synthwear.plugins import Registry
 from synthwear.recipe import Recipe
@@ -38,13 +38,9 @@ def build_evaluators(recipe: Recipe, registry: Registry, only: list[str] | None 
     }
 
 
-def one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or "(no message)"
-
-
 def failure(name: str, err: BaseException) -> dict[str, str]:
     """What metrics.json keeps of a failed evaluator: its name and the cause, on one line."""
-    return {"evaluator": name, "error": f"{type(err).__name__}: {one_line(err)}"}
+    return {"evaluator": name, "error": described(err)}
 
 
 def unavailable(name: str, reason: NotEstimable) -> dict[str, str]:

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
 
@@ -237,7 +237,7 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
             digest = (handle.metadata() or {}).get("model_json_sha256")
         return load_file(path), digest
     except (SafetensorError, OSError, ValueError) as err:
-        raise SynthwearError(f"{path}: damaged or not a safetensors file ({' '.join(str(err).split())})") from None
+        raise SynthwearError(f"{path}: damaged or not a safetensors file ({one_line(err)})") from None
 
 
 def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:

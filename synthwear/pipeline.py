@@ -25,7 +25,7 @@ from rich.progress import Progress
 from synthwear.checkpoint import Checkpointing, checkpoint_path, run_digest
 from synthwear.cohort import Cohort
 from synthwear.datasets import get_dataset
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 from synthwear.evaluation import build_evaluators, failure_summary, run_evaluators
 from synthwear.interfaces import EvaluationContext, Evaluator, GeneratorSpec, Windows
 from synthwear.model import SynthesisModel
@@ -240,6 +240,7 @@ def train_and_sample(
     device = resolve_device(recipe.training.device)  # a device this machine lacks is refused before any work
 
     loaded = load_data(recipe, registry)
+    data_fingerprint = fingerprint(loaded.frame)
     for note in loaded.notes:
         log(f"[yellow]note:[/] {note}")
     split, parts = split_cohort(recipe, loaded, log, holdout_persons)
@@ -292,7 +293,7 @@ def train_and_sample(
     else:
         checkpointing = None
         if checkpoint and Shard.of_process_group().world_size == 1:
-            digest = run_digest(recipe.to_dict(), fingerprint(loaded.frame))
+            digest = run_digest(recipe.to_dict(), data_fingerprint)
             checkpointing = Checkpointing(checkpoint[0], digest, resume=checkpoint[1])
         result: TrainingResult = train_model(
             model,
@@ -341,7 +342,7 @@ def train_and_sample(
             "source": loaded.source,
             "licence": loaded.licence,
             "citation": loaded.citation,
-            "fingerprint": fingerprint(loaded.frame),
+            "fingerprint": data_fingerprint,
             "persons": int(loaded.frame["person_id"].nunique()),
             "person_days": len(loaded.frame),
             "notes": loaded.notes,
@@ -440,7 +441,7 @@ def read_synthetic(path: Path, channels: list[str]) -> np.ndarray:
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as err:
-        raise SynthwearError(f"{path}: cannot be read ({' '.join(str(err).split())})") from None
+        raise SynthwearError(f"{path}: cannot be read ({one_line(err)})") from None
     missing = [c for c in ("person_id", "date", *channels) if c not in frame.columns]
     lengths = frame.groupby("person_id", sort=False).size() if not missing else None
     if missing or lengths.nunique() != 1:

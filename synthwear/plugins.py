@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from synthwear import hookspecs
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, described
 
 KINDS = {
     "encoders": "encoder",
@@ -66,7 +66,7 @@ def load_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginMa
             try:
                 entry.load()
             except Exception as err:  # a third party's import error must not break every command
-                pm.broken_plugins.append(BrokenPlugin(entry.name, dist.metadata["Name"], one_line(err)))
+                pm.broken_plugins.append(BrokenPlugin(entry.name, dist.metadata["Name"], described(err)))
                 pm.set_blocked(entry.name)
     pm.load_setuptools_entrypoints("synthwear")
     for plugin in extra_plugins:
@@ -78,17 +78,13 @@ def load_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginMa
         except pluggy.PluginValidationError as err:
             name, package = pm.get_name(err.plugin), distribution_of(pm, err.plugin)
             if package is None:  # registered in code: the caller's own mistake
-                raise SynthwearError(f"plugin {name!r} is invalid: {one_line(err)}") from None
+                raise SynthwearError(f"plugin {name!r} is invalid: {described(err)}") from None
             pm.unregister(err.plugin)
-            pm.broken_plugins.append(BrokenPlugin(name, package, f"invalid: {one_line(err)}"))
+            pm.broken_plugins.append(BrokenPlugin(name, package, f"invalid: {described(err)}"))
 
 
 def distribution_of(pm: pluggy.PluginManager, plugin: object) -> str | None:
     return next((dist.project_name for p, dist in pm.list_plugin_distinfo() if p is plugin), None)
-
-
-def one_line(err: BaseException) -> str:
-    return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
 class Registry:
@@ -116,7 +112,7 @@ class Registry:
                 except SynthwearError:
                     raise
                 except Exception as err:  # a third party's bug must not break every command
-                    self.broken.append(BrokenPlugin(impl.plugin_name, package, one_line(err)))
+                    self.broken.append(BrokenPlugin(impl.plugin_name, package, described(err)))
 
     def _add(self, entry: Registration) -> None:
         taken = self._entries[entry.role].get(entry.name)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 
 
 class Section(BaseModel):
@@ -268,10 +268,10 @@ def load_recipe(path: Path) -> Recipe:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark else ""
-        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        problem = one_line(getattr(err, "problem", None) or err)
         raise SynthwearError(f"{path}: {line}not valid YAML ({problem})") from None
     except ValueError as err:  # YAML's own constructors: a date such as 2021-13-01
-        raise SynthwearError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+        raise SynthwearError(f"{path}: not valid YAML ({one_line(err)})") from None
     return parse_recipe(raw, source=path)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 from synthwear.evaluation import failure, failures, unavailable_reasons
 from synthwear.fidelity_scale import REFERENCES, VERDICTS
 from synthwear.plugins import Registry, default_registry
@@ -185,7 +185,7 @@ def read_json(path: Path) -> dict[str, Any]:
         )
         raise SynthwearError(f"{path.parent}: not a finished run folder, {path.name} is missing{hint}") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise SynthwearError(f"{path}: cannot be read as JSON ({' '.join(str(err).split())})") from None
+        raise SynthwearError(f"{path}: cannot be read as JSON ({one_line(err)})") from None
     if not isinstance(value, dict):
         raise SynthwearError(f"{path}: expected a JSON object, found {type(value).__name__}")
     return value
