@@ -3,6 +3,7 @@
     python benchmarks/fidelity.py                          # 5 folds; writes docs/benchmarks.md + docs/fidelity.json
     python benchmarks/fidelity.py --quick --out /tmp/fid   # 2 folds, 2 epochs: a smoke test (the test suite's)
     python benchmarks/fidelity.py --recipes recipes/fitbit.yaml recipes/paper.yaml --par-epochs 128 512
+    python benchmarks/fidelity.py --variant "no summary day: windows.summary=false" --par-epochs   # an ablation row
 
 Persons, not windows, are dealt into folds, and ids judged to be one person (identical days) stay in
 one fold. In each fold every synthesizer is trained on the other folds' persons only (a synthwear
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from peers import fit_par, sample_par, sdv_installed
 
 from synthwear.default_plugins.discriminative import DiscriminativeScore
@@ -36,7 +38,7 @@ from synthwear.fidelity_scale import independent_days
 from synthwear.interfaces import EvaluationContext, Windows
 from synthwear.pipeline import evaluation_context, load_data, train_and_sample, usable_persons
 from synthwear.plugins import default_registry
-from synthwear.recipe import Recipe, load_recipe
+from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.split import person_folds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,6 +242,23 @@ def write_docs(text: str, results: dict) -> None:
     (REPO / "docs" / "fidelity.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
+def variant(recipe: Recipe, spec: str) -> tuple[str, Recipe]:
+    """``"LABEL: key=value key=value"`` -> (LABEL, the recipe with those settings changed): an ablation
+    row without a copy of the whole recipe. Keys are dotted paths into the recipe, values YAML."""
+    label, _, settings = spec.partition(":")
+    raw = recipe.to_dict()
+    for setting in settings.split():
+        key, equals, value = setting.partition("=")
+        if not equals:
+            raise SystemExit(f"--variant {spec!r}: {setting!r} is not key=value")
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return label.strip(), parse_recipe(raw, recipe.source)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -248,6 +267,13 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=[REPO / "recipes" / "fitbit.yaml"],
         help="synthwear recipes, one row each; the first one's data and channels are used for all",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar='"LABEL: KEY=VALUE ..."',
+        help="a row: the first recipe with these settings changed (dotted keys, YAML values); repeatable",
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="how persons are dealt into folds")
@@ -262,6 +288,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.quick:
             recipe.training.epochs, recipe.sampling.persons = 2, 60
         recipes[f"synthwear {path.stem}"] = recipe
+    first_recipe = next(iter(recipes.values()))
+    for spec in args.variant:
+        label, recipe = variant(first_recipe, spec)
+        recipes[f"synthwear, {label}"] = recipe
     folds, par_epochs = (2, [1] if args.par_epochs else []) if args.quick else (args.folds, args.par_epochs)
     first = next(iter(recipes.values()))
     loaded = load_data(first, default_registry())

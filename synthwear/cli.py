@@ -216,7 +216,7 @@ def sample(
     with friendly_errors():
         check_output_file(output, overwrite=overwrite)
         model = SynthesisModel.load(model_dir, default_registry(), device=resolve_device("auto"))
-        days = days or model.spec.max_days
+        days = days or model.window_days
         check_request(persons, days, len(model.channels), temperature, output)
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)

@@ -36,10 +36,16 @@ class SynthesisModel:
     generator_name: str
     spec: GeneratorSpec
     recipe: dict[str, Any]  # resolved recipe the model was trained with
+    summary: bool = False  # every sequence opens with a summary day (see ``with_summary``)
 
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
+
+    @property
+    def window_days(self) -> int:
+        """Days per training window (the generator's context, less the summary day if there is one)."""
+        return self.spec.max_days - self.summary
 
     # --- tokens ---------------------------------------------------------------------------------
     def tokenize(self, values: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -60,9 +66,34 @@ class SynthesisModel:
         """(n, 1, C) "start of sequence" ids: each channel's n_tokens + 1."""
         return (torch.tensor(self.spec.vocab_sizes, device=self.device) + 1).expand(n, 1, -1).clone()
 
-    def shifted_inputs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Inputs for targets ``tokens`` (B, T, C): the start day, then days 0..T-2."""
-        return torch.cat([self.start_ids(tokens.size(0)), self.input_ids(tokens[:, :-1])], dim=1)
+    def with_summary(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Windows (B, T, C) -> the sequences the generator models: with ``summary``, a first "day"
+        holding each channel's mean bin over the window (MISSING where the channel has no observed
+        day) precedes the days. Sampled first, it fixes a synthetic person's level for the whole
+        sequence, so that days vary around it instead of drifting, as real persons' days do."""
+        if not self.summary:
+            return tokens
+        observed = tokens != MISSING
+        mean = (tokens.clamp(min=0) * observed).sum(dim=1) / observed.sum(dim=1).clamp(min=1)
+        summary = torch.where(observed.any(dim=1), mean.round().long(), MISSING)
+        return torch.cat([summary[:, None], tokens], dim=1)
+
+    def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows (B, T, C) of token ids -> (inputs, targets) the generator is trained and scored on."""
+        targets = self.with_summary(windows)
+        return self.shifted_inputs(targets, hide_summary), targets
+
+    def shifted_inputs(self, tokens: torch.Tensor, hide_summary: float = 0.0) -> torch.Tensor:
+        """Inputs for sequences ``tokens`` (B, T, C): the start day, then days 0..T-2. With a summary
+        day, a share ``hide_summary`` of the sequences (1: all) see it as missing: the model learns
+        to predict days without it too, which is how it scores real days causally and continues
+        given real days."""
+        inputs = torch.cat([self.start_ids(tokens.size(0)), self.input_ids(tokens[:, :-1])], dim=1)
+        if self.summary and hide_summary > 0:
+            hidden = torch.rand(tokens.size(0), device=tokens.device) < hide_summary
+            missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
+            inputs[:, 1] = torch.where(hidden[:, None], missing, inputs[:, 1])
+        return inputs
 
     def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         values = np.empty(tokens.shape, dtype=np.float64)
@@ -78,10 +109,11 @@ class SynthesisModel:
         self.generator.eval()
         tokens = torch.from_numpy(self.tokenize(values)[0])
         out: list[list[np.ndarray]] = [[] for _ in self.channels]
+        skip = int(self.summary)
         for batch in tokens.split(batch_size):
-            batch = batch.to(self.device)
-            for c, logits in enumerate(self.generator(self.shifted_inputs(batch))):
-                out[c].append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+            batch = self.with_summary(batch.to(self.device))
+            for c, logits in enumerate(self.generator(self.shifted_inputs(batch, hide_summary=1.0))):
+                out[c].append(torch.softmax(logits[:, skip:].float(), dim=-1).cpu().numpy())
         return [np.concatenate(parts) for parts in out]
 
     @torch.no_grad()
@@ -126,11 +158,14 @@ class SynthesisModel:
             seq = self.start_ids(size)
             if prime is not None:
                 primed = torch.from_numpy(self.tokenize(prime[lo : lo + size])[0]).to(self.device)
+                if self.summary:  # a continuation's level comes from the given days, not a drawn summary
+                    primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
                 seq = torch.cat([seq, self.input_ids(primed)], dim=1)
             cache, cached = None, 0
-            for _ in range(days - k):
-                if seq.size(1) > self.spec.max_days:
-                    logits = self.generator(torch.cat([seq[:, :1], seq[:, -(self.spec.max_days - 1) :]], dim=1))
+            for _ in range(days - k + (self.summary and prime is None)):
+                if seq.size(1) > self.spec.max_days:  # the start (and summary) day stay, the oldest days leave
+                    kept = 1 + self.summary
+                    logits = self.generator(torch.cat([seq[:, :kept], seq[:, kept - self.spec.max_days :]], dim=1))
                 elif extend is not None:
                     logits, cache = extend(seq[:, cached:], cache)
                     cached = seq.size(1)
@@ -138,7 +173,7 @@ class SynthesisModel:
                     logits = self.generator(seq)
                 day = [sample_token(channel[:, -1], t, torch_gen) for channel, t in zip(logits, temperatures)]
                 seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
-            tokens = seq[:, 1:].cpu().numpy()
+            tokens = seq[:, 1 + self.summary :].cpu().numpy()
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
             if prime is not None:
                 values[:, :k] = prime[lo : lo + size]
@@ -159,6 +194,7 @@ class SynthesisModel:
             "encoders": [e.describe() for e in self.encoders],
             "generator": {"name": self.generator_name, **(asdict(config) if is_dataclass(config) else {})},
             "spec": {"vocab_sizes": list(self.spec.vocab_sizes), "max_days": self.spec.max_days},
+            "summary": self.summary,
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -217,6 +253,7 @@ class SynthesisModel:
             meta["generator"]["name"],
             spec,
             meta["recipe"],
+            bool(meta.get("summary", False)),
         )
 
 
@@ -225,6 +262,8 @@ def description_digest(meta: dict[str, Any]) -> str:
     so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
     garbage from weights that no longer mean what it says."""
     fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
+    if meta.get("summary"):  # models saved before the summary day existed keep their checksum
+        fields["summary"] = True
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

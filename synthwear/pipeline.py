@@ -27,7 +27,7 @@ from synthwear.cohort import Cohort
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError, one_line
 from synthwear.evaluation import build_evaluators, failure_summary, run_evaluators
-from synthwear.interfaces import EvaluationContext, Evaluator, GeneratorSpec, Windows
+from synthwear.interfaces import EvaluationContext, Evaluator, GeneratorSpec, Loss, Windows
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
 from synthwear.privacy import train_private
@@ -83,7 +83,8 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         encoders.append(
             registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
         )
-    gen_spec = GeneratorSpec(tuple(e.n_tokens for e in encoders), recipe.windows.days)
+    summary = recipe.windows.summary
+    gen_spec = GeneratorSpec(tuple(e.n_tokens for e in encoders), recipe.windows.days + summary)
     generator = registry.build(
         "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
     ).to(device)
@@ -96,7 +97,21 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         recipe.generator.name,
         gen_spec,
         recipe.to_dict(),
+        summary,
     )
+
+
+def build_loss(recipe: Recipe, registry: Registry) -> Loss:
+    """The recipe's loss, told the channels' names when it asks (the optional ``bind(channels)``)."""
+    where = f"{recipe.where()}: loss"
+    loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=where)
+    bind = getattr(loss, "bind", None)
+    if bind is not None:
+        try:
+            bind(list(recipe.channels))
+        except ValueError as err:  # a third-party loss refusing the channels
+            raise SynthwearError(f"{where}: {err}") from None
+    return loss
 
 
 def usable_persons(recipe: Recipe, loaded: LoadedData) -> tuple[Cohort, list[str], list[list[str]]]:
@@ -238,6 +253,7 @@ def train_and_sample(
     torch.manual_seed(recipe.seed)
     channels, days = list(recipe.channels), recipe.windows.days
     device = resolve_device(recipe.training.device)  # a device this machine lacks is refused before any work
+    loss = build_loss(recipe, registry)
 
     loaded = load_data(recipe, registry)
     data_fingerprint = fingerprint(loaded.frame)
@@ -247,7 +263,6 @@ def train_and_sample(
     timings["load"] = time.perf_counter() - clock
 
     model = build_model(recipe, registry, device)
-    loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=f"{recipe.where()}: loss")
     tokens, clipped = {}, {}
     for name, part in parts.items():
         tokens[name], clipped[name] = model.tokenize(part.values)
@@ -288,6 +303,7 @@ def train_and_sample(
             recipe.privacy,
             seed=recipe.seed,
             on_epoch=on_epoch,
+            hide_summary=recipe.windows.summary_hidden,
         )
         privacy = accounting.to_dict()
     else:
@@ -304,6 +320,7 @@ def train_and_sample(
             seed=recipe.seed,
             on_epoch=on_epoch,
             checkpointing=checkpointing,
+            hide_summary=recipe.windows.summary_hidden,
         )
     if progress:
         progress.update(task, total=result.epochs, completed=result.epochs)

@@ -68,6 +68,11 @@ class WindowSection(Section):
     days: int = Field(21, ge=2)  # consecutive calendar days per training window
     stride: int = Field(1, ge=1)  # days between the starts of two training windows of a person
     min_observed: float = Field(0.5, ge=0.0, le=1.0)  # least share of observed cells a window needs
+    # Open every sequence with a summary day (each channel's mean over the window), generated first,
+    # so a synthetic person keeps one level; docs/model.md. ``summary_hidden``: the share of training
+    # windows whose summary the model does not see, so it also predicts days without one.
+    summary: bool = False
+    summary_hidden: float = Field(0.25, ge=0.0, le=1.0)
 
 
 class SplitSection(Section):

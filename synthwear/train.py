@@ -123,8 +123,8 @@ def validation_loss(
     device = windows.tokens.device
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for index in shard.part(len(windows), device).split(batch_size):
-        targets = windows.batch(index)
-        total += loss(model.generator(model.shifted_inputs(targets)), targets, training=False).double() * len(index)
+        inputs, targets = model.training_pair(windows.batch(index))  # a summary day is seen: the joint likelihood
+        total += loss(model.generator(inputs), targets, training=False).double() * len(index)
         count += len(index)
     total, count = shard.sum(torch.stack([total, torch.tensor(count, dtype=torch.float64, device=device)]))
     return float(total / count.clamp(min=1))
@@ -140,10 +140,12 @@ def train_model(
     seed: int,
     on_epoch: Callable[[dict], None] | None = None,
     checkpointing: Checkpointing | None = None,
+    hide_summary: float = 0.0,
 ) -> TrainingResult:
     """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
     With ``checkpointing`` the state is saved after every epoch, and a killed run resumes from it
-    with the same result as a run never killed.
+    with the same result as a run never killed. ``hide_summary``: the share of windows trained
+    without their summary day (``SynthesisModel.shifted_inputs``).
 
     Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
     from rank 0's weights.
@@ -177,9 +179,9 @@ def train_model(
         model.generator.train()
         running, batches = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
         for index in shard.take(torch.randperm(len(train), generator=order_gen)).to(device).split(batch_size):
-            targets = train.batch(index)
+            inputs, targets = model.training_pair(train.batch(index), hide_summary)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
-                value = loss(network(model.shifted_inputs(targets)), targets, training=True)
+                value = loss(network(inputs), targets, training=True)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()

@@ -18,7 +18,9 @@ def quick(tmp_path_factory):
         import peers
 
         out = tmp_path_factory.mktemp("fidelity")
-        fidelity.main(["--quick", "--out", str(out)])
+        fidelity.main(
+            ["--quick", "--out", str(out), "--variant", "plain heads: generator.ordinal=0 generator.relative=0"]
+        )
         return json.loads((out / "results.json").read_text()), (out / "table.md").read_text(), peers.sdv_installed()
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
@@ -33,7 +35,12 @@ def test_every_person_is_unseen_in_exactly_one_fold(quick):
 def test_rows_and_columns(quick):
     results, table, with_sdv = quick
     rows = results["table"]
-    expected = {"synthwear fitbit", "ceiling: real training persons", "floor: independent days"}
+    expected = {
+        "synthwear fitbit",
+        "synthwear, plain heads",
+        "ceiling: real training persons",
+        "floor: independent days",
+    }
     assert expected <= set(rows)
     assert ("PARSynthesizer (1 epochs)" in rows) == with_sdv
     assert with_sdv or "PARSynthesizer rows skipped: SDV is not installed" in table
@@ -44,3 +51,25 @@ def test_rows_and_columns(quick):
     assert ceiling["discriminative"][0] < synthwear["discriminative"][0]  # two epochs cannot match real persons
     assert ceiling["near_copies"] is None  # the training windows themselves: not a meaningful near-copy score
     assert "| synthwear fitbit |" in table and "mean ± sd over folds" in table
+
+
+def test_a_variant_changes_only_the_settings_it_names():
+    import sys
+
+    from synthwear.recipe import load_recipe
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from fidelity import variant
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
+    label, changed = variant(recipe, "no summary: windows.summary=false loss.smoothing=1.5")
+    assert label == "no summary" and not changed.windows.summary and changed.loss.options == {"smoothing": 1.5}
+    unchanged = recipe.to_dict()
+    for section in ("windows", "loss"):
+        unchanged.pop(section)
+        assert changed.to_dict()[section] != recipe.to_dict()[section]
+    assert {k: v for k, v in changed.to_dict().items() if k not in ("windows", "loss")} == unchanged
+    with pytest.raises(SystemExit, match="not key=value"):
+        variant(recipe, "broken: windows.summary")

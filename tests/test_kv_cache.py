@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from synthwear.default_plugins.binning import BinningConfig, BinningEncoder
@@ -29,9 +30,10 @@ def make_model(generator: torch.nn.Module) -> SynthesisModel:
     return SynthesisModel(["a", "b", "c"], [0, 0, 0], [(0, 100)] * 3, encoders, generator, "transformer", SPEC, {})
 
 
-def test_extending_day_by_day_gives_the_logits_of_the_full_forward():
+@pytest.mark.parametrize("options", [{}, {"ordinal": 4, "relative": 2}])
+def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options):
     torch.manual_seed(0)
-    generator = DailyTransformer(SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8)).eval()
+    generator = DailyTransformer(SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options)).eval()
     tokens = torch.stack([torch.randint(0, n, (3, SPEC.max_days)) for n in SPEC.vocab_sizes], dim=-1)
     full = generator(tokens)
     first, cache = generator.extend(tokens[:, :2], None)  # a primed prefix, then one day at a time

@@ -11,6 +11,15 @@ from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
 
 
+def tiny_model(tiny_recipe, summary: bool) -> SynthesisModel:
+    from synthwear.recipe import parse_recipe
+
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"]["summary"] = summary
+    torch.manual_seed(0)
+    return build_model(parse_recipe(raw), default_registry(), torch.device("cpu"))
+
+
 @pytest.fixture
 def model(tiny_recipe) -> SynthesisModel:
     torch.manual_seed(0)
@@ -114,11 +123,74 @@ def test_weights_of_another_model_do_not_load(model, tmp_path, tiny_recipe):
         SynthesisModel.load(tmp_path / "m", default_registry())
 
 
-def test_temperature_per_channel(model):
+def test_temperature_per_channel(tiny_recipe):
     """Temperature 0 for one channel takes its most likely bin: the first day's bin is the same for
-    every seed, while the channels still sampled at 1 vary."""
+    every seed, while the channels still sampled at 1 vary (without a summary day, through which the
+    first day would depend on the other channels' draws)."""
+    model = tiny_model(tiny_recipe, summary=False)
     first_days = np.concatenate([model.generate(20, 1, temperature=[0.0, 1.0, 1.0], seed=s) for s in range(3)])
     bins = model.tokenize(first_days)[0][:, 0]
     assert np.unique(bins[:, 0]).size == 1 and np.unique(bins[:, 2]).size > 1
     with pytest.raises(SynthwearError, match="2 temperatures for 3 channels"):
         model.generate(2, 1, temperature=[1.0, 1.0])
+
+
+@pytest.fixture
+def summary_model(tiny_recipe) -> SynthesisModel:
+    return tiny_model(tiny_recipe, summary=True)
+
+
+def test_the_summary_day_is_each_channels_mean_bin_or_missing(summary_model):
+    windows = torch.tensor([[[1, 4, -1], [2, -1, -1], [4, 6, -1]]])  # (1, 3 days, 3 channels)
+    sequences = summary_model.with_summary(windows)
+    assert sequences.shape == (1, 4, 3)
+    assert sequences[0, 0].tolist() == [2, 5, -1]  # means 7/3 and 5 rounded; a channel never observed
+    assert torch.equal(sequences[:, 1:], windows)
+
+
+def test_a_hidden_summary_is_seen_as_missing(summary_model):
+    windows = torch.randint(0, 20, (50, summary_model.window_days, 3))
+    inputs, targets = summary_model.training_pair(windows)
+    assert torch.equal(inputs[:, 1], targets[:, 0])  # the summary is the first input after the start day
+    hidden, _ = summary_model.training_pair(windows, hide_summary=1.0)
+    assert (hidden[:, 1] == torch.tensor(summary_model.spec.vocab_sizes)).all()
+    torch.manual_seed(0)
+    some, _ = summary_model.training_pair(windows, hide_summary=0.5)
+    share = (some[:, 1] != inputs[:, 1]).any(dim=1).float().mean()
+    assert 0.2 < share < 0.8
+    assert torch.equal(some[:, 2:], inputs[:, 2:])
+
+
+def test_a_summary_model_samples_the_days_asked_for_within_and_past_its_window(summary_model):
+    days = summary_model.window_days
+    assert summary_model.spec.max_days == days + 1
+    for n_days in (days, days + 5):
+        values = summary_model.generate(4, n_days, seed=1)
+        assert values.shape == (4, n_days, 3) and not np.isnan(values).all(axis=(0, 1)).any()
+    prime = summary_model.generate(3, 2, seed=2)
+    continued = summary_model.generate(3, days + 2, seed=3, prime=prime)
+    np.testing.assert_array_equal(continued[:, :2], prime)
+
+
+def test_a_summary_model_scores_real_days_causally(summary_model):
+    """The next-day distributions of days 1..t never see day t+1 or later, through the summary or otherwise."""
+    values = summary_model.generate(2, summary_model.window_days, seed=4)
+    before = summary_model.next_day_probabilities(values)
+    changed = values.copy()
+    changed[:, 4:] = changed[::-1, 4:]
+    after = summary_model.next_day_probabilities(changed)
+    for a, b in zip(before, after):
+        assert a.shape == (2, summary_model.window_days, a.shape[-1])
+        np.testing.assert_allclose(a[:, :5], b[:, :5], rtol=1e-5, atol=1e-7)
+
+
+def test_a_summary_model_round_trips_and_its_flag_is_in_the_checksum(summary_model, tmp_path):
+    summary_model.save(tmp_path / "m")
+    loaded = SynthesisModel.load(tmp_path / "m", default_registry())
+    assert loaded.summary and loaded.window_days == summary_model.window_days
+    np.testing.assert_array_equal(loaded.generate(2, 5, seed=0), summary_model.generate(2, 5, seed=0))
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["summary"] = False
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(SynthwearError, match="edited after training"):
+        SynthesisModel.load(tmp_path / "m", default_registry())

@@ -13,6 +13,8 @@ levels. Evaluation always scores the hard targets, so validation losses stay lik
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -22,14 +24,19 @@ from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import MISSING
 
 
-def channel_losses(logits: list[torch.Tensor], targets: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+def channel_losses(
+    logits: list[torch.Tensor], targets: torch.Tensor, smoothing: float | Sequence[float] = 0.0
+) -> torch.Tensor:
     """(C,) mean cross-entropy per channel over its observed targets (0 for a channel with none).
 
     With ``smoothing`` > 0 each target is a discretised Gaussian of that width (in bins) centred
-    on the observed bin instead of a one-hot vector.
+    on the observed bin instead of a one-hot vector; a sequence gives each channel its own width.
     """
+    widths = [smoothing] * len(logits) if isinstance(smoothing, int | float) else list(smoothing)
+    if len(widths) != len(logits):
+        raise ValueError(f"loss smoothing: {len(widths)} widths for {len(logits)} channels")
     losses = []
-    for c, channel_logits in enumerate(logits):
+    for c, (channel_logits, smoothing) in enumerate(zip(logits, widths)):
         n_tokens = channel_logits.size(-1)
         target = targets[..., c].reshape(-1)
         observed = target != MISSING
@@ -47,19 +54,39 @@ def channel_losses(logits: list[torch.Tensor], targets: torch.Tensor, smoothing:
 
 @dataclass
 class LossConfig:
-    smoothing: float = 0.0  # width (in bins) of the Gaussian that training targets are spread over; 0 = one-hot
+    # Width (in bins) of the Gaussian that training targets are spread over; 0 = one-hot. A mapping
+    # gives channels their own widths (channels not named: 0). Why per channel: a channel that changes
+    # by about one bin a day (resting HR) is widened by smoothing as much as it really varies, one
+    # that changes by ten bins a day (sleep, steps) is not.
+    smoothing: float | dict[str, float] = 0.0
+
+    def __post_init__(self):
+        widths = self.smoothing.values() if isinstance(self.smoothing, dict) else [self.smoothing]
+        for width in widths:
+            if (
+                isinstance(width, bool)
+                or not isinstance(width, int | float)
+                or not (math.isfinite(width) and width >= 0)
+            ):
+                raise ValueError(f"loss smoothing must be numbers >= 0, got {self.smoothing!r}")
 
 
 class MeanLoss:
     """Plain mean of the channels' losses, in training and evaluation alike."""
 
     def __init__(self, config: LossConfig = LossConfig()):
-        if config.smoothing < 0:
-            raise ValueError(f"loss smoothing must be >= 0, got {config.smoothing}")
         self.config = config
+        self.widths: float | list[float] = 0.0 if isinstance(config.smoothing, dict) else config.smoothing
+
+    def bind(self, channels: list[str]) -> None:
+        """Called by the engine with the recipe's channels before training: per-channel widths by
+        name. Names the recipe lacks are ignored, as with per-channel temperatures, so that a recipe
+        can drop a channel without editing its loss."""
+        if isinstance(self.config.smoothing, dict):
+            self.widths = [float(self.config.smoothing.get(channel, 0.0)) for channel in channels]
 
     def __call__(self, logits: list[torch.Tensor], targets: torch.Tensor, *, training: bool) -> torch.Tensor:
-        return channel_losses(logits, targets, self.config.smoothing if training else 0.0).mean()
+        return channel_losses(logits, targets, self.widths if training else 0.0).mean()
 
 
 class ShakeShakeLoss(MeanLoss):
@@ -78,7 +105,7 @@ class ShakeShakeLoss(MeanLoss):
     def __call__(self, logits: list[torch.Tensor], targets: torch.Tensor, *, training: bool) -> torch.Tensor:
         if not training:
             return super().__call__(logits, targets, training=False)
-        losses = channel_losses(logits, targets, self.config.smoothing)
+        losses = channel_losses(logits, targets, self.widths)
         self.last_alpha = self.draw_alpha(len(losses))
         return (self.last_alpha.to(losses.device) * losses).sum()
 

@@ -27,6 +27,15 @@ class TransformerConfig:
     # Share of input values hidden as "missing" while training. Small cohorts are memorised day by
     # day otherwise; hiding inputs also teaches the model to work through real gaps.
     input_dropout: float = 0.0
+    # Bins are ordered values. With ``ordinal`` > 0 each channel's bin embeddings and output logits
+    # get a shared term in that many sine/cosine features of the bin index (``ordinal_features``),
+    # so "about yesterday's value" is one linear map for every bin instead of a hundred separate
+    # ones to learn; 0 keeps the paper's free embeddings and heads.
+    ordinal: int = 0
+    # With ``relative`` > 0 each channel's logits also get a learned, context-dependent kernel over
+    # the bins within that many bins of the previous day's bin ("today is about yesterday, give or
+    # take"), the structure of slowly varying channels that free heads learn only from much data.
+    relative: int = 0
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd"):
@@ -38,6 +47,9 @@ class TransformerConfig:
             raise ValueError(f"option 'dropout' must be in [0, 1), got {self.dropout}")
         if not 0 <= self.input_dropout <= 1:
             raise ValueError(f"option 'input_dropout' must be in [0, 1], got {self.input_dropout}")
+        for name in ("ordinal", "relative"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"option {name!r} must be at least 0, got {getattr(self, name)}")
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
@@ -138,6 +150,61 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def ordinal_features(n_bins: int, n_frequencies: int) -> torch.Tensor:
+    """(n_bins, 2 * n_frequencies) sines and cosines of the bin index, periods spaced geometrically
+    from 3 bins (a day-to-day step) to twice the range (a level). Products of two such features
+    give cos(ω (a - b)), a kernel in the distance between bins, which is how a linear map turns
+    "yesterday was bin a" into "today is near bin a"."""
+    periods = torch.logspace(math.log10(3.0), math.log10(2.0 * n_bins), n_frequencies, dtype=torch.float64)
+    angles = torch.arange(n_bins, dtype=torch.float64)[:, None] * (2 * math.pi / periods)[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()
+
+
+class OrdinalEmbedding(nn.Module):
+    """A channel's input ids -> a learned projection of their bins' ordinal features, added to the
+    free embedding of each id ("missing" and "start" have no place on the scale: zero features)."""
+
+    def __init__(self, n_bins: int, n_embd: int, n_frequencies: int):
+        super().__init__()
+        self.register_buffer("features", F.pad(ordinal_features(n_bins, n_frequencies), (0, 0, 0, 2)), persistent=False)
+        self.projection = nn.Linear(2 * n_frequencies, n_embd, bias=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.features[ids])
+
+
+class OrdinalLogits(nn.Module):
+    """Vectors -> logits over a channel's bins that are a learned combination of the bins' ordinal
+    features, added to the free head's logits."""
+
+    def __init__(self, n_bins: int, n_embd: int, n_frequencies: int):
+        super().__init__()
+        self.register_buffer("features", ordinal_features(n_bins, n_frequencies).T.contiguous(), persistent=False)
+        self.coefficients = nn.Linear(n_embd, 2 * n_frequencies, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.coefficients(x) @ self.features
+
+
+class RelativeLogits(nn.Module):
+    """Vectors and the previous day's ids -> logits for the bins within ``width`` of the previous
+    day's bin, one learned value per offset and position; nothing where the previous day is missing
+    or the start."""
+
+    def __init__(self, n_bins: int, n_embd: int, width: int):
+        super().__init__()
+        self.n_bins, self.width = n_bins, width
+        self.kernel = nn.Linear(n_embd, 2 * width + 1)
+
+    def forward(self, x: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        offsets = torch.arange(-self.width, self.width + 1, device=x.device)
+        target = previous[..., None] + offsets  # (B, T, 2w+1) bins the kernel lands on
+        valid = (previous[..., None] < self.n_bins) & (target >= 0) & (target < self.n_bins)
+        kernel = self.kernel(x) * valid
+        logits = kernel.new_zeros(*x.shape[:-1], self.n_bins + 1)  # the last column takes what falls off the ends
+        return logits.scatter_add(-1, torch.where(valid, target, self.n_bins), kernel)[..., : self.n_bins]
+
+
 @dataclass
 class KVCache:
     """Keys and values of the positions seen so far, per block, in buffers sized for the whole
@@ -161,6 +228,17 @@ class DailyTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.heads = nn.ModuleList(nn.Linear(config.n_embd, n) for n in spec.vocab_sizes)  # one per channel
+        if config.ordinal:
+            self.ordinal_embeddings = nn.ModuleList(
+                OrdinalEmbedding(n, config.n_embd, config.ordinal) for n in spec.vocab_sizes
+            )
+            self.ordinal_heads = nn.ModuleList(
+                OrdinalLogits(n, config.n_embd, config.ordinal) for n in spec.vocab_sizes
+            )
+        if config.relative:
+            self.relative_heads = nn.ModuleList(
+                RelativeLogits(n, config.n_embd, config.relative) for n in spec.vocab_sizes
+            )
 
     def embed(self, tokens: torch.Tensor, first_position: int = 0) -> torch.Tensor:
         """(B, T, C) ids at positions first_position.. -> (B, T, n_embd) block input."""
@@ -176,14 +254,26 @@ class DailyTransformer(nn.Module):
             tokens = torch.where(hide, missing, tokens)  # values only: start tokens stay
         for c, embedding in enumerate(self.channel_embeddings):
             x = x + embedding(tokens[:, :, c])  # (B, T, n_embd)
+            if self.config.ordinal:
+                x = x + self.ordinal_embeddings[c](tokens[:, :, c])
         return self.drop(x)
+
+    def logits(self, x: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Final block output (B, T, n_embd) and the input ids (B, T, C) -> per channel (B, T, n_tokens_c)."""
+        x = self.ln_f(x)
+        out = [head(x) for head in self.heads]
+        for c in range(len(out)):
+            if self.config.ordinal:
+                out[c] = out[c] + self.ordinal_heads[c](x)
+            if self.config.relative:
+                out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])
+        return out
 
     def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x)
-        x = self.ln_f(x)
-        return [head(x) for head in self.heads]  # C x (B, T, n_tokens_c)
+        return self.logits(x, tokens)  # C x (B, T, n_tokens_c)
 
     def extend(self, tokens: torch.Tensor, cache: KVCache | None) -> tuple[list[torch.Tensor], KVCache]:
         """The optional KV-cache API the sampler uses when present: logits for the new days
@@ -197,8 +287,7 @@ class DailyTransformer(nn.Module):
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
             x = block.extend(x, keys, values, cache.length)
         cache.length += tokens.size(1)
-        x = self.ln_f(x)
-        return [head(x) for head in self.heads], cache
+        return self.logits(x, tokens), cache
 
 
 @hookimpl

@@ -103,6 +103,7 @@ def train_private(
     *,
     seed: int,
     on_epoch: Callable[[dict], None] | None = None,
+    hide_summary: float = 0.0,
 ) -> tuple[TrainingResult, PrivacyAccounting]:
     """Train ``model.generator`` in place under (epsilon, delta)-DP per training person.
 
@@ -126,9 +127,10 @@ def train_private(
     started = time.perf_counter()
     try:
         while step < privacy.steps:
-            for targets in loader:
+            for windows in loader:
                 module.train()
-                value = per_window_loss(loss, module(model.shifted_inputs(targets)), targets)
+                inputs, targets = model.training_pair(windows, hide_summary)
+                value = per_window_loss(loss, module(inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 optimizer.step()

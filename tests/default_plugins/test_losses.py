@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from synthwear.default_plugins.losses import LossConfig, MeanLoss, ShakeShakeLoss, channel_losses
@@ -56,3 +57,37 @@ def test_smoothing_rewards_near_misses_in_training_only():
     loss = MeanLoss(LossConfig(smoothing=1.5))
     torch.testing.assert_close(loss(near, targets, training=False), hard_near.mean())
     assert not torch.isclose(loss(near, targets, training=True), hard_near.mean())
+
+
+def test_smoothing_per_channel_widens_only_the_channels_named():
+    torch.manual_seed(0)
+    logits = [torch.randn(2, 5, 20) for _ in range(2)]
+    targets = torch.randint(0, 20, (2, 5, 2))
+    loss = MeanLoss(LossConfig(smoothing={"b": 2.0}))
+    loss.bind(["a", "b"])
+    assert loss.widths == [0.0, 2.0]
+    hard, wide = channel_losses(logits, targets), channel_losses(logits, targets, smoothing=2.0)
+    torch.testing.assert_close(loss(logits, targets, training=True), torch.stack([hard[0], wide[1]]).mean())
+    torch.testing.assert_close(loss(logits, targets, training=False), hard.mean())  # scored on hard targets
+    with pytest.raises(ValueError, match="3 widths for 2 channels"):
+        channel_losses(logits, targets, smoothing=[0.0, 1.0, 1.0])
+
+
+def test_smoothing_of_a_channel_the_recipe_lacks_is_ignored(tiny_recipe):
+    """A recipe that drops a channel need not edit its loss (as with per-channel temperatures)."""
+    from synthwear.pipeline import build_loss
+    from synthwear.plugins import default_registry
+    from synthwear.recipe import load_recipe, parse_recipe
+
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["loss"] = {"name": "shake_shake", "smoothing": {"resting_hr": 1.0, "spo2": 1.5}}
+    assert build_loss(parse_recipe(raw, tiny_recipe), default_registry()).widths == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("smoothing", [-1.0, {"a": -0.5}, {"a": float("nan")}, {"a": "wide"}])
+def test_impossible_smoothing_is_a_one_line_error(smoothing):
+    from synthwear.errors import SynthwearError
+    from synthwear.plugins import default_registry
+
+    with pytest.raises(SynthwearError, match="smoothing must be numbers >= 0"):
+        default_registry().build("losses", "shake_shake", {"smoothing": smoothing}, where="r.yaml")

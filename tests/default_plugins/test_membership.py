@@ -44,8 +44,8 @@ class MemorisingGenerator(torch.nn.Module):
 
     def __init__(self, model, windows: Windows):
         super().__init__()
-        self.targets = torch.from_numpy(model.tokenize(windows.values)[0])  # (N, T, C)
-        self.inputs = model.shifted_inputs(self.targets)
+        # (N, T, C) sequences as the attacks feed them: causally, without a summary day to see
+        self.inputs, self.targets = model.training_pair(torch.from_numpy(model.tokenize(windows.values)[0]), 1.0)
         self.vocab_sizes = model.spec.vocab_sizes
         self.device_anchor = torch.nn.Parameter(torch.zeros(()))  # SynthesisModel reads its device from a parameter
 

@@ -2,7 +2,14 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from synthwear.default_plugins.transformer import DailyTransformer, Dropout, TransformerConfig, keep_mask
+from synthwear.default_plugins.transformer import (
+    DailyTransformer,
+    Dropout,
+    RelativeLogits,
+    TransformerConfig,
+    keep_mask,
+    ordinal_features,
+)
 from synthwear.interfaces import GeneratorSpec
 
 SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=21)
@@ -33,8 +40,46 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
             assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
 
 
-def test_opacus_can_compute_per_sample_gradients():
-    assert ModuleValidator.validate(model().train(), strict=True) == []
+@pytest.mark.parametrize("options", [{}, {"ordinal": 8, "relative": 3}])
+def test_opacus_can_compute_per_sample_gradients(options):
+    torch.manual_seed(0)
+    generator = DailyTransformer(SPEC, TransformerConfig(**options)).train()
+    assert ModuleValidator.validate(generator, strict=True) == []
+
+
+def test_ordinal_features_make_a_kernel_in_the_distance_between_bins():
+    features = ordinal_features(100, 16)
+    similarity = features @ features.T
+    assert features.shape == (100, 32)
+    for a in (10, 50, 90):
+        assert similarity[a].argmax() == a  # each bin is most like itself ...
+        assert similarity[a, a + 1] > similarity[a, a + 5] > similarity[a, a + 9]  # ... then its near neighbours
+    torch.testing.assert_close(similarity[20, 25], similarity[60, 65])  # the same distance, the same similarity
+
+
+def test_relative_logits_land_around_the_previous_bin_and_nowhere_without_one():
+    relative = RelativeLogits(n_bins=10, n_embd=1, width=2)
+    with torch.no_grad():
+        relative.kernel.weight.copy_(torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0]]))  # offsets -2..2
+        relative.kernel.bias.zero_()
+    x = torch.ones(1, 4, 1)
+    previous = torch.tensor([[5, 0, 10, 11]])  # a bin, the lowest bin, "missing" (10), "start" (11)
+    logits = relative(x, previous)[0]
+    assert logits[0].tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 0, 0]
+    assert logits[1].tolist() == [3, 4, 5, 0, 0, 0, 0, 0, 0, 0]  # offsets below bin 0 fall off
+    assert not logits[2:].any()
+
+
+@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}])
+def test_ordinal_and_relative_heads_stay_causal(options):
+    torch.manual_seed(0)
+    m = DailyTransformer(SPEC, TransformerConfig(**options)).eval()
+    tokens = torch.randint(0, 100, (2, 21, 3))
+    before = m(tokens)
+    changed = tokens.clone()
+    changed[:, 11:] = torch.randint(0, 100, changed[:, 11:].shape)
+    for a, b in zip(before, m(changed)):
+        torch.testing.assert_close(a[:, :11], b[:, :11])
 
 
 def test_input_dropout_hides_values_in_training_only():
@@ -91,6 +136,8 @@ def test_the_written_out_training_attention_is_the_fused_one():
         ({"dropout": 1.0}, "'dropout' must be in"),
         ({"n_embd": 30}, "multiple of 'n_head'"),
         ({"n_layer": 0}, "at least 1"),
+        ({"ordinal": -1}, "'ordinal' must be at least 0"),
+        ({"relative": -2}, "'relative' must be at least 0"),
     ],
 )
 def test_impossible_options_are_one_line_errors(options, expected):
