@@ -110,9 +110,25 @@ def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bo
         if seed is not None:
             recipe.seed = seed
         out_dir = out_dir or Path("runs") / recipe.name
-        with make_progress() as progress:
-            result = run_recipe(recipe, out_dir, progress=progress, overwrite=overwrite, resume=resume)
+        try:
+            with make_progress() as progress:
+                result = run_recipe(recipe, out_dir, progress=progress, overwrite=overwrite, resume=resume)
+        except KeyboardInterrupt:
+            raise interrupted(out_dir) from None
     finish(result)
+
+
+def interrupted(out_dir: Path) -> click.exceptions.Exit:
+    """Ctrl-C: one line saying what is left (the run folder is untouched; the training checkpoint, if
+    one was written, is kept for ``--resume``), and the shell's exit status for SIGINT, 130."""
+    from synthwear.checkpoint import checkpoint_path
+
+    kept = checkpoint_path(out_dir)
+    if kept.exists():
+        console.print(f"[red]interrupted:[/] training so far is kept in {kept}; add --resume to continue from it")
+    else:
+        console.print(f"[red]interrupted:[/] nothing was written to {out_dir}")
+    return click.exceptions.Exit(130)
 
 
 @cli.command()

@@ -29,9 +29,15 @@ def slow_recipe(tmp_path):
     return path
 
 
-def kill_after_checkpoints(command: list[str], checkpoint, count: int) -> None:
-    """Start ``command``; kill -9 it once its checkpoint has been written ``count`` times."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def kill_after_checkpoints(command: list[str], checkpoint, count: int, sig=signal.SIGKILL, log=None) -> int:
+    """Start ``command``; send it ``sig`` (kill -9) once its checkpoint has been written ``count``
+    times; its exit status, its output in ``log``."""
+    with open(log or os.devnull, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        return signal_after(process, checkpoint, count, sig)
+
+
+def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
     seen, last = 0, None
     deadline = time.monotonic() + 120
     while seen < count and time.monotonic() < deadline and process.poll() is None:
@@ -40,8 +46,8 @@ def kill_after_checkpoints(command: list[str], checkpoint, count: int) -> None:
             seen, last = seen + 1, stamp
         time.sleep(0.005)
     assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    os.kill(process.pid, sig)
+    return process.wait(timeout=60)
 
 
 def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, slow_recipe):
@@ -57,6 +63,19 @@ def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, slow_recipe):
     runs = [json.loads((folder / "run.json").read_text())["training"] for folder in (reference, resumed)]
     assert runs[0]["history"] == [{**r, "train_loss": pytest.approx(r["train_loss"])} for r in runs[1]["history"]]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock, staging or checkpoint
+
+
+def test_ctrl_c_keeps_the_checkpoint_says_how_to_resume_and_leaves_nothing_else(tmp_path, slow_recipe):
+    checkpoint, log = tmp_path / ".run.checkpoint.safetensors", tmp_path / "output.txt"
+    status = kill_after_checkpoints(
+        [*CLI, "run", str(slow_recipe), "--out", str(tmp_path / "run")], checkpoint, 1, signal.SIGINT, log
+    )
+    assert status == 130
+    assert "interrupted: training so far is kept in" in log.read_text() and "--resume" in log.read_text()
+    assert "Traceback" not in log.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".run.checkpoint.safetensors", "output.txt", "slow.yaml"]
+    )
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path, slow_recipe):
