@@ -265,8 +265,8 @@ class DailyTransformer(nn.Module):
         for c in range(len(out)):
             if self.config.ordinal:
                 out[c] = out[c] + self.ordinal_heads[c](x)
-            if self.config.relative:
-                out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])
+            if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
+                out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])  # sampling always has it
         return out
 
     def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
