@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from synthwear.errors import NotEstimable, SynthwearError, described, one_line
 from synthwear.interfaces import EvaluationContext, Evaluator
 from synthwear.plugins import Registry
@@ -55,7 +57,7 @@ def run_evaluators(
     metrics: dict[str, Any] = {}
     for name, evaluator in evaluators.items():
         try:
-            metrics[name] = evaluator.evaluate(context)
+            metrics[name] = plain(evaluator.evaluate(context), name)
         except NotEstimable as reason:
             metrics[name] = unavailable(name, reason)
         except Exception as err:
@@ -63,6 +65,24 @@ def run_evaluators(
         if on_done:
             on_done(name)
     return metrics
+
+
+def plain(value: Any, where: str) -> Any:
+    """An evaluator's result as the JSON types metrics.json holds: numpy scalars and arrays become
+    Python numbers and lists (evaluators compute with numpy; a stray ``np.int64`` must not sink the
+    run or turn into a string), tuples lists; anything else JSON cannot hold is a ``TypeError``
+    naming where in the result it is, which the caller records as that evaluator's failure."""
+    if isinstance(value, dict):
+        return {plain(key, f"{where} key {key!r}"): plain(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(
+        f"{where} is a {type(value).__name__}, which metrics.json cannot hold (numbers, text, lists, dicts)"
+    )
 
 
 def failures(metrics: dict[str, Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ the evaluators on the same folder without retraining."""
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -175,3 +176,32 @@ def test_default_evaluators_give_a_number_or_a_reason_on_degenerate_data(case):
     metrics = run_evaluators(build_evaluators(recipe, registry), context)
     assert not failures(metrics), failures(metrics)
     assert not unexplained_gaps(metrics), unexplained_gaps(metrics)
+
+
+class Returns:
+    """An evaluator returning a fixed result, whatever the context."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def evaluate(self, context):
+        return self.result
+
+
+def test_numpy_results_become_json_numbers_and_anything_else_is_the_evaluators_failure():
+    from synthwear.evaluation import run_evaluators
+
+    numpy_result = {
+        "n": np.int64(3),
+        "auc": np.float32(0.5),
+        "curve": np.array([0.0, 1.0]),
+        "pair": (1, np.bool_(True)),
+    }
+    metrics = run_evaluators({"numpy": Returns(numpy_result), "odd": Returns({"model": {"fit": object()}})}, None)
+    assert metrics["numpy"] == {"n": 3, "auc": 0.5, "curve": [0.0, 1.0], "pair": [1, True]}
+    assert json.loads(json.dumps(metrics["numpy"])) == metrics["numpy"]  # plain JSON types, no strings
+    assert type(metrics["numpy"]["n"]) is int and type(metrics["numpy"]["auc"]) is float
+    assert metrics["odd"] == {
+        "evaluator": "odd",
+        "error": "TypeError: odd.model.fit is a object, which metrics.json cannot hold (numbers, text, lists, dicts)",
+    }
