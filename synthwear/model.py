@@ -111,8 +111,8 @@ class SynthesisModel:
         out: list[list[np.ndarray]] = [[] for _ in self.channels]
         skip = int(self.summary)
         for batch in tokens.split(batch_size):
-            batch = self.with_summary(batch.to(self.device))
-            for c, logits in enumerate(self.generator(self.shifted_inputs(batch, hide_summary=1.0))):
+            inputs, _ = self.training_pair(batch.to(self.device), hide_summary=1.0)  # causal: no summary to see
+            for c, logits in enumerate(self.generator(inputs)):
                 out[c].append(torch.softmax(logits[:, skip:].float(), dim=-1).cpu().numpy())
         return [np.concatenate(parts) for parts in out]
 

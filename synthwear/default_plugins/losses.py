@@ -36,14 +36,14 @@ def channel_losses(
     if len(widths) != len(logits):
         raise ValueError(f"loss smoothing: {len(widths)} widths for {len(logits)} channels")
     losses = []
-    for c, (channel_logits, smoothing) in enumerate(zip(logits, widths)):
+    for c, (channel_logits, width) in enumerate(zip(logits, widths)):
         n_tokens = channel_logits.size(-1)
         target = targets[..., c].reshape(-1)
         observed = target != MISSING
         flat = channel_logits.reshape(-1, n_tokens)
-        if smoothing > 0:
+        if width > 0:
             bins = torch.arange(n_tokens, device=flat.device, dtype=flat.dtype)
-            soft = torch.softmax(-0.5 * ((bins - target.clamp(min=0)[:, None].to(flat.dtype)) / smoothing) ** 2, dim=-1)
+            soft = torch.softmax(-0.5 * ((bins - target.clamp(min=0)[:, None].to(flat.dtype)) / width) ** 2, dim=-1)
             per_target = -(soft * torch.log_softmax(flat, dim=-1)).sum(dim=-1)
             total = (per_target * observed).sum()
         else:
