@@ -37,13 +37,14 @@ def run_digest(recipe: dict[str, Any], data_fingerprint: str) -> str:
 
 @dataclass
 class TrainingState:
-    """The epoch bookkeeping of train_model, saved and restored with the tensors."""
+    """The bookkeeping of the training loop (``synthwear.train.run_training``), saved and restored with the tensors."""
 
     epoch: int = 0
     best_loss: float = float("inf")
     best_epoch: int = 0
     stale: int = 0
-    seen: int = 0
+    seen: int = 0  # windows trained on
+    steps: int = 0  # optimizer steps taken (the learning-rate schedule's clock)
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
 

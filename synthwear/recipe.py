@@ -94,7 +94,14 @@ class TrainingSection(Section):
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
+    # which parameters decay: all, or (nanoGPT's rule) weight matrices only, not embeddings, norms, biases
+    weight_decay_on: Literal["all", "matrices"] = "all"
     patience: int = Field(10, ge=1)  # epochs without validation improvement before stopping
+    # learning rate: linear warm-up over the first steps, then constant or a cosine decay to a tenth
+    # by the last step (the last of ``epochs``; of privacy.steps under DP)
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")  # auto: CUDA when present
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
@@ -213,6 +220,15 @@ class Recipe(Section):
         if self.privacy and self.training.precision != "float32":
             raise ValueError(
                 "training.precision must be float32 with privacy: per-person gradients are clipped in float32"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_clipping(self) -> Recipe:
+        if self.privacy and self.training.grad_clip is not None:
+            raise ValueError(
+                "training.grad_clip does not apply with privacy: DP-SGD clips each person's gradient "
+                "(privacy.max_grad_norm)"
             )
         return self
 

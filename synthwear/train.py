@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,6 +131,138 @@ def validation_loss(
     return float(total / count.clamp(min=1))
 
 
+@dataclass
+class TrainingPlan:
+    """What differs between plain and private training; ``run_training`` is the one loop both use.
+
+    A round is the batches between two validations: an epoch of shuffled windows for plain
+    training, the noisy steps between two checkpoints for DP-SGD."""
+
+    network: torch.nn.Module  # what a step calls: the generator, DDP, or Opacus' GradSampleModule
+    optimizer: torch.optim.Optimizer
+    loss: Loss  # validation scores with it (``training=False``)
+    rounds: Callable[[TrainingState], Iterable[Iterable[torch.Tensor]]]  # from where a state left off:
+    # each round's batches of windows (B, T, C)
+    step_loss: Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor]
+    total_steps: int  # what the learning-rate schedule decays over
+    patience: int | None = None  # stop after this many rounds without improvement (None: run every round)
+    grad_clip: float | None = None  # clip the batch gradient's norm (plain training; DP-SGD clips per person)
+    checkpointing: Checkpointing | None = None
+    rngs: dict[str, Any] = field(default_factory=dict)  # what a checkpoint keeps besides the tensors
+
+
+def learning_rate_at(step: int, config: TrainingSection, total_steps: int) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to a tenth by ``total_steps``."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.learning_rate
+    progress = min((step - config.warmup_steps) / max(total_steps - config.warmup_steps, 1), 1.0)
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def parameter_groups(generator: torch.nn.Module, config: TrainingSection) -> list[dict]:
+    """The trainable parameters for AdamW. With ``weight_decay_on: matrices`` (nanoGPT's rule) only
+    weight matrices decay: pulling embeddings, norm gains and biases towards zero is not a
+    regulariser but a distortion (a layer norm's gain at zero switches it off)."""
+    named = [(name, p) for name, p in generator.named_parameters() if p.requires_grad]
+    if config.weight_decay_on == "all":
+        return [{"params": [p for _, p in named], "weight_decay": config.weight_decay}]
+    embeddings = {
+        f"{module_name}.weight".lstrip(".")
+        for module_name, module in generator.named_modules()
+        if isinstance(module, torch.nn.Embedding)
+    }
+    decayed = [p for name, p in named if p.ndim >= 2 and name not in embeddings]
+    kept = [p for name, p in named if not (p.ndim >= 2 and name not in embeddings)]
+    return [{"params": decayed, "weight_decay": config.weight_decay}, {"params": kept, "weight_decay": 0.0}]
+
+
+def make_optimizer(generator: torch.nn.Module, config: TrainingSection) -> torch.optim.AdamW:
+    return torch.optim.AdamW(parameter_groups(generator, config), lr=config.learning_rate)
+
+
+def run_training(
+    model: SynthesisModel,
+    plan: TrainingPlan,
+    validation: WindowTokens,
+    config: TrainingSection,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    hide_summary: float = 0.0,
+) -> tuple[TrainingResult, str | None]:
+    """The training loop: steps, and after every round a validation loss that keeps the best
+    weights, a checkpoint and a progress record. The model ends holding the best round's weights.
+    Also returns why it stopped early (patience), or None where the rounds ran out."""
+    device, shard = model.device, Shard.of_process_group()
+    state, best_state = TrainingState(), None
+    if plan.checkpointing and plan.checkpointing.resume and plan.checkpointing.path.exists():
+        state, best_state = plan.checkpointing.restore(model.generator, plan.optimizer, plan.rngs)
+    started = time.perf_counter() - state.seconds
+    stopped = None
+    for batches in plan.rounds(state):
+        if plan.patience is not None and state.stale >= plan.patience:
+            stopped = f"no validation improvement for {plan.patience} epochs"
+            break
+        train_loss = shard.mean(run_round(model, plan, batches, state, config, hide_summary), device)
+        val = validation_loss(model, plan.loss, validation, config.batch_size * 4, shard)
+        state.epoch += 1
+        record = {"epoch": state.epoch, "step": state.steps, "train_loss": train_loss, "validation_loss": val}
+        state.history.append(record)
+        if val < state.best_loss - 1e-4:
+            state.best_loss, state.best_epoch, state.stale = val, state.epoch, 0
+            best_state = copy.deepcopy(model.generator.state_dict())
+        else:
+            state.stale += 1
+        if plan.checkpointing:
+            state.seconds = time.perf_counter() - started
+            plan.checkpointing.save(model.generator, best_state, plan.optimizer, plan.rngs, state)
+        if on_epoch:
+            on_epoch(record)
+    if best_state is not None:
+        model.generator.load_state_dict(best_state)
+    model.generator.eval()
+    seconds = time.perf_counter() - started
+    result = TrainingResult(
+        len(state.history),
+        state.best_epoch,
+        state.best_loss,
+        stopped or "",
+        seconds,
+        state.seen * shard.world_size / max(seconds, 1e-9),
+        state.history,
+    )
+    return result, stopped
+
+
+def run_round(
+    model: SynthesisModel,
+    plan: TrainingPlan,
+    batches: Iterable[torch.Tensor],
+    state: TrainingState,
+    config: TrainingSection,
+    hide_summary: float,
+) -> float:
+    """One round of optimizer steps; the mean training loss of its batches."""
+    device = model.device
+    plan.network.train()
+    running, count = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
+    for windows in batches:
+        inputs, targets = model.training_pair(windows, hide_summary)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
+            value = plan.step_loss(plan.network(inputs), targets)
+        plan.optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        if plan.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.generator.parameters(), plan.grad_clip)
+        for group in plan.optimizer.param_groups:
+            group["lr"] = learning_rate_at(state.steps, config, plan.total_steps)
+        plan.optimizer.step()
+        running, count = running + value.detach(), count + 1
+        state.steps, state.seen = state.steps + 1, state.seen + len(targets)
+    return float(running) / max(count, 1)
+
+
 def train_model(
     model: SynthesisModel,
     loss: Loss,
@@ -142,16 +275,16 @@ def train_model(
     checkpointing: Checkpointing | None = None,
     hide_summary: float = 0.0,
 ) -> TrainingResult:
-    """Train ``model.generator`` in place; it ends holding the weights of the best validation epoch.
-    With ``checkpointing`` the state is saved after every epoch, and a killed run resumes from it
-    with the same result as a run never killed. ``hide_summary``: the share of windows trained
-    without their summary day (``SynthesisModel.shifted_inputs``).
+    """Train ``model.generator`` in place on shuffled batches of windows, with early stopping; it
+    ends holding the weights of the best validation epoch. With ``checkpointing`` the state is saved
+    after every epoch, and a killed run resumes from it with the same result as a run never killed.
+    ``hide_summary``: the share of windows trained without their summary day
+    (``SynthesisModel.shifted_inputs``).
 
     Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
     from rank 0's weights.
     """
-    device = model.device
-    shard = Shard.of_process_group()
+    device, shard = model.device, Shard.of_process_group()
     if len(train) < shard.world_size or len(validation) < shard.world_size:
         raise SynthwearError(
             f"{len(train)} training / {len(validation)} validation windows cannot be shared "
@@ -164,56 +297,29 @@ def train_model(
         else DistributedDataParallel(model.generator, device_ids=[device] if device.type == "cuda" else None)
     )
     batch_size = math.ceil(config.batch_size / shard.world_size)  # the recipe's batch is the global batch
-    order_gen = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(
-        model.generator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    order = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model.generator, config)
+
+    def epochs(state: TrainingState) -> Iterator[Iterator[torch.Tensor]]:
+        for _ in range(state.epoch, config.epochs):
+            order_now = shard.take(torch.randperm(len(train), generator=order)).to(device)
+            yield (train.batch(index) for index in order_now.split(batch_size))
+
+    plan = TrainingPlan(
+        network,
+        optimizer,
+        loss,
+        epochs,
+        lambda logits, targets: loss(logits, targets, training=True),
+        config.epochs * math.ceil(len(train) // shard.world_size / batch_size),
+        patience=config.patience,
+        grad_clip=config.grad_clip,
+        checkpointing=checkpointing,
+        rngs=training_generators(order, loss),
     )
-    rngs = training_generators(order_gen, loss)
-    state, best_state = TrainingState(), None
-    if checkpointing and checkpointing.resume and checkpointing.path.exists():
-        state, best_state = checkpointing.restore(model.generator, optimizer, rngs)
-    started = time.perf_counter() - state.seconds
-    for epoch in range(state.epoch + 1, config.epochs + 1):
-        if state.stale >= config.patience:
-            break
-        model.generator.train()
-        running, batches = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
-        for index in shard.take(torch.randperm(len(train), generator=order_gen)).to(device).split(batch_size):
-            inputs, targets = model.training_pair(train.batch(index), hide_summary)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
-                value = loss(network(inputs), targets, training=True)
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-            running, batches, state.seen = running + value.detach(), batches + 1, state.seen + len(index)
-        train_loss = shard.mean(float(running) / max(batches, 1), device)
-        val = validation_loss(model, loss, validation, batch_size * 4, shard)
-        record = {"epoch": epoch, "train_loss": train_loss, "validation_loss": val}
-        state.history.append(record)
-        state.epoch = epoch
-        if val < state.best_loss - 1e-4:
-            state.best_loss, state.best_epoch, state.stale = val, epoch, 0
-            best_state = copy.deepcopy(model.generator.state_dict())
-        else:
-            state.stale += 1
-        if checkpointing:
-            state.seconds = time.perf_counter() - started
-            checkpointing.save(model.generator, best_state, optimizer, rngs, state)
-        if on_epoch:
-            on_epoch(record)
-    stopped = (
-        f"no validation improvement for {config.patience} epochs"
-        if state.stale >= config.patience
-        else f"reached {config.epochs} epochs"
-    )
-    if best_state is not None:
-        model.generator.load_state_dict(best_state)
-    model.generator.eval()
-    seconds = time.perf_counter() - started
-    windows_per_second = state.seen * shard.world_size / max(seconds, 1e-9)
-    return TrainingResult(
-        len(state.history), state.best_epoch, state.best_loss, stopped, seconds, windows_per_second, state.history
-    )
+    result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
+    result.stopped = stopped or f"reached {config.epochs} epochs"
+    return result
 
 
 def window_tokens(tokens: np.ndarray, starts: np.ndarray, days: int) -> WindowTokens:

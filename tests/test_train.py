@@ -167,3 +167,69 @@ def test_a_device_this_machine_lacks_is_refused():
     with pytest.raises(SynthwearError, match="training.device 'cuda:7'"):
         resolve_device("cuda:7" if count < 8 else "cuda:99")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_warm_up_rises_linearly_and_cosine_decays_to_a_tenth():
+    from synthwear.recipe import TrainingSection
+    from synthwear.train import learning_rate_at
+
+    config = TrainingSection(learning_rate=0.01, warmup_steps=4, schedule="cosine")
+    assert [learning_rate_at(s, config, 104) for s in range(4)] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert learning_rate_at(54, config, 104) == pytest.approx(0.01 * 0.55)  # half way: the middle of 1 and 0.1
+    assert learning_rate_at(104, config, 104) == pytest.approx(0.001)
+    assert learning_rate_at(500, config, 104) == pytest.approx(0.001)  # past the end it stays at the floor
+    constant = config.model_copy(update={"schedule": "constant"})
+    assert learning_rate_at(80, constant, 104) == 0.01
+
+
+def test_only_weight_matrices_decay_when_asked():
+    from synthwear.train import parameter_groups
+
+    model, _, _, _, config = tiny_setup()
+    names = {id(p): n for n, p in model.generator.named_parameters()}
+    everything = parameter_groups(model.generator, config)
+    assert len(everything) == 1 and len(everything[0]["params"]) == len(names)
+    decayed, kept = parameter_groups(model.generator, config.model_copy(update={"weight_decay_on": "matrices"}))
+    assert decayed["weight_decay"] == config.weight_decay and kept["weight_decay"] == 0.0
+    decayed_names = {names[id(p)] for p in decayed["params"]}
+    kept_names = {names[id(p)] for p in kept["params"]}
+    assert "position_embedding.weight" in kept_names and "channel_embeddings.0.weight" in kept_names
+    assert any(n.endswith("ln_1.weight") for n in kept_names)  # a layer norm's gain
+    assert any(n.endswith("c_attn.bias") for n in kept_names)
+    assert any(n.endswith("c_attn.weight") for n in decayed_names) and "heads.0.weight" in decayed_names
+    assert decayed_names.isdisjoint(kept_names) and len(decayed_names | kept_names) == len(names)
+
+
+def test_gradient_clipping_bounds_every_step(monkeypatch):
+    model, loss, train, validation, config = tiny_setup()
+    norms = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def recording(parameters, max_norm):
+        parameters = list(parameters)
+        clip(parameters, max_norm)
+        norms.append(
+            float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters if p.grad is not None])))
+        )
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording)
+    train_model(
+        model,
+        loss,
+        train,
+        validation,
+        config.model_copy(update={"epochs": 2, "batch_size": 10, "grad_clip": 0.05}),
+        seed=0,
+    )
+    assert len(norms) == 2 * 3  # 30 windows in batches of 10, two epochs
+    assert max(norms) <= 0.05 + 1e-6
+
+
+def test_privacy_refuses_a_second_clipping():
+    from synthwear.recipe import parse_recipe
+
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["privacy"] = {"target_epsilon": 4.0}
+    raw["training"]["grad_clip"] = 1.0
+    with pytest.raises(SynthwearError, match="training.grad_clip does not apply with privacy"):
+        parse_recipe(raw)

@@ -22,9 +22,8 @@ and its accounting are those of one process.
 
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from synthwear.privacy.accounting import PrivacyAccounting, calibrate_noise, res
 from synthwear.privacy.compatibility import freeze_unbatched_parameters
 from synthwear.privacy.sampling import PersonWindows, person_loader, sharded_person_loader
 from synthwear.recipe import PrivacySection, TrainingSection
-from synthwear.train import Shard, TrainingResult, WindowTokens, validation_loss
+from synthwear.train import Shard, TrainingPlan, TrainingResult, WindowTokens, make_optimizer, run_training
 
 
 def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
@@ -58,6 +57,15 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
     ).mean()
 
 
+def checkpoint_rounds(loader: DataLoader, privacy: PrivacySection) -> Iterator[Iterator[torch.Tensor]]:
+    """The ``steps`` noisy steps cut at the ``checkpoints`` evenly spaced steps: exactly the steps
+    the noise was calibrated for, so the budget is spent exactly (Opacus itself would keep going)."""
+    draws = itertools.chain.from_iterable(itertools.repeat(loader))  # the loader again and again
+    ends = sorted({round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)})
+    for start, end in zip([0, *ends], ends):
+        yield itertools.islice(draws, end - start)
+
+
 def make_private(
     model: SynthesisModel,
     dataset: PersonWindows,
@@ -69,8 +77,7 @@ def make_private(
 ) -> tuple[PrivacyEngine, torch.nn.Module, torch.optim.Optimizer, DataLoader]:
     """Opacus' engine around the generator's trainable parameters, an AdamW optimizer and a person
     loader: in one process, or as this rank of torchrun's (Opacus' distributed path)."""
-    trainable = [p for p in model.generator.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model.generator, config)
     engine = PrivacyEngine(accountant=privacy.accountant)
     sampling = torch.Generator().manual_seed(seed + shard.rank)
     if shard.world_size > 1:  # the loader draws persons itself: Opacus' distributed sampler would skip empty draws
@@ -120,51 +127,26 @@ def train_private(
     noise_multiplier = calibrate_noise(privacy, delta)
     frozen = freeze_unbatched_parameters(model)
     engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
-    checkpoint_steps = {round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)}
-    best_loss, best_round, best_state = float("inf"), 0, None
-    history: list[dict] = []
-    step, seen, running, since = 0, 0, 0.0, 0
-    started = time.perf_counter()
+    plan = TrainingPlan(
+        module,
+        optimizer,
+        loss,
+        lambda state: checkpoint_rounds(loader, privacy),
+        lambda logits, targets: per_window_loss(loss, logits, targets),
+        privacy.steps,
+    )
     try:
-        while step < privacy.steps:
-            for windows in loader:
-                module.train()
-                inputs, targets = model.training_pair(windows, hide_summary)
-                value = per_window_loss(loss, module(inputs), targets)
-                optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                optimizer.step()
-                step, seen, running, since = step + 1, seen + len(targets), running + value.item(), since + 1
-                if step in checkpoint_steps:
-                    val = validation_loss(model, loss, validation, config.batch_size * 4, shard)
-                    record = {
-                        "epoch": len(history) + 1,
-                        "step": step,
-                        "train_loss": shard.mean(running / since, device),
-                        "validation_loss": val,
-                    }
-                    history.append(record)
-                    running, since = 0.0, 0
-                    if on_epoch:
-                        on_epoch(record)
-                    if val < best_loss:
-                        best_loss, best_round = val, record["epoch"]
-                        best_state = copy.deepcopy(model.generator.state_dict())
-                if step == privacy.steps:
-                    break
+        result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
     finally:
         module.cleanup()
         for name, parameter in model.generator.named_parameters():
             if name in frozen:  # frozen for DP-SGD only: the module stays trainable for whoever holds it next
                 parameter.requires_grad_(True)
-    seconds = time.perf_counter() - started
     # the accountant's upper bound; it can dip below 0 by numerical error where the true epsilon is ~0,
     # and epsilon is never negative, so 0 is the sound report there
     epsilon = max(engine.get_epsilon(delta), 0.0)
     if epsilon > privacy.target_epsilon * 1.001:
         raise SynthwearError(f"privacy: spent epsilon {epsilon:.4f} exceeds the target {privacy.target_epsilon}")
-    model.generator.load_state_dict(best_state)
-    model.generator.eval()
     accounting = PrivacyAccounting(
         epsilon=epsilon,
         delta=delta,
@@ -173,20 +155,12 @@ def train_private(
         accountant=privacy.accountant,
         noise_multiplier=noise_multiplier,
         sample_rate=privacy.sample_rate,
-        steps=step,
+        steps=privacy.steps,
         max_grad_norm=privacy.max_grad_norm,
         train_persons=len(dataset),
         frozen_parameters=frozen,
         checkpoints=privacy.checkpoints,
         processes=shard.world_size,
     )
-    result = TrainingResult(
-        len(history),
-        best_round,
-        best_loss,
-        f"privacy budget spent: {step} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}",
-        seconds,
-        shard.mean(seen, device) * shard.world_size / max(seconds, 1e-9),
-        history,
-    )
+    result.stopped = f"privacy budget spent: {privacy.steps} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}"
     return result, accounting
