@@ -29,6 +29,7 @@ import torch
 import yaml
 from peers import fit_par, sample_par, sdv_installed
 
+from synthwear import Synthesizer
 from synthwear.default_plugins.discriminative import DiscriminativeScore
 from synthwear.default_plugins.marginals import Marginals
 from synthwear.default_plugins.membership_attacks import closest_distance, near_copy_share, window_features
@@ -36,10 +37,10 @@ from synthwear.default_plugins.temporal import TemporalStructure
 from synthwear.default_plugins.tstr import TrainSyntheticTestReal, TSTRConfig
 from synthwear.fidelity_scale import independent_days
 from synthwear.interfaces import EvaluationContext, Windows
-from synthwear.pipeline import evaluation_context, load_data, train_and_sample, usable_persons
 from synthwear.plugins import default_registry
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.split import person_folds
+from synthwear.steps import evaluation_context, load_data, usable_persons
 
 REPO = Path(__file__).resolve().parents[1]
 MARKERS = ("<!-- fidelity:start -->", "<!-- fidelity:end -->")
@@ -92,13 +93,13 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # --- the synthesizers ----------------------------------------------------------------------------
 def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     """Train a recipe with ``holdout`` never seen; its context (synthetic = its samples) and timings."""
-    torch.manual_seed(recipe.seed)
-    trained = train_and_sample(recipe, default_registry(), None, holdout_persons=holdout)
-    timings = trained.run_info["timings_seconds"]
-    context = evaluation_context(recipe, trained.parts, trained.model, trained.synthetic, None)
+    synth = Synthesizer(recipe).fit(holdout_persons=holdout, progress=False)
+    synthetic = synth.sample_array()
+    timings = synth.record["timings_seconds"]
+    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, None)
     return {
         "context": context,
-        "parts": trained.parts,
+        "parts": synth.parts,
         "train_s": timings["train"],
         "sequences_per_s": recipe.sampling.persons / timings["sample"],
     }

@@ -85,8 +85,8 @@ def matmul_rate(n: int = 2048, repeats: int = 20) -> dict:
 def lifesnaps_data(recipe) -> dict:
     """The fitbit run's windows: training (every start, as the model saw them) and evaluation sets,
     split and drawn by the pipeline's own functions."""
-    from synthwear.pipeline import evaluation_windows, load_data, split_cohort
     from synthwear.plugins import default_registry
+    from synthwear.steps import evaluation_windows, load_data, split_cohort
 
     _, parts = split_cohort(recipe, load_data(recipe, default_registry()), log=lambda message: None)
     w, train = recipe.windows, parts["train"]
@@ -230,9 +230,9 @@ def scale_windows(path: Path, days: int, limit: int, seed: int):
 
 def synthwear_scale(path: Path, limit: int, batch_size: int, precision: str) -> dict:
     """One epoch over a seeded subset of the cohort's windows, from a fresh model of the fitbit recipe."""
-    from synthwear.pipeline import build_model
     from synthwear.plugins import default_registry
     from synthwear.recipe import load_recipe
+    from synthwear.steps import build_model
     from synthwear.train import train_model, window_tokens
 
     recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")

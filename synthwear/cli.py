@@ -10,15 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from synthwear.errors import SynthwearError, one_line
@@ -37,16 +29,9 @@ def friendly_errors() -> Iterator[None]:
 
 
 def make_progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    from synthwear.progress import make_progress as bars
+
+    return bars(console)
 
 
 class PluginGroup(click.Group):
@@ -94,7 +79,12 @@ def cli() -> None:
 @click.option("--seed", type=int, help="Override the recipe's seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder (never other files).")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last epoch's checkpoint.")
-def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool, resume: bool) -> None:
+@click.option(
+    "--device", help="cpu, cuda, cuda:N or mps (default: the recipe's training.device, auto = CUDA if present)."
+)
+def run(
+    recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool, resume: bool, device: str | None
+) -> None:
     """Load -> train -> sample -> evaluate -> report, as the recipe says.
 
     \b
@@ -104,11 +94,14 @@ def run(recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bo
     """
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
+    from synthwear.synthesizer import with_device
 
     with friendly_errors():
         recipe = load_recipe(recipe_file)
         if seed is not None:
             recipe.seed = seed
+        if device is not None:
+            recipe = with_device(recipe, device)
         out_dir = out_dir or Path("runs") / recipe.name
         try:
             with make_progress() as progress:
@@ -190,7 +183,11 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--persons", type=click.IntRange(min=1), default=100, show_default=True, help="Synthetic persons.")
 @click.option("--days", type=click.IntRange(min=1), help="Days per person (default: the model's window).")
-@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    help="For every channel (default: the recipe's sampling temperatures).",
+)
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option(
     "--start-date",
@@ -208,15 +205,17 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     help="CSV or Parquet (by suffix).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--device", help="cpu, cuda, cuda:N or mps (default: CUDA if present).")
 def sample(
     model_dir: Path,
     persons: int,
     days: int | None,
-    temperature: float,
+    temperature: float | None,
     seed: int,
     start_date: datetime,
     output: Path,
     overwrite: bool,
+    device: str | None,
 ) -> None:
     """Sample a synthetic cohort from a saved model, without retraining.
 
@@ -224,15 +223,17 @@ def sample(
     Example:
         synthwear sample runs/fitbit/model --persons 1000 --days 365 -o cohort.parquet
     """
-    from synthwear.model import SynthesisModel
     from synthwear.sampling import check_request, sample_to_file
+    from synthwear.synthesizer import Synthesizer
     from synthwear.tables import check_output_file
-    from synthwear.train import resolve_device
 
     with friendly_errors():
         check_output_file(output, overwrite=overwrite)
-        model = SynthesisModel.load(model_dir, default_registry(), device=resolve_device("auto"))
+        synth = Synthesizer.load(model_dir, device=device)
+        model = synth.fitted
         days = days or model.window_days
+        if temperature is None:
+            temperature = synth.recipe.sampling.temperatures(model.channels)
         check_request(persons, days, len(model.channels), temperature, output)
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)

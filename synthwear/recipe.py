@@ -180,7 +180,7 @@ class PrivacySection(Section):
 class Recipe(Section):
     name: str  # names the run folder runs/<name>/, so it must be a plain folder name
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
-    data: DataSection
+    data: DataSection | None = None  # what `synthwear run` trains on; the Python API may pass a DataFrame
     channels: dict[str, ChannelSection] = Field(min_length=1)
     encoder: PluginChoice = PluginChoice(name="binning")
     windows: WindowSection = WindowSection()

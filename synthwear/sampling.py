@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -58,12 +58,11 @@ def available_memory() -> int | None:
         return None
 
 
-def check_request(persons: int, days: int, channels: int, temperature: float, output: Path) -> None:
+def check_request(persons: int, days: int, channels: int, temperature: float | Sequence[float], output: Path) -> None:
     """Refuse, before any work, a request that is wrong or that this machine cannot serve."""
-    if not math.isfinite(temperature) or temperature < 0:
-        raise SynthwearError(
-            f"temperature must be a finite number >= 0 (0 takes the most likely bin), got {temperature}"
-        )
+    for t in [temperature] if isinstance(temperature, float | int) else temperature:
+        if not math.isfinite(t) or t < 0:
+            raise SynthwearError(f"temperature must be a finite number >= 0 (0 takes the most likely bin), got {t}")
     if days > MAX_DAYS:
         raise SynthwearError(f"--days {days:,} is more than a hundred years ({MAX_DAYS:,} days) per person")
     batch_bytes = min(persons, BATCH) * days * channels * BYTES_PER_CELL
@@ -88,7 +87,7 @@ def sample_to_file(
     days: int,
     output: Path,
     *,
-    temperature: float,
+    temperature: float | Sequence[float],
     seed: int,
     start_date: str | date,
     on_batch: Callable[[int], None] | None = None,

@@ -149,8 +149,8 @@ def test_default_evaluators_give_a_number_or_a_reason_on_degenerate_data(case):
 
     from synthwear.evaluation import build_evaluators, failures, run_evaluators
     from synthwear.interfaces import EvaluationContext, Windows
-    from synthwear.pipeline import build_model
     from synthwear.recipe import load_recipe
+    from synthwear.steps import build_model
 
     recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
     registry = default_registry()

@@ -6,9 +6,9 @@ import torch
 
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
+from synthwear.steps import build_model
 
 
 def tiny_model(tiny_recipe, summary: bool) -> SynthesisModel:

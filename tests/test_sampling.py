@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from synthwear.cli import cli
 from synthwear.errors import SynthwearError
-from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
 from synthwear.sampling import MAX_DAYS, check_request, sample_to_file, to_long_frame
+from synthwear.steps import build_model
 
 
 @pytest.fixture(scope="module")

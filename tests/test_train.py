@@ -16,9 +16,9 @@ from gloo import assert_same_weights, on_gloo_ranks
 
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
+from synthwear.steps import build_model
 from synthwear.train import Shard, WindowTokens, train_model, validation_loss, window_tokens
 
 

@@ -8,6 +8,7 @@ real data. The page is self-contained: plotly's JavaScript is embedded once and 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,7 @@ def evaluator_section(name: str, results: Any, options: dict[str, Any], run: dic
     return f"<section id='ev-{escape(name)}'>{body}</section>"
 
 
-def synthetic_section(folder: Path, channels: list[str]) -> str:
-    synthetic = pd.read_csv(folder / "synthetic.csv")
+def synthetic_section(synthetic: pd.DataFrame, channels: list[str]) -> str:
     stats = synthetic[channels].describe().T
     rows = [
         [
@@ -116,7 +116,7 @@ def synthetic_section(folder: Path, channels: list[str]) -> str:
     ]
     return (
         f"<section id='synthetic'><h2>Synthetic cohort</h2><p>{synthetic['person_id'].nunique():,} persons × "
-        f"{synthetic.groupby('person_id').size().max()} days in <code>synthetic.csv</code>.</p>"
+        f"{synthetic.groupby('person_id').size().max()} days.</p>"
         + table(["channel", "mean", "sd", "min", "max"], rows)
         + "</section>"
     )
@@ -142,7 +142,7 @@ def training_section(run: dict) -> str:
                 ],
                 [
                     "seconds: train, sample, evaluate",
-                    ", ".join(fmt(timings[k], 1) for k in ("train", "sample", "evaluate")),
+                    ", ".join(fmt(timings.get(k), 1) for k in ("train", "sample", "evaluate")),
                 ],
                 ["device", escape(run["device"])],
             ],
@@ -191,9 +191,8 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def render(folder: Path, registry: Registry | None = None) -> str:
-    run, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
-    registry = registry or default_registry()
+def render(run: dict[str, Any], metrics: dict[str, Any], synthetic: pd.DataFrame, registry: Registry) -> str:
+    """The page for a run's record (run.json's content), its metrics and its synthetic cohort."""
     recipe = run["recipe"]
     options = {
         choice["name"]: {k: v for k, v in choice.items() if k != "name"}
@@ -203,7 +202,7 @@ def render(folder: Path, registry: Registry | None = None) -> str:
     sections += [
         evaluator_section(name, results, options.get(name, {}), run, registry) for name, results in metrics.items()
     ]
-    sections += [synthetic_section(folder, list(recipe["channels"])), training_section(run), provenance_section(run)]
+    sections += [synthetic_section(synthetic, list(recipe["channels"])), training_section(run), provenance_section(run)]
     links = (
         ([("verdict", "Verdict")] if sections[0] else [])
         + [(f"ev-{n}", n) for n in metrics]
@@ -220,11 +219,44 @@ def render(folder: Path, registry: Registry | None = None) -> str:
     )
 
 
+def write_html(html: str, target: Path) -> Path:
+    with atomic_path(Path(target)) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return Path(target)
+
+
 def write_report(folder: Path) -> Path:
     """Write ``report.html`` into a run folder (atomically) and return its path."""
     folder = Path(folder)
-    html = render(folder)
-    target = folder / "report.html"
-    with atomic_path(target) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return target
+    run, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
+    html = render(run, metrics, pd.read_csv(folder / "synthetic.csv"), default_registry())
+    return write_html(html, folder / "report.html")
+
+
+@dataclass
+class Report:
+    """What ``Synthesizer.evaluate`` returns: each evaluator's results, and the page to read them on."""
+
+    metrics: dict[str, Any]
+    run: dict[str, Any]  # the fit's record, as run.json holds it
+    synthetic: pd.DataFrame
+    registry: Registry
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Evaluators that could not run, with the reason (they are also marked on the page)."""
+        return failures(self.metrics)
+
+    def verdicts(self) -> pd.DataFrame:
+        """Every verdict row of every evaluator: metric, channel, synthetic, ceiling, floor, verdict."""
+        rows = [
+            {"evaluator": name, **row}
+            for name, results in self.metrics.items()
+            if isinstance(results, dict)
+            for row in results.get("verdict", [])
+        ]
+        return pd.DataFrame(rows)
+
+    def to_html(self, path: str | Path) -> Path:
+        """The self-contained page (works offline), written atomically."""
+        return write_html(render(self.run, self.metrics, self.synthetic, self.registry), Path(path))

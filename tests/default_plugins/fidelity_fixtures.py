@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from synthwear.interfaces import EvaluationContext, Windows
-from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
+from synthwear.steps import build_model
 
 TINY = Path(__file__).parents[2] / "recipes" / "tiny.yaml"
 CHANNELS = ["resting_hr", "sleep_minutes", "steps"]

@@ -75,9 +75,9 @@ def test_smoothing_per_channel_widens_only_the_channels_named():
 
 def test_smoothing_of_a_channel_the_recipe_lacks_is_ignored(tiny_recipe):
     """A recipe that drops a channel need not edit its loss (as with per-channel temperatures)."""
-    from synthwear.pipeline import build_loss
     from synthwear.plugins import default_registry
     from synthwear.recipe import load_recipe, parse_recipe
+    from synthwear.steps import build_loss
 
     raw = load_recipe(tiny_recipe).to_dict()
     raw["loss"] = {"name": "shake_shake", "smoothing": {"resting_hr": 1.0, "spo2": 1.5}}

@@ -22,9 +22,9 @@ from synthwear.default_plugins.membership_metrics import (
 )
 from synthwear.errors import NotEstimable
 from synthwear.interfaces import EvaluationContext, Windows
-from synthwear.pipeline import build_model
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
+from synthwear.steps import build_model
 
 DAYS = 7
 

@@ -14,7 +14,7 @@ from opacus.validators import ModuleValidator
 
 from synthwear.cohort import Cohort
 from synthwear.errors import SynthwearError
-from synthwear.pipeline import build_model, run_recipe
+from synthwear.pipeline import run_recipe
 from synthwear.plugins import default_registry
 from synthwear.privacy import train_private
 from synthwear.privacy.accounting import calibrate_noise
@@ -22,6 +22,7 @@ from synthwear.privacy.compatibility import freeze_unbatched_parameters
 from synthwear.privacy.sampling import PersonWindows
 from synthwear.privacy.training import make_private, per_window_loss
 from synthwear.recipe import PrivacySection, TrainingSection, load_recipe, parse_recipe
+from synthwear.steps import build_model
 from synthwear.train import Shard, window_tokens
 
 DAYS = 7

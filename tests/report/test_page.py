@@ -1,12 +1,13 @@
 import json
 import shutil
 
+import pandas as pd
 from click.testing import CliRunner
 
 from synthwear.cli import cli
 from synthwear.hookspecs import hookimpl
 from synthwear.plugins import Registry, load_plugin_manager
-from synthwear.report.page import render
+from synthwear.report.page import read_json, render
 
 
 def test_report_is_self_contained_with_plotly_embedded_once(tiny_run):
@@ -77,7 +78,8 @@ def test_unknown_evaluators_bring_their_section_or_are_shown_as_data(tiny_run, t
         "gone": {"value": 8},
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    html = render(folder, Registry(load_plugin_manager([Plugin()])))
+    run, synthetic = read_json(folder / "run.json"), pd.read_csv(folder / "synthetic.csv")
+    html = render(run, metrics, synthetic, Registry(load_plugin_manager([Plugin()])))
     assert "<h2>Membership check</h2><p>auc 0.51</p>" in html
     assert "third_party_check: attack AUC" in html  # its verdict row joins the table
     assert "&quot;value&quot;: 7" in html and "&quot;value&quot;: 8" in html

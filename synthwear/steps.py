@@ -1,0 +1,298 @@
+"""The named steps of a synthesis job: load -> split -> encode -> train -> sample -> evaluate.
+
+Each is a small public function of a recipe and what the step before produced; ``Synthesizer``
+(the Python API) calls them in order, and the command line's run folder is written around that
+same path (``synthwear.pipeline``), so the API and the CLI cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synthwear.checkpoint import Checkpointing
+from synthwear.cohort import Cohort
+from synthwear.datasets import get_dataset
+from synthwear.errors import SynthwearError
+from synthwear.interfaces import EvaluationContext, GeneratorSpec, Loss, Windows
+from synthwear.model import SynthesisModel
+from synthwear.plugins import Registry
+from synthwear.privacy import train_private
+from synthwear.recipe import Recipe
+from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
+from synthwear.tables import read_daily_table, validate_daily_table
+from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
+
+Log = Callable[[str], None]
+
+
+# --- load ---------------------------------------------------------------------------------------
+@dataclass
+class LoadedData:
+    """The validated daily table and where it came from (for run.json and the report)."""
+
+    frame: pd.DataFrame
+    source: str
+    licence: str | None = None
+    citation: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def nonnegative_channels(recipe: Recipe) -> tuple[str, ...]:
+    return tuple(name for name, spec in recipe.channels.items() if spec.range[0] >= 0)
+
+
+def load_data(recipe: Recipe, registry: Registry) -> LoadedData:
+    """Read the recipe's data source (shipped dataset, table file, or device export) and validate it."""
+    channels, data, nonnegative = list(recipe.channels), recipe.data, nonnegative_channels(recipe)
+    if data is None:
+        raise SynthwearError(
+            f"{recipe.where()}: no data: section (name a dataset or a path; the Python API takes a DataFrame)"
+        )
+    if data.dataset:
+        dataset = get_dataset(data.dataset)
+        frame = read_daily_table(dataset.path, channels, columns=data.columns, nonnegative=nonnegative)
+        return LoadedData(frame, f"synthwear dataset {dataset.name}", dataset.licence, dataset.citation)
+    path = recipe.resolve_path(data.path)
+    if data.importer:
+        if not path.exists():
+            raise SynthwearError(f"{recipe.where()}: data.path {str(path)!r} does not exist")
+        imported = registry.get("importers", data.importer)(path)
+        frame = validate_daily_table(
+            imported.frame, channels, source=path, columns=data.columns, nonnegative=nonnegative
+        )
+        return LoadedData(frame, f"{data.importer} export {path}", notes=imported.notes)
+    frame = read_daily_table(
+        path, channels, columns=data.columns, fmt=data.format, nonnegative=nonnegative, date_format=data.date_format
+    )
+    return LoadedData(frame, str(path))
+
+
+def frame_data(recipe: Recipe, frame: pd.DataFrame, source: str = "the DataFrame") -> LoadedData:
+    """A caller's own daily table (the Python API's ``fit(frame)``), checked like a file would be."""
+    if not isinstance(frame, pd.DataFrame):
+        raise SynthwearError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
+    columns = recipe.data.columns if recipe.data else {}
+    checked = validate_daily_table(
+        frame, list(recipe.channels), source=source, columns=columns, nonnegative=nonnegative_channels(recipe)
+    )
+    return LoadedData(checked, source)
+
+
+# --- split --------------------------------------------------------------------------------------
+def usable_persons(recipe: Recipe, loaded: LoadedData) -> tuple[Cohort, list[str], list[list[str]]]:
+    """The cohort, the persons with at least one usable window, and groups of ids that share
+    identical days (one person enrolled twice), which every split keeps on one side."""
+    channels, windows = list(recipe.channels), recipe.windows
+    cohort = Cohort.from_frame(loaded.frame, channels)
+    with_window = np.unique(cohort.person_of(cohort.window_starts(windows.days, windows.stride, windows.min_observed)))
+    return cohort, list(cohort.person_ids[with_window]), find_duplicate_persons(loaded.frame, channels)
+
+
+def split_cohort(
+    recipe: Recipe, loaded: LoadedData, log: Callable[[str], None], holdout_persons: list[str] | None = None
+) -> tuple[PersonSplit, dict[str, Cohort]]:
+    """The usable persons split into train / validation / holdout (the split, and a cohort per part);
+    ``holdout_persons`` fixes the holdout (a fold of person cross-validation)."""
+    cohort, persons, duplicates = usable_persons(recipe, loaded)
+    for group in duplicates:
+        log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
+    split = split_persons(
+        persons,
+        validation=recipe.split.validation,
+        holdout=recipe.split.holdout,
+        seed=recipe.seed,
+        duplicate_groups=duplicates,
+        source=loaded.source,
+        holdout_persons=holdout_persons,
+    )
+    return split, {
+        name: cohort.select(np.flatnonzero(np.isin(cohort.person_ids, getattr(split, name))))
+        for name in ("train", "validation", "holdout")
+    }
+
+
+# --- the model and its loss, as the recipe names them ---------------------------------------------
+def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> SynthesisModel:
+    """Encoders and generator as the recipe names them, built through the plugin registry."""
+    where = recipe.where()
+    encoders = []
+    for name, spec in recipe.channels.items():
+        choice = spec.encoder or recipe.encoder
+        encoders.append(
+            registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
+        )
+    summary = recipe.windows.summary
+    gen_spec = GeneratorSpec(tuple(e.n_tokens for e in encoders), recipe.windows.days + summary)
+    generator = registry.build(
+        "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
+    ).to(device)
+    return SynthesisModel(
+        list(recipe.channels),
+        [s.decimals for s in recipe.channels.values()],
+        [tuple(s.range) for s in recipe.channels.values()],
+        encoders,
+        generator,
+        recipe.generator.name,
+        gen_spec,
+        recipe.to_dict(),
+        summary,
+    )
+
+
+def build_loss(recipe: Recipe, registry: Registry) -> Loss:
+    """The recipe's loss, told the channels' names when it asks (the optional ``bind(channels)``)."""
+    where = f"{recipe.where()}: loss"
+    loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=where)
+    bind = getattr(loss, "bind", None)
+    if bind is not None:
+        try:
+            bind(list(recipe.channels))
+        except ValueError as err:  # a third-party loss refusing the channels
+            raise SynthwearError(f"{where}: {err}") from None
+    return loss
+
+
+# --- encode -------------------------------------------------------------------------------------
+@dataclass
+class Encoded:
+    """The training and validation windows as token start rows, and what encoding them noticed."""
+
+    train: WindowTokens
+    validation: WindowTokens
+    train_persons: np.ndarray  # each training window's person: DP-SGD samples persons, not windows
+    counts: dict[str, dict[str, int]]  # per part: windows, complete, with_gaps, persons
+    clipped: dict[str, int]  # per channel: values outside the recipe's range, clipped to it
+
+
+def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log: Log) -> Encoded:
+    """Tokenize the training and validation persons and cut their windows (validation: a seeded
+    subsample of at most ``evaluation.max_windows``); no window to train or validate on is an error."""
+    days, stride, least = recipe.windows.days, recipe.windows.stride, recipe.windows.min_observed
+    tokens, clipped = {}, {}
+    for name, part in parts.items():
+        tokens[name], clipped[name] = model.tokenize(part.values)
+    starts = {
+        "train": parts["train"].window_starts(days, stride, least),
+        "validation": subsample(
+            parts["validation"].window_starts(days, stride, least), recipe.evaluation.max_windows, recipe.seed
+        ),
+    }
+    if len(starts["train"]) == 0 or len(starts["validation"]) == 0:
+        raise SynthwearError(f"no {days}-day window with enough observed days for training or validation")
+    clipped_total = {c: int(sum(clipped[p][i] for p in parts)) for i, c in enumerate(model.channels)}
+    if any(clipped_total.values()):
+        log(f"[yellow]note:[/] values outside the recipe's ranges were clipped: {clipped_total}")
+    return Encoded(
+        window_tokens(tokens["train"], starts["train"], days),
+        window_tokens(tokens["validation"], starts["validation"], days),
+        parts["train"].person_of(starts["train"]),
+        {name: window_counts(parts[name], part_starts, days) for name, part_starts in starts.items()},
+        clipped_total,
+    )
+
+
+def window_counts(part: Cohort, starts: np.ndarray, days: int) -> dict[str, int]:
+    complete = int((part.observed_share(starts, days) == 1.0).sum())
+    return {
+        "windows": len(starts),
+        "complete": complete,
+        "with_gaps": len(starts) - complete,
+        "persons": part.n_persons,
+    }
+
+
+# --- train --------------------------------------------------------------------------------------
+def train(
+    recipe: Recipe,
+    model: SynthesisModel,
+    loss: Loss,
+    encoded: Encoded,
+    *,
+    on_epoch: Callable[[dict], None] | None = None,
+    checkpointing: Checkpointing | None = None,
+) -> tuple[TrainingResult, dict[str, Any] | None]:
+    """Train the model in place: DP-SGD per person when the recipe has a privacy section (then also
+    what was spent), plain training otherwise."""
+    hide = recipe.windows.summary_hidden
+    if recipe.privacy:
+        result, accounting = train_private(
+            model,
+            loss,
+            encoded.train,
+            encoded.train_persons,
+            encoded.validation,
+            recipe.training,
+            recipe.privacy,
+            seed=recipe.seed,
+            on_epoch=on_epoch,
+            hide_summary=hide,
+        )
+        return result, accounting.to_dict()
+    result = train_model(
+        model,
+        loss,
+        encoded.train,
+        encoded.validation,
+        recipe.training,
+        seed=recipe.seed,
+        on_epoch=on_epoch,
+        checkpointing=checkpointing,
+        hide_summary=hide,
+    )
+    return result, None
+
+
+# --- evaluate -----------------------------------------------------------------------------------
+def evaluation_windows(recipe: Recipe, part: Cohort) -> Windows:
+    """The real windows evaluators see: non-overlapping, at most ``evaluation.max_windows`` (a seeded subsample)."""
+    days = recipe.windows.days
+    starts = part.window_starts(days, days, recipe.windows.min_observed)
+    return part.windows(subsample(starts, recipe.evaluation.max_windows, recipe.seed), days)
+
+
+def subsample(starts: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if len(starts) <= limit:
+        return starts
+    return np.sort(np.random.default_rng(seed).choice(starts, limit, replace=False))
+
+
+def evaluation_context(
+    recipe: Recipe,
+    parts: dict[str, Cohort],
+    model: SynthesisModel,
+    synthetic: np.ndarray,
+    privacy: dict[str, Any] | None,
+) -> EvaluationContext:
+    """What every evaluator sees: real training and holdout windows, and the synthetic cohort cut into windows."""
+    days, channels = recipe.windows.days, list(recipe.channels)
+    evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
+    n_cut = synthetic.shape[1] // days
+    synthetic_windows = Windows(
+        synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
+        np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
+    )
+    context = EvaluationContext(
+        model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed
+    )
+    if privacy:
+        context.extras["privacy"] = privacy
+    return context
+
+
+def package_versions(registry: Registry) -> dict[str, str]:
+    names = {"synthwear", "torch", "numpy", "pandas", "pluggy", "safetensors"}
+    names |= {e.package for e in registry.entries() if e.version}
+    versions = {"python": platform.python_version()}
+    for name in sorted(names):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return versions

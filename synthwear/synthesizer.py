@@ -1,0 +1,352 @@
+"""``Synthesizer``: the Python front door, shaped like SDV's synthesizers and Opacus' engine.
+
+    from synthwear import Synthesizer
+    synth = Synthesizer.from_recipe("recipes/fitbit.yaml")
+    synth.fit(daily)                                   # person_id, date, one column per channel
+    cohort = synth.sample(persons=1000, days=90, seed=0)
+    report = synth.evaluate()                          # against the persons fit held out
+    report.to_html("report.html")
+    synth.save("model/"); same = Synthesizer.load("model/")
+
+Privacy is a keyword of ``fit`` (``epsilon=3``), not a second class. ``fit`` runs the named steps of
+``synthwear.steps``; ``synthwear run`` writes its run folder around this same object, so the command
+line and a notebook train, sample and evaluate the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import Progress
+
+from synthwear.checkpoint import Checkpointing, run_digest
+from synthwear.cohort import Cohort
+from synthwear.errors import SynthwearError
+from synthwear.evaluation import build_evaluators, run_evaluators
+from synthwear.model import SynthesisModel
+from synthwear.plugins import Registry, default_registry
+from synthwear.progress import feedback
+from synthwear.recipe import Recipe, load_recipe, parse_recipe
+from synthwear.report.page import Report
+from synthwear.sampling import to_long_frame
+from synthwear.steps import (
+    LoadedData,
+    build_loss,
+    build_model,
+    encode,
+    evaluation_context,
+    evaluation_windows,
+    frame_data,
+    load_data,
+    package_versions,
+    split_cohort,
+    train,
+)
+from synthwear.tables import fingerprint
+from synthwear.train import resolve_device
+
+FIT_RECORD = "fit.json"  # beside model.json: how the model was trained (no person-level data)
+
+
+class Synthesizer:
+    """A synthesizer of daily wearable data: fit on real persons, sample synthetic ones, evaluate.
+
+    Built from a recipe (a ``Recipe``, its mapping, or ``from_recipe(path)``), or from
+    ``channels=`` and any other recipe section as a keyword (``generator=``, ``training=``, ...),
+    validated exactly as a recipe file is. ``device`` overrides ``training.device``.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe | dict[str, Any] | None = None,
+        *,
+        channels: dict[str, Any] | None = None,
+        device: str | None = None,
+        registry: Registry | None = None,
+        **sections: Any,
+    ):
+        if recipe is None:
+            if channels is None:
+                raise SynthwearError("Synthesizer: give a recipe, or channels= (and any other recipe section)")
+            recipe = {"name": "synthesizer", "channels": channels, **sections}
+        elif channels is not None or sections:
+            raise SynthwearError("Synthesizer: give a recipe or recipe sections as keywords, not both")
+        if isinstance(recipe, dict):
+            recipe = parse_recipe(recipe)
+        if device is not None:
+            recipe = with_device(recipe, device)
+        self.recipe = recipe
+        self.registry = registry or default_registry()
+        self.device = resolve_device(recipe.training.device)  # a device this machine lacks: refused now
+        self.model: SynthesisModel | None = None
+        self.parts: dict[str, Cohort] | None = None  # train / validation / holdout persons of the last fit
+        self.record: dict[str, Any] = {}  # what the last fit did (run.json's body)
+
+    @classmethod
+    def from_recipe(cls, path: str | Path, **options: Any) -> Synthesizer:
+        """A synthesizer as a recipe file describes it (``device=``, ``registry=`` may be given too)."""
+        return cls(load_recipe(Path(path)), **options)
+
+    # --- fit ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        data: pd.DataFrame | None = None,
+        *,
+        epsilon: float | None = None,
+        delta: float | None = None,
+        holdout_persons: list[str] | None = None,
+        progress: bool | Progress | None = True,
+        checkpoint: Path | None = None,
+        resume: bool = False,
+    ) -> Synthesizer:
+        """Train on a daily table (or, without one, the recipe's data), holding persons out as the
+        recipe's split says (or exactly ``holdout_persons``). ``epsilon`` (and ``delta``) train with
+        person-level DP-SGD to that budget. ``checkpoint``: a file the state is kept in after every
+        epoch; ``resume`` continues from it. Returns the synthesizer, fitted."""
+        recipe = self.recipe if epsilon is None else with_privacy(self.recipe, epsilon, delta)
+        if delta is not None and epsilon is None:
+            raise SynthwearError("fit: delta= needs epsilon= (the privacy budget)")
+        timings: dict[str, float] = {}
+        with seeded(recipe.seed, self.device), feedback(progress) as say:
+            clock = time.perf_counter()
+            loss = build_loss(recipe, self.registry)
+            loaded = load_data(recipe, self.registry) if data is None else frame_data(recipe, data)
+            for note in loaded.notes:
+                say.note(note)
+            split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
+            model = build_model(recipe, self.registry, self.device)
+            encoded = encode(recipe, model, parts, say.note)
+            timings["load"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            checkpointing = (
+                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), fingerprint(loaded.frame)), resume)
+                if checkpoint
+                else None
+            )
+            on_epoch = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
+            result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
+            timings["train"] = time.perf_counter() - clock
+        self.recipe, self.model, self.parts = recipe, model, parts
+        self.record = fit_record(recipe, loaded, split.to_dict(), encoded.counts, encoded.clipped, self.registry)
+        self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
+        self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
+        if privacy:
+            self.record["privacy"] = privacy
+        return self
+
+    # --- sample -------------------------------------------------------------------------------
+    def sample(
+        self,
+        persons: int | None = None,
+        days: int | None = None,
+        *,
+        seed: int | None = None,
+        temperature: float | dict[str, float] | None = None,
+        prime: pd.DataFrame | None = None,
+        start_date: str | date | None = None,
+        progress: bool | Progress | None = False,
+    ) -> pd.DataFrame:
+        """A synthetic cohort as a daily table (person_id, date, channels). Defaults come from the
+        recipe's ``sampling`` section. ``prime``: real persons' days (a daily table) that each
+        synthetic person continues; every primed person needs the same number of calendar days."""
+        if prime is not None:
+            return self.continue_persons(prime, days, seed=seed, temperature=temperature)
+        values = self.sample_array(persons, days, seed=seed, temperature=temperature, progress=progress)
+        return to_long_frame(values, self.fitted.channels, start_date or self.recipe.sampling.start_date)
+
+    def sample_array(
+        self,
+        persons: int | None = None,
+        days: int | None = None,
+        *,
+        seed: int | None = None,
+        temperature: float | dict[str, float] | None = None,
+        prime: np.ndarray | None = None,
+        progress: bool | Progress | None = False,
+    ) -> np.ndarray:
+        """``sample`` as an array (persons, days, channels), what evaluators and run folders take."""
+        model, sampling = self.fitted, self.recipe.sampling
+        persons = persons or (len(prime) if prime is not None else sampling.persons)
+        days = days or sampling.days or model.window_days
+        if temperature is not None:
+            sampling = sampling.model_copy(update={"temperature": temperature})
+        with feedback(progress) as say:
+            advance = say.task("sampling", persons)
+            clock = time.perf_counter()
+            values = model.generate(
+                persons,
+                days,
+                temperature=sampling.temperatures(model.channels),
+                seed=self.recipe.seed if seed is None else seed,
+                prime=prime,
+                on_batch=advance,
+            )
+        self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
+        self.record["sampling"] = {"persons": persons, "days": days, "temperature": sampling.temperature}
+        return values
+
+    def continue_persons(
+        self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any
+    ) -> pd.DataFrame:
+        """Each primed person's days, continued by the model to ``days`` days in all."""
+        cohort = Cohort.from_frame(frame_data(self.recipe, prime, "prime").frame, self.fitted.channels, np.float64)
+        lengths = np.diff(cohort.offsets)
+        if len(set(lengths)) != 1:
+            odd = cohort.person_ids[np.argmax(lengths != lengths[0])]
+            raise SynthwearError(
+                f"prime: person {odd!r} spans {lengths[lengths != lengths[0]][0]} days and "
+                f"{cohort.person_ids[0]!r} {lengths[0]}; every primed person needs the same number of days"
+            )
+        given = cohort.values.reshape(cohort.n_persons, int(lengths[0]), -1)
+        values = self.sample_array(days=days, seed=seed, temperature=temperature, prime=given)
+        dates = cohort.first_date[:, None] + np.arange(values.shape[1]).astype("timedelta64[D]")
+        frame = pd.DataFrame(values.reshape(-1, values.shape[2]), columns=self.fitted.channels)
+        frame.insert(0, "date", pd.to_datetime(dates.reshape(-1)))
+        frame.insert(0, "person_id", np.repeat(cohort.person_ids, values.shape[1]))
+        return frame
+
+    # --- evaluate -----------------------------------------------------------------------------
+    def evaluate(
+        self,
+        holdout: pd.DataFrame | None = None,
+        *,
+        train: pd.DataFrame | None = None,
+        synthetic: pd.DataFrame | None = None,
+        evaluators: list[str] | None = None,
+        progress: bool | Progress | None = False,
+    ) -> Report:
+        """Score a synthetic cohort (fresh from ``sample`` unless given) against real persons never
+        trained on: the persons ``fit`` held out, or ``holdout``. Membership attacks compare them with
+        the training persons (those of ``fit``, or ``train`` for a loaded synthesizer). Each
+        evaluator runs isolated: one that fails is a failure in the report, not an exception."""
+        recipe, model = self.recipe, self.fitted
+        parts = {name: self.real_part(name, frame) for name, frame in (("train", train), ("holdout", holdout))}
+        values = self.sample_array() if synthetic is None else synthetic_values(synthetic, model.channels)
+        chosen = build_evaluators(recipe, self.registry, evaluators)
+        context = evaluation_context(recipe, parts, model, values, self.record.get("privacy"))
+        with feedback(progress) as say:
+            advance = say.task("evaluating", len(chosen))
+            clock = time.perf_counter()
+            metrics = run_evaluators(chosen, context, on_done=lambda name: advance())
+        self.record.setdefault("timings_seconds", {})["evaluate"] = time.perf_counter() - clock
+        frame = to_long_frame(values, model.channels, recipe.sampling.start_date)
+        return Report(metrics, {**self.record, "recipe": recipe.to_dict()}, frame, self.registry)
+
+    def real_part(self, name: str, frame: pd.DataFrame | None) -> Cohort:
+        if frame is not None:
+            return Cohort.from_frame(frame_data(self.recipe, frame, name).frame, self.fitted.channels)
+        if self.parts is None:
+            raise SynthwearError(
+                f"evaluate: this synthesizer was not fitted in this session; pass {name}= (real persons as a daily table)"
+            )
+        return self.parts[name]
+
+    # --- save and load ------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """The model folder ``synthwear sample`` and ``Synthesizer.load`` read: weights, model.json
+        (with the recipe) and fit.json (how it was trained; counts, never persons' ids or values)."""
+        folder = Path(folder)
+        self.fitted.save(folder)
+        (folder / FIT_RECORD).write_text(json.dumps(self.record, indent=2, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | None = None, registry: Registry | None = None) -> Synthesizer:
+        """A saved synthesizer, ready to sample (and to evaluate, given real persons)."""
+        folder, registry = Path(folder), registry or default_registry()
+        model = SynthesisModel.load(folder, registry, device=resolve_device(device or "auto"))
+        if not isinstance(model.recipe, dict):
+            raise SynthwearError(f"{folder / 'model.json'}: saved without its recipe; it can be sampled, not loaded")
+        synth = cls(
+            parse_recipe(model.recipe, source=folder / "model.json"), device=str(model.device), registry=registry
+        )
+        synth.model = model
+        record = folder / FIT_RECORD
+        synth.record = json.loads(record.read_text()) if record.exists() else {}
+        return synth
+
+    @property
+    def fitted(self) -> SynthesisModel:
+        if self.model is None:
+            raise SynthwearError(
+                "this synthesizer is not fitted yet: call fit(data) first, or Synthesizer.load(folder)"
+            )
+        return self.model
+
+
+def changed(recipe: Recipe, **sections: Any) -> Recipe:
+    """The recipe with whole sections replaced, validated again (a grad_clip with privacy is refused)."""
+    return parse_recipe({**recipe.to_dict(), **sections}, recipe.source)
+
+
+def with_device(recipe: Recipe, device: str) -> Recipe:
+    """The recipe trained on ``device`` (cpu, cuda, cuda:N, mps, auto)."""
+    return changed(recipe, training={**recipe.to_dict()["training"], "device": device})
+
+
+def with_privacy(recipe: Recipe, epsilon: float, delta: float | None) -> Recipe:
+    """The recipe trained with DP-SGD to (epsilon, delta): its own privacy settings otherwise, or the defaults."""
+    privacy = {**(recipe.to_dict().get("privacy") or {}), "target_epsilon": epsilon}
+    if delta is not None:
+        privacy["target_delta"] = delta
+    return changed(recipe, privacy=privacy)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Torch's global generator (dropout) seeded for the block and restored after it: a fit is
+    reproducible and leaves the caller's own random state as it found it."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def fit_record(
+    recipe: Recipe,
+    loaded: LoadedData,
+    split: dict[str, Any],
+    windows: dict[str, Any],
+    clipped: dict[str, int],
+    registry: Registry,
+) -> dict[str, Any]:
+    """What run.json says about a fit: recipe, data provenance, split and window counts."""
+    return {
+        "recipe": recipe.to_dict(),
+        "recipe_file": str(recipe.source.resolve()) if recipe.source else None,
+        "seed": recipe.seed,
+        "versions": package_versions(registry),
+        "data": {
+            "source": loaded.source,
+            "licence": loaded.licence,
+            "citation": loaded.citation,
+            "fingerprint": fingerprint(loaded.frame),
+            "persons": int(loaded.frame["person_id"].nunique()),
+            "person_days": len(loaded.frame),
+            "notes": loaded.notes,
+            "clipped_values": clipped,
+        },
+        "split": split,
+        "windows": dict(windows),
+    }
+
+
+def synthetic_values(frame: pd.DataFrame, channels: list[str], where: str = "synthetic") -> np.ndarray:
+    """A synthetic cohort's daily table back to (persons, days, C); every person needs the same days."""
+    missing = [c for c in ("person_id", "date", *channels) if c not in frame.columns]
+    lengths = frame.groupby("person_id", sort=False).size() if not missing else None
+    if missing or lengths.nunique() != 1:
+        raise SynthwearError(
+            f"{where}: not a synthetic cohort of this model (columns {', '.join(missing) or 'ok'}; "
+            "every person must have the same number of days)"
+        )
+    frame = frame.sort_values(["person_id", "date"], kind="stable")
+    return frame[channels].to_numpy(float).reshape(len(lengths), int(lengths.iloc[0]), len(channels))

@@ -1,0 +1,148 @@
+"""The Python front door: fit, sample, evaluate, save and load in a few lines, on real shipped data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from cohorts import REPO
+
+from synthwear import Synthesizer, SynthwearError
+
+LIFESNAPS = REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv"
+CHANNELS = {
+    "resting_hr": {"range": [35, 115], "decimals": 1},
+    "sleep_minutes": {"range": [0, 960]},
+    "steps": {"range": [0, 40000]},
+}
+SMALL = {  # the tiny recipe's model: the API, not the model, is under test
+    "encoder": {"name": "binning", "bins": 20},
+    "windows": {"days": 7, "stride": 7, "summary": True},
+    "generator": {"name": "transformer", "n_layer": 1, "n_head": 2, "n_embd": 16, "ordinal": 4, "relative": 2},
+    "training": {"epochs": 2, "batch_size": 64, "patience": 2},
+    "sampling": {"persons": 30},
+    "evaluation": {"evaluators": [{"name": "marginals"}, {"name": "discriminative"}], "max_windows": 200},
+}
+
+
+@pytest.fixture(scope="module")
+def daily() -> pd.DataFrame:
+    """The shipped LifeSnaps cohort, read as a notebook would read it."""
+    return pd.read_csv(LIFESNAPS, parse_dates=["date"])
+
+
+@pytest.fixture(scope="module")
+def fitted(daily) -> Synthesizer:
+    return Synthesizer(channels=CHANNELS, **SMALL).fit(daily, progress=False)
+
+
+def test_a_notebook_fits_samples_evaluates_saves_and_loads(fitted, daily, tmp_path):
+    cohort = fitted.sample(persons=12, days=30, seed=4)
+    assert list(cohort.columns) == ["person_id", "date", *CHANNELS]
+    assert cohort["person_id"].nunique() == 12 and len(cohort) == 12 * 30
+    assert cohort["resting_hr"].between(35, 115).all() and cohort["steps"].between(0, 40000).all()
+
+    report = fitted.evaluate()  # against the persons fit held out
+    assert set(report.metrics) == {"marginals", "discriminative"} and report.failures == {}
+    assert 0 <= report.metrics["discriminative"]["synthetic"]["score"] <= 0.5
+    assert {"metric", "synthetic", "ceiling", "floor", "verdict"} <= set(report.verdicts().columns)
+    page = report.to_html(tmp_path / "report.html").read_text()
+    assert "<h2>Synthetic cohort</h2>" in page and "30 persons × 7 days" in page  # the recipe's sampling
+    assert fitted.record["data"]["persons"] == daily["person_id"].nunique()
+
+    fitted.save(tmp_path / "model")
+    again = Synthesizer.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(again.sample(persons=5, days=9, seed=2), fitted.sample(persons=5, days=9, seed=2))
+    assert again.record["training"] == fitted.record["training"]
+
+
+def test_the_report_page_names_the_data_it_was_fitted_on(fitted, tmp_path):
+    page = fitted.evaluate().to_html(tmp_path / "report.html").read_text()
+    assert "Synthetic wearable data from the DataFrame" in page  # fit was handed a DataFrame, not a file
+    assert "<h2>Training</h2>" in page
+
+
+def test_fit_is_reproducible_and_leaves_the_callers_random_state_alone(daily):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = Synthesizer(channels=CHANNELS, **SMALL).fit(daily, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    second = Synthesizer(channels=CHANNELS, **SMALL).fit(daily, progress=False)
+    for (name, a), b in zip(first.model.generator.state_dict().items(), second.model.generator.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_privacy_is_a_keyword_of_fit(daily):
+    private = Synthesizer(channels=CHANNELS, **SMALL)
+    private.fit(daily, epsilon=3.0, progress=False)
+    record = private.record["privacy"]
+    assert record["target_epsilon"] == 3.0 and 0 < record["epsilon"] <= 3.0  # the accountant's figure
+    assert record["train_persons"] == private.record["split"]["train"]
+    assert private.recipe.privacy is not None and Synthesizer(channels=CHANNELS, **SMALL).recipe.privacy is None
+
+
+def test_priming_continues_each_given_person(fitted, daily):
+    june = daily[daily["date"].between("2021-06-01", "2021-06-05")]
+    persons = sorted(june.groupby("person_id").filter(lambda days: len(days) == 5)["person_id"].unique())[:3]
+    given = june[june["person_id"].isin(persons)]
+    continued = fitted.sample(prime=given, days=12, seed=0)
+    assert sorted(continued["person_id"].unique()) == persons and len(continued) == 3 * 12
+    first = continued[continued["person_id"] == persons[0]].reset_index(drop=True)
+    real = given[given["person_id"] == persons[0]].set_index("date")
+    assert first["date"].iloc[0] == pd.Timestamp("2021-06-01") and first["date"].iloc[-1] == pd.Timestamp("2021-06-12")
+    for day, row in real.iterrows():  # the given days are kept as they were
+        kept = first.set_index("date").loc[day, list(CHANNELS)].to_numpy(float)
+        np.testing.assert_array_equal(
+            np.nan_to_num(kept, nan=-1), np.nan_to_num(row[list(CHANNELS)].to_numpy(float), nan=-1)
+        )
+
+
+def test_primed_persons_of_different_lengths_are_refused(fitted, daily):
+    june = daily[daily["date"].between("2021-06-01", "2021-06-05")]
+    one, two = sorted(june.groupby("person_id").filter(lambda days: len(days) == 5)["person_id"].unique())[:2]
+    given = pd.concat(
+        [june[june["person_id"] == one], june[(june["person_id"] == two) & (june["date"] <= "2021-06-03")]]
+    )
+    with pytest.raises(SynthwearError, match="every primed person needs the same number of days"):
+        fitted.sample(prime=given, days=10)
+
+
+def test_a_loaded_synthesizer_is_evaluated_against_real_persons_it_is_given(fitted, daily, tmp_path):
+    loaded = Synthesizer.load(fitted.save(tmp_path / "model"))
+    with pytest.raises(SynthwearError, match="pass train="):
+        loaded.evaluate()
+    ids = sorted(daily["person_id"].unique())
+    report = loaded.evaluate(daily[daily["person_id"].isin(ids[:10])], train=daily[daily["person_id"].isin(ids[10:])])
+    assert report.failures == {}
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda s, d: s.fit(d.drop(columns="steps"), progress=False), "the DataFrame: missing column 'steps'"),
+        (lambda s, d: s.fit(d.to_dict(), progress=False), "expected a pandas DataFrame, got dict"),
+        (lambda s, d: s.sample(persons=3), "not fitted yet"),
+        (lambda s, d: s.fit(d, delta=1e-5, progress=False), "delta= needs epsilon="),
+    ],
+    ids=["missing-column", "not-a-frame", "unfitted", "delta-alone"],
+)
+def test_misuse_is_one_line(daily, call, message):
+    with pytest.raises(SynthwearError, match=message):
+        call(Synthesizer(channels=CHANNELS, **SMALL), daily)
+
+
+def test_construction_is_validated_like_a_recipe_file():
+    with pytest.raises(SynthwearError, match="unknown key 'training.epoch'"):
+        Synthesizer(channels=CHANNELS, training={"epoch": 3})
+    with pytest.raises(SynthwearError, match="give a recipe or recipe sections"):
+        Synthesizer({"name": "x", "channels": CHANNELS}, training={"epochs": 3})
+    with pytest.raises(SynthwearError, match="training.device 'cuda:9"):
+        Synthesizer(channels=CHANNELS, device="cuda:9")
+
+
+def test_from_recipe_reads_the_file_and_keeps_its_data_source():
+    synth = Synthesizer.from_recipe(REPO / "recipes" / "tiny.yaml", device="cpu")
+    assert synth.recipe.name == "tiny" and synth.recipe.data.dataset == "lifesnaps"
+    assert synth.recipe.training.device == "cpu" and synth.device.type == "cpu"
+    assert synth.recipe.source == REPO / "recipes" / "tiny.yaml"  # relative data paths resolve against it
