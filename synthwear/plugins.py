@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 import pluggy
+import pydantic
 
 from synthwear import hookspecs
 from synthwear.errors import SynthwearError, described
@@ -170,23 +171,39 @@ def options_type(factory: Callable) -> type | None:
 
 
 def make_config(config_type: type, options: dict[str, Any], what: str) -> Any:
-    """Build a plugin's config dataclass, naming the first unknown or mistyped option."""
-    fields = {f.name: f for f in dataclasses.fields(config_type)}
-    hints = typing.get_type_hints(config_type)
-    for key, value in options.items():
-        if key not in fields:
-            raise SynthwearError(f"{what}: unknown option {key!r} (known: {', '.join(fields)})")
-        expected = hints[key]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            options[key] = float(value)
-        elif expected in (int, float, str, bool) and not (
-            isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-        ):
-            raise SynthwearError(f"{what}: option {key!r} must be {expected.__name__}, got {value!r}")
+    """Build a plugin's config dataclass from a recipe's options, validated by pydantic against the
+    dataclass's own fields and type hints (strictly: ``"3"`` is not 3, ``true`` is not 1; an int is
+    a float); the first unknown or mistyped option is named. The dataclass's ``__post_init__`` then
+    runs its own checks."""
+    schema = options_schema(config_type)
     try:
-        return config_type(**options)
+        validated = schema.model_validate(options)
+    except pydantic.ValidationError as err:
+        first = err.errors()[0]
+        key = str(first["loc"][0])  # the option; deeper parts name a union's branch, not the user's key
+        if first["type"] == "extra_forbidden":
+            raise SynthwearError(f"{what}: unknown option {key!r} (known: {', '.join(schema.model_fields)})") from None
+        raise SynthwearError(f"{what}: option {key!r}: {first['msg']} (got {first.get('input')!r})") from None
+    try:
+        return config_type(**{key: getattr(validated, key) for key in options})
     except (ValueError, TypeError) as err:  # a config's own __post_init__ checks
         raise SynthwearError(f"{what}: {err}") from None
+
+
+@cache
+def options_schema(config_type: type) -> type[pydantic.BaseModel]:
+    """A pydantic model with the dataclass's fields, types and defaults, refusing other keys."""
+    hints = typing.get_type_hints(config_type)
+    fields = {}
+    for f in dataclasses.fields(config_type):
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (hints[f.name], pydantic.Field(default_factory=f.default_factory))
+        else:
+            fields[f.name] = (hints[f.name], ...)
+    config = pydantic.ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+    return pydantic.create_model(f"{config_type.__name__}Options", __config__=config, **fields)
 
 
 @cache

@@ -58,8 +58,12 @@ def test_plugin_options_are_checked_by_name_and_type():
     registry = Registry(load_plugin_manager())
     with pytest.raises(SynthwearError, match=r"r.yaml: generator 'transformer': unknown option 'n_layers'"):
         registry.build("generators", "transformer", {"n_layers": 3}, None, where="r.yaml")
-    with pytest.raises(SynthwearError, match=r"option 'bins' must be int"):
-        registry.build("encoders", "binning", {"bins": "many"}, 0, 1)
+    for wrong in ("many", "20", 20.5, True):  # strictly typed: no silent "20" -> 20 or true -> 1
+        with pytest.raises(SynthwearError, match=r"encoder 'binning': option 'bins': Input should be a valid integer"):
+            registry.build("encoders", "binning", {"bins": wrong}, 0, 1)
+    with pytest.raises(SynthwearError, match=r"loss 'shake_shake': option 'smoothing': Input should be a valid number"):
+        registry.build("losses", "shake_shake", {"smoothing": {"steps": "wide"}})
+    assert registry.build("losses", "shake_shake", {"smoothing": {"steps": 2}}).config.smoothing == {"steps": 2.0}
     with pytest.raises(SynthwearError, match="takes no options"):
         registry.build("evaluators", "forecast", {"weight": 1})
 

@@ -62,12 +62,8 @@ class LossConfig:
 
     def __post_init__(self):
         widths = self.smoothing.values() if isinstance(self.smoothing, dict) else [self.smoothing]
-        for width in widths:
-            if (
-                isinstance(width, bool)
-                or not isinstance(width, int | float)
-                or not (math.isfinite(width) and width >= 0)
-            ):
+        for width in widths:  # the types are checked by the engine (pydantic) before this runs
+            if not (math.isfinite(width) and width >= 0):
                 raise ValueError(f"loss smoothing must be numbers >= 0, got {self.smoothing!r}")
 
 
