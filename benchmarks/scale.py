@@ -393,7 +393,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.table_only:
-        print(table(json.loads((args.out / "results.json").read_text())))
+        finished = args.out / "results.json"
+        if not finished.exists():
+            raise SystemExit(f"{finished} does not exist: run `python benchmarks/scale.py --out {args.out}` first")
+        print(table(json.loads(finished.read_text())))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine(), "arguments": {k: str(v) for k, v in vars(args).items()}}

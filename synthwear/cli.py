@@ -70,6 +70,7 @@ def cli() -> None:
         synthwear evaluate runs/fitbit               # rerun the evaluators, without retraining
         synthwear report runs/fitbit                 # re-render runs/fitbit/report.html
         synthwear plugins                            # what is installed
+        synthwear datasets                           # the real data shipped with it
     """
 
 
@@ -289,6 +290,35 @@ def import_(importer: str, export_dir: Path, output: Path, overwrite: bool) -> N
     console.print(
         f"Wrote [bold]{output}[/]: {result.frame['person_id'].nunique()} persons, {len(result.frame):,} person-days"
     )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def datasets(as_json: bool) -> None:
+    """List the real datasets shipped with synthwear: persons, days, channels, licence (--json names the channels).
+
+    \b
+    Example:
+        synthwear datasets              # a recipe names one as data: {dataset: lifesnaps}
+    """
+    from synthwear.datasets import describe_datasets
+
+    rows = describe_datasets()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "persons", "person-days", "channels", "size", "licence")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            f"{row['persons']:,}",
+            f"{row['person_days']:,}",
+            str(len(row["channels"])),
+            f"{row['bytes'] / 2**20:.1f} MiB",
+            row["licence"],
+        )
+    Console().print(table)
+    console.print("Cite: " + "; ".join(sorted({row["citation"] for row in rows})))
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from synthwear.errors import SynthwearError
+from synthwear.tables import current_umask
 
 RUN_MARKER = "run.json"  # a folder holding this (with a recipe in it) is a synthwear run
 
@@ -120,6 +121,9 @@ def remove_staging(out_dir: Path) -> None:
 def staging_folder(out_dir: Path) -> Iterator[Path]:
     """A hidden folder beside ``out_dir`` to assemble the run in; removed unless it was published."""
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    staging.chmod(
+        0o777 & ~current_umask()
+    )  # published as the run folder: mkdtemp's private 0700 is not a user's folder
     try:
         yield staging
     finally:

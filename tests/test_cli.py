@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from cohorts import make_daily_frame
+from cohorts import REPO, make_daily_frame
 
 from synthwear.cli import cli
 
@@ -166,3 +166,15 @@ def test_import_command_writes_the_tidy_table(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "daily.csv")
     assert list(table.columns) == ["person_id", "date", "resting_hr", "sleep_minutes", "steps"] and len(table) == 10
+
+
+def test_datasets_lists_the_shipped_data_with_licence_and_size():
+    result = CliRunner().invoke(cli, ["datasets", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    lifesnaps = rows["lifesnaps"]
+    assert lifesnaps["licence"] == "CC BY 4.0" and "LifeSnaps" in lifesnaps["citation"]
+    assert lifesnaps["channels"] == ["resting_hr", "sleep_minutes", "steps"]
+    frame = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
+    assert lifesnaps["persons"] == frame["person_id"].nunique() and lifesnaps["person_days"] == len(frame)
+    assert len(rows["lifesnaps-extended"]["channels"]) > 3

@@ -92,3 +92,21 @@ def test_a_killed_runs_lock_and_staging_are_cleared(tmp_path):
         assert (tmp_path / ".run.lock").read_text() == str(os.getpid())
         assert not (tmp_path / ".run.tmp-abc123").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_written_files_and_run_folders_get_the_users_usual_permissions(tmp_path, umask, file_mode, folder_mode):
+    from synthwear.run_folder import publish, staging_folder
+    from synthwear.tables import atomic_path
+
+    previous = os.umask(umask)
+    try:
+        out = tmp_path / "run"
+        with staging_folder(out) as staging:
+            with atomic_path(staging / "report.html") as tmp:
+                tmp.write_text("<html></html>")
+            publish(staging, out)
+    finally:
+        os.umask(previous)
+    assert (out / "report.html").stat().st_mode & 0o777 == file_mode  # readable by the group, as their other files
+    assert out.stat().st_mode & 0o777 == folder_mode

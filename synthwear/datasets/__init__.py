@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from synthwear.errors import SynthwearError
 
@@ -36,3 +39,22 @@ def get_dataset(name: str) -> Dataset:
         return DATASETS[name]
     except KeyError:
         raise SynthwearError(f"no shipped dataset named {name!r} (shipped: {', '.join(DATASETS)})") from None
+
+
+def describe_datasets() -> list[dict[str, Any]]:
+    """Each shipped dataset's name, licence, citation, size on disk and shape (read from the file)."""
+    rows = []
+    for dataset in DATASETS.values():
+        frame = pd.read_csv(dataset.path)
+        rows.append(
+            {
+                "name": dataset.name,
+                "persons": int(frame["person_id"].nunique()),
+                "person_days": len(frame),
+                "channels": [c for c in frame.columns if c not in ("person_id", "date")],
+                "bytes": dataset.path.stat().st_size,
+                "licence": dataset.licence,
+                "citation": dataset.citation,
+            }
+        )
+    return rows

@@ -159,7 +159,7 @@ class MembershipInference:
     @staticmethod
     def report_section(results: dict[str, Any], run: dict[str, Any]) -> str:
         """The "Privacy" section: the formal guarantee, then the attacks beside what it allows."""
-        return "<h2>Privacy</h2>" + guarantee_html(run.get("privacy")) + attacks_html(results)
+        return "<h2>Privacy</h2>" + guarantee_html(run.get("privacy")) + attacks_html(results, run.get("split", {}))
 
 
 def with_ci(value: float, ci: list[float]) -> str:
@@ -195,7 +195,17 @@ def guarantee_html(privacy: dict[str, Any] | None) -> str:
     )
 
 
-def attacks_html(results: dict[str, Any]) -> str:
+def counted(scored: int, split: int | None, who: str) -> str:
+    """ "47 training persons", or where the evaluated windows (a subsample) miss some of the split's
+    persons, "45 of the 47 training persons": the same count the training section shows."""
+    return (
+        f"{scored} {who}"
+        if split in (None, scored)
+        else f"{scored} of the {split} {who} (those with evaluated windows)"
+    )
+
+
+def attacks_html(results: dict[str, Any], split: dict[str, Any]) -> str:
     bound = results.get("guarantee")
     headers = ["attack", "ROC AUC [95% CI]"]
     for target in FPR_TARGETS.values():
@@ -225,8 +235,8 @@ def attacks_html(results: dict[str, Any]) -> str:
     first = results.get("persons") or next(iter(results["attacks"].values()))  # runs before "persons" was kept
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
     return (
-        f"<h3>Membership-inference attacks</h3><p>{first['members']} training persons (members) against "
-        f"{first['non_members']} holdout persons (non-members); window scores averaged per person; an AUC of 0.5 is "
+        f"<h3>Membership-inference attacks</h3><p>{counted(first['members'], split.get('train'), 'training persons')} "
+        f"(members) against {counted(first['non_members'], split.get('holdout'), 'holdout persons')} (non-members); window scores averaged per person; an AUC of 0.5 is "
         f"guessing. Intervals: {results['bootstrap']} bootstrap resamples of persons. With {first['non_members']} "
         f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
         f"coarse and can exceed the bound by chance; the intervals say how far.</p>"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.integrate import trapezoid
 from scipy.stats import rankdata
 
 FPR_TARGETS = {"1pct": 0.01, "10pct": 0.10}
@@ -85,6 +86,6 @@ def guarantee_bounds(epsilon: float, delta: float) -> dict[str, float]:
     return {
         "epsilon": epsilon,
         "delta": delta,
-        "auc": float(np.trapezoid(tpr_bound(grid, epsilon, delta), grid)),
+        "auc": float(trapezoid(tpr_bound(grid, epsilon, delta), grid)),  # numpy < 2 lacks np.trapezoid
         **bounds,
     }

@@ -175,10 +175,11 @@ class TemporalStructure:
         titles = [
             f"{kind}: {REFERENCE_LABELS[name]}" for kind in results["correlation"] for name in ("holdout", "synthetic")
         ]
-        heat = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.06)
-        col = 1
-        for by_set in results["correlation"].values():
-            for name in ("holdout", "synthetic"):
+        # a 2 x 2 grid (values / changes by real / synthetic) with the channels' names once per row
+        # and column: four matrices in a row left each panel too narrow for its own axis labels
+        heat = make_subplots(rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.16)
+        for row, by_set in enumerate(results["correlation"].values(), start=1):
+            for col, name in enumerate(("holdout", "synthetic"), start=1):
                 matrix = np.array(by_set[name], dtype=float)
                 heat.add_trace(
                     go.Heatmap(
@@ -189,15 +190,17 @@ class TemporalStructure:
                         zmax=1,
                         colorscale="RdBu",
                         reversescale=True,
-                        showscale=col == 4,
+                        showscale=row == col == 1,
                         text=np.round(matrix, 2),
                         texttemplate="%{text}",
                     ),
-                    row=1,
+                    row=row,
                     col=col,
                 )
-                col += 1
         heat.update_yaxes(autorange="reversed")
+        heat.update_yaxes(showticklabels=False, col=2)
+        heat.update_xaxes(showticklabels=False, row=1)
+        heat.update_xaxes(tickangle=-30, row=2)
         heat.update_layout(title="Cross-channel correlation of values and of day-to-day changes")
         rows = [
             [escape(channel)] + [fmt(shares[name]) for name in ("holdout", *REFERENCES)]
@@ -209,7 +212,7 @@ class TemporalStructure:
             "between-person share is the variance of window means over the total: synthetic persons should differ "
             "from each other as much as real ones do.</p>"
             + figure(acf_fig)
-            + figure(heat, height=300)
+            + figure(heat, height=620)
             + table(["channel", "between-person share: real (holdout)", "synthetic", "ceiling", "floor"], rows)
         )
 

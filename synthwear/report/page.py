@@ -145,9 +145,21 @@ def training_section(run: dict) -> str:
                     ", ".join(fmt(timings.get(k), 1) for k in ("train", "sample", "evaluate")),
                 ],
                 ["device", escape(run["device"])],
+                ["differential privacy", escape(guarantee_line(run.get("privacy")))],
             ],
         )
         + "</section>"
+    )
+
+
+def guarantee_line(privacy: dict[str, Any] | None) -> str:
+    """The formal guarantee in one line, wherever the page mentions training (not only in the
+    membership evaluator's section, which a recipe may leave out)."""
+    if not privacy:
+        return "none: trained without differential privacy"
+    return (
+        f"(ε = {privacy['epsilon']:.2f}, δ = {privacy['delta']:.1e}) per person, person-level DP-SGD "
+        f"({privacy['accountant']} accountant, target ε {privacy['target_epsilon']:g})"
     )
 
 
@@ -214,7 +226,8 @@ def render(run: dict[str, Any], metrics: dict[str, Any], synthetic: pd.DataFrame
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>synthwear · {title}</title>"
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         f"<h1>synthwear run: {title}</h1><p class='sub'>Synthetic wearable data from {escape(run['data']['source'])}"
-        f" · seed {fmt(run['seed'])} · licence of the data: {fmt(run['data'].get('licence'))}</p>"
+        f" · seed {fmt(run['seed'])} · licence of the data: {fmt(run['data'].get('licence'))}"
+        f" · differential privacy: {escape(guarantee_line(run.get('privacy')))}</p>"
         f"{nav}{''.join(sections)}</body></html>"
     )
 

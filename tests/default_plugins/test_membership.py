@@ -174,6 +174,11 @@ def test_report_section_shows_the_guarantee_beside_the_attacks(tiny_recipe, memb
     assert "<td>training processes</td><td>2 (torchrun; the noise was added once, on rank 0)</td>" in under_torchrun
     public = MembershipInference.report_section({**results, "guarantee": None}, {})
     assert "No formal guarantee" in public and "allowed by" not in public
+    members_scored = results["persons"]["members"]
+    assert f"<p>{members_scored} training persons (members)" in public
+    split = {"split": {"train": members_scored + 2, "holdout": results["persons"]["non_members"]}}
+    subsampled = MembershipInference.report_section(results, split)  # the count the training section shows
+    assert f"{members_scored} of the {members_scored + 2} training persons (those with evaluated windows)" in subsampled
 
 
 def test_density_agrees_with_gaussian_kde_where_that_is_well_posed():

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from synthwear.cli import cli
 from synthwear.hookspecs import hookimpl
-from synthwear.plugins import Registry, load_plugin_manager
+from synthwear.plugins import Registry, default_registry, load_plugin_manager
 from synthwear.report.page import read_json, render
 
 
@@ -110,3 +110,15 @@ def test_damaged_metrics_is_a_one_line_error_naming_the_file(tiny_run, tmp_path)
     result = CliRunner().invoke(cli, ["report", str(copy)])
     assert result.exit_code == 1 and f"{copy / 'metrics.json'}: cannot be read as JSON" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_guarantee_is_on_the_page_whenever_dp_trained_the_model(tiny_run):
+    run, metrics = read_json(tiny_run / "run.json"), read_json(tiny_run / "metrics.json")
+    assert "membership" not in metrics  # the tiny recipe leaves the privacy evaluator out
+    synthetic = pd.read_csv(tiny_run / "synthetic.csv")
+    plain = render(run, metrics, synthetic, default_registry())
+    assert "none: trained without differential privacy" in plain
+    run["privacy"] = {"epsilon": 2.9876, "delta": 1e-5, "accountant": "prv", "target_epsilon": 3.0}
+    private = render(run, metrics, synthetic, default_registry())
+    line = "(ε = 2.99, δ = 1.0e-05) per person, person-level DP-SGD (prv accountant, target ε 3)"
+    assert private.count(line) == 2  # under the title, and in the training section
