@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -161,18 +161,8 @@ class SynthesisModel:
                 if self.summary:  # a continuation's level comes from the given days, not a drawn summary
                     primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
                 seq = torch.cat([seq, self.input_ids(primed)], dim=1)
-            cache, cached = None, 0
-            for _ in range(days - k + (self.summary and prime is None)):
-                if seq.size(1) > self.spec.max_days:  # the start (and summary) day stay, the oldest days leave
-                    kept = 1 + self.summary
-                    logits = self.generator(torch.cat([seq[:, :kept], seq[:, kept - self.spec.max_days :]], dim=1))
-                elif extend is not None:
-                    logits, cache = extend(seq[:, cached:], cache)
-                    cached = seq.size(1)
-                else:
-                    logits = self.generator(seq)
-                day = [sample_token(channel[:, -1], t, torch_gen) for channel, t in zip(logits, temperatures)]
-                seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
+            steps = days - k + (self.summary and prime is None)
+            seq = self.extend_sequences(seq, steps, temperatures, torch_gen, extend)
             tokens = seq[:, 1 + self.summary :].cpu().numpy()
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
             if prime is not None:
@@ -180,6 +170,29 @@ class SynthesisModel:
             if on_batch:
                 on_batch(size)
             yield values
+
+    def extend_sequences(
+        self,
+        seq: torch.Tensor,
+        steps: int,
+        temperatures: list[float],
+        generator: torch.Generator,
+        extend: Callable | None,
+    ) -> torch.Tensor:
+        """Draw ``steps`` more days onto input sequences (B, L, C), one day at a time."""
+        cache, cached = None, 0
+        for _ in range(steps):
+            if seq.size(1) > self.spec.max_days:  # the start (and summary) day stay, the oldest days leave
+                kept = 1 + self.summary
+                logits = self.generator(torch.cat([seq[:, :kept], seq[:, kept - self.spec.max_days :]], dim=1))
+            elif extend is not None:
+                logits, cache = extend(seq[:, cached:], cache)
+                cached = seq.size(1)
+            else:
+                logits = self.generator(seq)
+            day = [sample_token(channel[:, -1], t, generator) for channel, t in zip(logits, temperatures)]
+            seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
+        return seq
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

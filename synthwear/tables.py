@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,20 @@ def read_daily_table(
     )
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a bad value is: the file, and a row (a line of the file when its header lines are known)."""
+
+    source: Path | str
+    header_lines: int = 0
+
+    def at(self, row: int) -> str:
+        return f"{self.source}: " + (f"line {row + 1 + self.header_lines}" if self.header_lines else f"row {row + 1}")
+
+    def error(self, row: int, column: str, problem: str) -> SynthwearError:
+        return SynthwearError(f"{self.at(row)}: column {column!r}: {problem}")
+
+
 def validate_daily_table(
     raw: pd.DataFrame,
     channels: list[str],
@@ -70,68 +85,27 @@ def validate_daily_table(
     header_lines: int = 0,
     date_format: str = "ISO8601",
 ) -> pd.DataFrame:
-    """Check a raw frame against the schema; ``header_lines`` turns row numbers into file lines."""
-    columns = columns or {}
-
-    def place(row: int) -> str:
-        return f"line {row + 1 + header_lines}" if header_lines else f"row {row + 1}"
-
+    """Check a raw frame against the schema; ``header_lines`` turns row numbers into file lines.
+    The first problem ends it with one line naming the file, the row and the column."""
+    place = Place(source, header_lines)
     if raw.empty:
         raise SynthwearError(f"{source}: the file has no rows")
-    wanted = {name: columns.get(name, name) for name in (*KEYS, *channels)}
+    wanted = {name: (columns or {}).get(name, name) for name in (*KEYS, *channels)}
     missing = [col for col in wanted.values() if col not in raw.columns]
     if missing:
         raise SynthwearError(
             f"{source}: missing column {missing[0]!r} (columns present: {', '.join(map(str, raw.columns))})"
         )
     frame = pd.DataFrame({name: raw[col] for name, col in wanted.items()}).reset_index(drop=True)
-
-    person = frame["person_id"].astype(str).str.strip()
-    empty = (person == "") | frame["person_id"].isna()
-    if empty.any():
-        raise SynthwearError(f"{source}: {place(int(np.argmax(empty)))}: column {wanted['person_id']!r} is empty")
-    frame["person_id"] = person
-
-    dates = (
-        pd.to_datetime(frame["date"].str.strip(), errors="coerce", format=date_format)
-        if frame["date"].dtype == object
-        else pd.to_datetime(frame["date"], errors="coerce")
-    )
-    bad = dates.isna()
-    if bad.any():
-        row = int(np.argmax(bad))
-        written = "ISO 8601 (YYYY-MM-DD)" if date_format == "ISO8601" else repr(date_format)
-        raise SynthwearError(
-            f"{source}: {place(row)}: column {wanted['date']!r}: {frame['date'][row]!r} is not a date written "
-            f"{written}; dates are never guessed (set data.date_format to the file's format)"
-        )
-    frame["date"] = dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
-
+    frame["person_id"] = checked_persons(frame["person_id"], place, wanted["person_id"])
+    frame["date"] = checked_dates(frame["date"], place, wanted["date"], date_format)
     for name in channels:
-        text = frame[name]
-        if text.dtype == object:
-            text = text.str.strip().replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})
-        values = pd.to_numeric(text, errors="coerce")
-        bad = values.isna() & text.notna()
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise SynthwearError(
-                f"{source}: {place(row)}: column {wanted[name]!r}: {frame[name][row]!r} is not a number"
-            )
-        values = values.astype("float64")
-        if not np.isfinite(values.fillna(0)).all():
-            row = int(np.argmax(~np.isfinite(values.fillna(0))))
-            raise SynthwearError(f"{source}: {place(row)}: column {wanted[name]!r}: {values[row]!r} is not finite")
-        if name in nonnegative and (values < 0).any():
-            row = int(np.argmax(values < 0))
-            raise SynthwearError(f"{source}: {place(row)}: column {wanted[name]!r}: negative value {values[row]:g}")
-        frame[name] = values
-
+        frame[name] = checked_values(frame[name], place, wanted[name], name in nonnegative)
     duplicated = frame.duplicated(subset=list(KEYS), keep="first")
     if duplicated.any():
         row = int(np.argmax(duplicated))
         raise SynthwearError(
-            f"{source}: {place(row)}: duplicate person-day ({frame['person_id'][row]}, {frame['date'][row].date()})"
+            f"{place.at(row)}: duplicate person-day ({frame['person_id'][row]}, {frame['date'][row].date()})"
         )
     for name in channels:
         if frame[name].notna().sum() == 0:
@@ -143,6 +117,55 @@ def validate_daily_table(
     if frame.empty:
         raise SynthwearError(f"{source}: no row has a value in any of the channels {', '.join(channels)}")
     return frame.sort_values(list(KEYS)).reset_index(drop=True)
+
+
+def checked_persons(ids: pd.Series, place: Place, column: str) -> pd.Series:
+    person = ids.astype(str).str.strip()
+    empty = (person == "") | ids.isna()
+    if empty.any():
+        raise place.error(int(np.argmax(empty)), column, "no person id")
+    return person
+
+
+def checked_dates(written: pd.Series, place: Place, column: str, date_format: str) -> pd.Series:
+    """Calendar days; text is parsed only in the stated format (03/05/2021 is never guessed)."""
+    dates = (
+        pd.to_datetime(written.str.strip(), errors="coerce", format=date_format)
+        if written.dtype == object
+        else pd.to_datetime(written, errors="coerce")
+    )
+    bad = dates.isna()
+    if bad.any():
+        row = int(np.argmax(bad))
+        form = "ISO 8601 (YYYY-MM-DD)" if date_format == "ISO8601" else repr(date_format)
+        raise place.error(
+            row,
+            column,
+            f"{written[row]!r} is not a date written {form}; dates are never guessed "
+            "(set data.date_format to the file's format)",
+        )
+    return dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
+
+
+def checked_values(written: pd.Series, place: Place, column: str, nonnegative: bool) -> pd.Series:
+    """Finite float64 numbers (common spellings of "missing" become NaN), non-negative where asked."""
+    text = written
+    if text.dtype == object:
+        text = text.str.strip().replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise place.error(row, column, f"{written[row]!r} is not a number")
+    values = values.astype("float64")
+    infinite = ~np.isfinite(values.fillna(0))
+    if infinite.any():
+        row = int(np.argmax(infinite))
+        raise place.error(row, column, f"{values[row]!r} is not finite")
+    if nonnegative and (values < 0).any():
+        row = int(np.argmax(values < 0))
+        raise place.error(row, column, f"negative value {values[row]:g}")
+    return values
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -291,11 +291,6 @@ def train_model(
             f"among {shard.world_size} processes"
         )
     train, validation = train.to(device), validation.to(device)
-    network = (
-        model.generator
-        if shard.world_size == 1
-        else DistributedDataParallel(model.generator, device_ids=[device] if device.type == "cuda" else None)
-    )
     batch_size = math.ceil(config.batch_size / shard.world_size)  # the recipe's batch is the global batch
     order = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model.generator, config)
@@ -306,7 +301,7 @@ def train_model(
             yield (train.batch(index) for index in order_now.split(batch_size))
 
     plan = TrainingPlan(
-        network,
+        data_parallel(model.generator, shard),
         optimizer,
         loss,
         epochs,
@@ -320,6 +315,14 @@ def train_model(
     result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
     result.stopped = stopped or f"reached {config.epochs} epochs"
     return result
+
+
+def data_parallel(generator: torch.nn.Module, shard: Shard) -> torch.nn.Module:
+    """The generator itself in one process; under torchrun, DDP around it (gradients averaged over ranks)."""
+    if shard.world_size == 1:
+        return generator
+    device = next(generator.parameters()).device
+    return DistributedDataParallel(generator, device_ids=[device] if device.type == "cuda" else None)
 
 
 def window_tokens(tokens: np.ndarray, starts: np.ndarray, days: int) -> WindowTokens:

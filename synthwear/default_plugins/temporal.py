@@ -66,6 +66,65 @@ def upper_triangle(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.triu_indices_from(matrix, k=1)]
 
 
+def channel_structure(sets: dict[str, np.ndarray], c: int, channel: str, lags: list[int]) -> dict[str, Any]:
+    """One channel's autocorrelation by lag and between-person share, per set, with their errors
+    against the holdout and the two verdict rows."""
+    acf = {name: autocorrelation(values[:, :, c], lags) for name, values in sets.items()}
+    shares = {name: between_window_share(values[:, :, c]) for name, values in sets.items()}
+    acf_error = {name: mean_abs_difference(acf[name], acf["holdout"]) for name in REFERENCES}
+    share_error = {
+        name: None if shares[name] is None or shares["holdout"] is None else abs(shares[name] - shares["holdout"])
+        for name in REFERENCES
+    }
+    verdict = [
+        verdict_row(
+            f"ACF error (lags 1–{lags[-1]})", channel, acf_error, higher_is_better=False, resolution=RESOLUTION
+        ),
+        verdict_row(
+            "between-person variance share error", channel, share_error, higher_is_better=False, resolution=RESOLUTION
+        ),
+    ]
+    return {"acf": acf, "acf_error": acf_error, "shares": shares, "verdict": verdict}
+
+
+def cross_channel(sets: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Correlation matrices of the channels' values and of their day-to-day changes, per set (the
+    holdout's and the synthetic one's kept for the report), their errors and verdict rows."""
+    n_channels = next(iter(sets.values())).shape[2]
+    matrices = {
+        "values": {name: correlation_matrix(values.reshape(-1, n_channels)) for name, values in sets.items()},
+        "changes": {
+            name: correlation_matrix(np.diff(values, axis=1).reshape(-1, n_channels)) for name, values in sets.items()
+        },
+    }
+    error = {
+        kind: {
+            name: mean_abs_difference(upper_triangle(by_set[name]), upper_triangle(by_set["holdout"]))
+            for name in REFERENCES
+        }
+        for kind, by_set in matrices.items()
+    }
+    verdict = [
+        verdict_row(
+            f"cross-channel correlation error ({kind})",
+            None,
+            error[kind],
+            higher_is_better=False,
+            resolution=RESOLUTION,
+        )
+        for kind in matrices
+    ]
+    correlation = {
+        kind: {
+            name: np.where(np.isnan(m), None, m).tolist()
+            for name, m in by_set.items()
+            if name in ("holdout", "synthetic")
+        }
+        for kind, by_set in matrices.items()
+    }
+    return {"correlation": correlation, "correlation_error": error, "verdict": verdict}
+
+
 @dataclass
 class TemporalConfig:
     max_lag: int = 7  # autocorrelation lags 1..max_lag (capped so that every lag has pairs in a window)
@@ -80,128 +139,21 @@ class TemporalStructure:
         lags = list(range(1, min(self.config.max_lag, days - 2) + 1))
         if not lags:
             raise SynthwearError(f"evaluation.evaluators: temporal needs windows of at least 3 days, got {days}")
-        sets = {"holdout": context.holdout, **scale_candidates(context)}
-        acf, acf_error, shares, rows = {}, {}, {}, []
-        for c, channel in enumerate(context.channels):
-            acf[channel] = {name: autocorrelation(w.values[:, :, c], lags) for name, w in sets.items()}
-            acf_error[channel] = {
-                name: mean_abs_difference(acf[channel][name], acf[channel]["holdout"]) for name in REFERENCES
-            }
-            shares[channel] = {name: between_window_share(w.values[:, :, c]) for name, w in sets.items()}
-            share_error = {
-                name: None
-                if shares[channel][name] is None or shares[channel]["holdout"] is None
-                else abs(shares[channel][name] - shares[channel]["holdout"])
-                for name in REFERENCES
-            }
-            rows.append(
-                verdict_row(
-                    f"ACF error (lags 1–{lags[-1]})",
-                    channel,
-                    acf_error[channel],
-                    higher_is_better=False,
-                    resolution=RESOLUTION,
-                )
-            )
-            rows.append(
-                verdict_row(
-                    "between-person variance share error",
-                    channel,
-                    share_error,
-                    higher_is_better=False,
-                    resolution=RESOLUTION,
-                )
-            )
-        n_channels = len(context.channels)
-        matrices = {
-            "values": {name: correlation_matrix(w.values.reshape(-1, n_channels)) for name, w in sets.items()},
-            "changes": {
-                name: correlation_matrix(np.diff(w.values, axis=1).reshape(-1, n_channels)) for name, w in sets.items()
-            },
-        }
-        correlation_error = {}
-        for kind, by_set in matrices.items():
-            correlation_error[kind] = {
-                name: mean_abs_difference(upper_triangle(by_set[name]), upper_triangle(by_set["holdout"]))
-                for name in REFERENCES
-            }
-            rows.append(
-                verdict_row(
-                    f"cross-channel correlation error ({kind})",
-                    None,
-                    correlation_error[kind],
-                    higher_is_better=False,
-                    resolution=RESOLUTION,
-                )
-            )
-        correlation = {
-            kind: {
-                name: np.where(np.isnan(m), None, m).tolist()
-                for name, m in by_set.items()
-                if name in ("holdout", "synthetic")
-            }
-            for kind, by_set in matrices.items()
-        }
+        sets = {"holdout": context.holdout.values, **{n: w.values for n, w in scale_candidates(context).items()}}
+        within = [channel_structure(sets, c, channel, lags) for c, channel in enumerate(context.channels)]
+        across = cross_channel(sets)
         return {
             "lags": lags,
             "channels": list(context.channels),
-            "acf": acf,
-            "acf_error": acf_error,
-            "between_window_share": shares,
-            "correlation": correlation,
-            "correlation_error": correlation_error,
-            "verdict": rows,
+            "acf": {channel: part["acf"] for channel, part in zip(context.channels, within)},
+            "acf_error": {channel: part["acf_error"] for channel, part in zip(context.channels, within)},
+            "between_window_share": {channel: part["shares"] for channel, part in zip(context.channels, within)},
+            "correlation": across["correlation"],
+            "correlation_error": across["correlation_error"],
+            "verdict": [row for part in within for row in part["verdict"]] + across["verdict"],
         }
 
     def report_section(self, results: dict[str, Any], run: dict[str, Any]) -> str:
-        acf, lags, channels = results["acf"], results["lags"], results["channels"]
-        acf_fig = make_subplots(rows=1, cols=len(acf), subplot_titles=list(acf), shared_yaxes=True)
-        for i, curves in enumerate(acf.values(), start=1):
-            for name, curve in curves.items():
-                dash = {"ceiling": "dash", "floor": "dot"}.get(name, "solid")
-                acf_fig.add_trace(
-                    go.Scatter(
-                        x=lags,
-                        y=curve,
-                        name=REFERENCE_LABELS[name],
-                        mode="lines+markers",
-                        showlegend=i == 1,
-                        line=dict(color=REFERENCE_COLOURS[name], dash=dash),
-                    ),
-                    row=1,
-                    col=i,
-                )
-        acf_fig.update_layout(title="Autocorrelation within windows, by lag (days)")
-        titles = [
-            f"{kind}: {REFERENCE_LABELS[name]}" for kind in results["correlation"] for name in ("holdout", "synthetic")
-        ]
-        # a 2 x 2 grid (values / changes by real / synthetic) with the channels' names once per row
-        # and column: four matrices in a row left each panel too narrow for its own axis labels
-        heat = make_subplots(rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.16)
-        for row, by_set in enumerate(results["correlation"].values(), start=1):
-            for col, name in enumerate(("holdout", "synthetic"), start=1):
-                matrix = np.array(by_set[name], dtype=float)
-                heat.add_trace(
-                    go.Heatmap(
-                        z=matrix,
-                        x=channels,
-                        y=channels,
-                        zmin=-1,
-                        zmax=1,
-                        colorscale="RdBu",
-                        reversescale=True,
-                        showscale=row == col == 1,
-                        text=np.round(matrix, 2),
-                        texttemplate="%{text}",
-                    ),
-                    row=row,
-                    col=col,
-                )
-        heat.update_yaxes(autorange="reversed")
-        heat.update_yaxes(showticklabels=False, col=2)
-        heat.update_xaxes(showticklabels=False, row=1)
-        heat.update_xaxes(tickangle=-30, row=2)
-        heat.update_layout(title="Cross-channel correlation of values and of day-to-day changes")
         rows = [
             [escape(channel)] + [fmt(shares[name]) for name in ("holdout", *REFERENCES)]
             for channel, shares in results["between_window_share"].items()
@@ -211,10 +163,64 @@ class TemporalStructure:
             "centred on its own mean), so it shows day-to-day persistence, not differences between persons. The "
             "between-person share is the variance of window means over the total: synthetic persons should differ "
             "from each other as much as real ones do.</p>"
-            + figure(acf_fig)
-            + figure(heat, height=620)
+            + figure(acf_figure(results["acf"], results["lags"]))
+            + figure(correlation_figure(results["correlation"], results["channels"]), height=620)
             + table(["channel", "between-person share: real (holdout)", "synthetic", "ceiling", "floor"], rows)
         )
+
+
+def acf_figure(acf: dict[str, dict[str, list]], lags: list[int]) -> go.Figure:
+    """One panel per channel: each set's autocorrelation by lag."""
+    fig = make_subplots(rows=1, cols=len(acf), subplot_titles=list(acf), shared_yaxes=True)
+    for i, curves in enumerate(acf.values(), start=1):
+        for name, curve in curves.items():
+            dash = {"ceiling": "dash", "floor": "dot"}.get(name, "solid")
+            fig.add_trace(
+                go.Scatter(
+                    x=lags,
+                    y=curve,
+                    name=REFERENCE_LABELS[name],
+                    mode="lines+markers",
+                    showlegend=i == 1,
+                    line=dict(color=REFERENCE_COLOURS[name], dash=dash),
+                ),
+                row=1,
+                col=i,
+            )
+    fig.update_layout(title="Autocorrelation within windows, by lag (days)")
+    return fig
+
+
+def correlation_figure(correlation: dict[str, dict[str, list]], channels: list[str]) -> go.Figure:
+    """A 2 x 2 grid (values / changes by real / synthetic) with the channels' names once per row and
+    column: four matrices in a row left each panel too narrow for its own axis labels."""
+    titles = [f"{kind}: {REFERENCE_LABELS[name]}" for kind in correlation for name in ("holdout", "synthetic")]
+    fig = make_subplots(rows=2, cols=2, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.16)
+    for row, by_set in enumerate(correlation.values(), start=1):
+        for col, name in enumerate(("holdout", "synthetic"), start=1):
+            matrix = np.array(by_set[name], dtype=float)
+            fig.add_trace(
+                go.Heatmap(
+                    z=matrix,
+                    x=channels,
+                    y=channels,
+                    zmin=-1,
+                    zmax=1,
+                    colorscale="RdBu",
+                    reversescale=True,
+                    showscale=row == col == 1,
+                    text=np.round(matrix, 2),
+                    texttemplate="%{text}",
+                ),
+                row=row,
+                col=col,
+            )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(showticklabels=False, col=2)
+    fig.update_xaxes(showticklabels=False, row=1)
+    fig.update_xaxes(tickangle=-30, row=2)
+    fig.update_layout(title="Cross-channel correlation of values and of day-to-day changes")
+    return fig
 
 
 @hookimpl

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -55,6 +56,19 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
             for i in range(len(targets))
         ]
     ).mean()
+
+
+@contextmanager
+def frozen_for_dp(model: SynthesisModel) -> Iterator[list[str]]:
+    """The parameters Opacus cannot give per-sample gradients frozen for the block (their names
+    yielded), and trainable again after it for whoever holds the model next."""
+    frozen = freeze_unbatched_parameters(model)
+    try:
+        yield frozen
+    finally:
+        for name, parameter in model.generator.named_parameters():
+            if name in frozen:
+                parameter.requires_grad_(True)
 
 
 def checkpoint_rounds(loader: DataLoader, privacy: PrivacySection) -> Iterator[Iterator[torch.Tensor]]:
@@ -125,42 +139,54 @@ def train_private(
     dataset = PersonWindows(train, np.asarray(persons), torch.Generator().manual_seed(seed + shard.rank))
     delta = resolve_delta(privacy, len(dataset))
     noise_multiplier = calibrate_noise(privacy, delta)
-    frozen = freeze_unbatched_parameters(model)
-    engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
-    plan = TrainingPlan(
-        module,
-        optimizer,
-        loss,
-        lambda state: checkpoint_rounds(loader, privacy),
-        lambda logits, targets: per_window_loss(loss, logits, targets),
-        privacy.steps,
+    with frozen_for_dp(model) as frozen:
+        engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
+        plan = TrainingPlan(
+            module,
+            optimizer,
+            loss,
+            lambda state: checkpoint_rounds(loader, privacy),
+            lambda logits, targets: per_window_loss(loss, logits, targets),
+            privacy.steps,
+        )
+        try:
+            result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
+        finally:
+            module.cleanup()
+    accounting = spent(engine, privacy, delta, noise_multiplier, len(dataset), frozen, shard)
+    result.stopped = (
+        f"privacy budget spent: {privacy.steps} noisy steps, epsilon {accounting.epsilon:.2f} at delta {delta:.1e}"
     )
-    try:
-        result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
-    finally:
-        module.cleanup()
-        for name, parameter in model.generator.named_parameters():
-            if name in frozen:  # frozen for DP-SGD only: the module stays trainable for whoever holds it next
-                parameter.requires_grad_(True)
+    return result, accounting
+
+
+def spent(
+    engine: PrivacyEngine,
+    privacy: PrivacySection,
+    delta: float,
+    noise_multiplier: float,
+    persons: int,
+    frozen: list[str],
+    shard: Shard,
+) -> PrivacyAccounting:
+    """What training spent, as the accountant reports it; more than the target is an error."""
     # the accountant's upper bound; it can dip below 0 by numerical error where the true epsilon is ~0,
     # and epsilon is never negative, so 0 is the sound report there
     epsilon = max(engine.get_epsilon(delta), 0.0)
     if epsilon > privacy.target_epsilon * 1.001:
         raise SynthwearError(f"privacy: spent epsilon {epsilon:.4f} exceeds the target {privacy.target_epsilon}")
-    accounting = PrivacyAccounting(
+    return PrivacyAccounting(
         epsilon=epsilon,
         delta=delta,
         target_epsilon=privacy.target_epsilon,
-        delta_source="recipe" if privacy.target_delta is not None else f"1/(10 x {len(dataset)} training persons)",
+        delta_source="recipe" if privacy.target_delta is not None else f"1/(10 x {persons} training persons)",
         accountant=privacy.accountant,
         noise_multiplier=noise_multiplier,
         sample_rate=privacy.sample_rate,
         steps=privacy.steps,
         max_grad_norm=privacy.max_grad_norm,
-        train_persons=len(dataset),
+        train_persons=persons,
         frozen_parameters=frozen,
         checkpoints=privacy.checkpoints,
         processes=shard.world_size,
     )
-    result.stopped = f"privacy budget spent: {privacy.steps} noisy steps, epsilon {epsilon:.2f} at delta {delta:.1e}"
-    return result, accounting
