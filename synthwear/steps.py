@@ -222,31 +222,15 @@ def train(
 ) -> tuple[TrainingResult, dict[str, Any] | None]:
     """Train the model in place: DP-SGD per person when the recipe has a privacy section (then also
     what was spent), plain training otherwise."""
-    hide = recipe.windows.summary_hidden
+    common = {"seed": recipe.seed, "on_epoch": on_epoch, "hide_summary": recipe.windows.summary_hidden}
     if recipe.privacy:
+        persons = encoded.train_persons
         result, accounting = train_private(
-            model,
-            loss,
-            encoded.train,
-            encoded.train_persons,
-            encoded.validation,
-            recipe.training,
-            recipe.privacy,
-            seed=recipe.seed,
-            on_epoch=on_epoch,
-            hide_summary=hide,
+            model, loss, encoded.train, persons, encoded.validation, recipe.training, recipe.privacy, **common
         )
         return result, accounting.to_dict()
     result = train_model(
-        model,
-        loss,
-        encoded.train,
-        encoded.validation,
-        recipe.training,
-        seed=recipe.seed,
-        on_epoch=on_epoch,
-        checkpointing=checkpointing,
-        hide_summary=hide,
+        model, loss, encoded.train, encoded.validation, recipe.training, checkpointing=checkpointing, **common
     )
     return result, None
 
