@@ -187,7 +187,7 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option(
     "--temperature",
     type=click.FloatRange(min=0),
-    help="For every channel (default: the recipe's sampling temperatures).",
+    help="For every channel and day, the summary day too (default: the recipe's sampling temperatures).",
 )
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option(
@@ -233,8 +233,10 @@ def sample(
         synth = Synthesizer.load(model_dir, device=device)
         model = synth.fitted
         days = days or model.window_days
+        sampling = synth.recipe.sampling
+        summary_temperature = temperature if temperature is not None else sampling.summary_temperatures(model.channels)
         if temperature is None:
-            temperature = synth.recipe.sampling.temperatures(model.channels)
+            temperature = sampling.temperatures(model.channels)
         check_request(persons, days, len(model.channels), temperature, output)
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)
@@ -244,6 +246,7 @@ def sample(
                 days,
                 output,
                 temperature=temperature,
+                summary_temperature=summary_temperature,
                 seed=seed,
                 start_date=start_date.date(),
                 on_batch=lambda n: progress.update(task, advance=n),

@@ -127,6 +127,7 @@ class SynthesisModel:
         days: int,
         *,
         temperature: float | Sequence[float] = 1.0,
+        summary_temperature: float | Sequence[float] | None = None,
         seed: int = 0,
         prime: np.ndarray | None = None,
         batch_size: int = 4096,
@@ -135,6 +136,8 @@ class SynthesisModel:
     ) -> Iterator[np.ndarray]:
         """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
         large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from.
+        ``summary_temperature``: the temperature of a summary day (the person's level), drawn first;
+        by default the days' own.
 
         Beyond the model's context the window slides: the start token followed by the most recent
         ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
@@ -144,9 +147,8 @@ class SynthesisModel:
         ``use_cache=False`` re-runs the whole sequence every day (the same samples, for measuring).
         """
         self.generator.eval()
-        temperatures = [temperature] * len(self.channels) if np.isscalar(temperature) else list(temperature)
-        if len(temperatures) != len(self.channels):
-            raise SynthwearError(f"{len(temperatures)} temperatures for {len(self.channels)} channels")
+        temperatures = self.per_channel(temperature)
+        summary_temperatures = temperatures if summary_temperature is None else self.per_channel(summary_temperature)
         torch_gen = torch.Generator(device=self.device).manual_seed(seed)
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -161,8 +163,9 @@ class SynthesisModel:
                 if self.summary:  # a continuation's level comes from the given days, not a drawn summary
                     primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
                 seq = torch.cat([seq, self.input_ids(primed)], dim=1)
-            steps = days - k + (self.summary and prime is None)
-            seq = self.extend_sequences(seq, steps, temperatures, torch_gen, extend)
+            if self.summary and prime is None:  # the person's level first, at its own temperature
+                seq = self.extend_sequences(seq, 1, summary_temperatures, torch_gen, extend)
+            seq = self.extend_sequences(seq, days - k, temperatures, torch_gen, extend)
             tokens = seq[:, 1 + self.summary :].cpu().numpy()
             values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
             if prime is not None:
@@ -170,6 +173,12 @@ class SynthesisModel:
             if on_batch:
                 on_batch(size)
             yield values
+
+    def per_channel(self, temperature: float | Sequence[float]) -> list[float]:
+        temperatures = [temperature] * len(self.channels) if np.isscalar(temperature) else list(temperature)
+        if len(temperatures) != len(self.channels):
+            raise SynthwearError(f"{len(temperatures)} temperatures for {len(self.channels)} channels")
+        return temperatures
 
     def extend_sequences(
         self,

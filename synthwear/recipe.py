@@ -114,22 +114,36 @@ class SamplingSection(Section):
     # 1 samples the model's distribution; 0 takes the most likely bin; a mapping sets it per channel
     # (channels not named keep 1)
     temperature: float | dict[str, float] = Field(1.0)
+    # with windows.summary: the temperature the person's level (the summary day) is drawn at, as
+    # ``temperature`` a number or a mapping per channel; unset: the days' temperatures
+    summary_temperature: float | dict[str, float] | None = None
 
-    @field_validator("temperature")
+    @field_validator("temperature", "summary_temperature")
     @classmethod
-    def _non_negative(cls, value: float | dict[str, float]) -> float | dict[str, float]:
-        for t in value.values() if isinstance(value, dict) else [value]:
+    def _non_negative(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        for t in value.values() if isinstance(value, dict) else [] if value is None else [value]:
             if not t >= 0:
                 raise ValueError(f"temperatures must be finite numbers >= 0, got {t}")
         return value
 
     def temperatures(self, channels: list[str]) -> list[float]:
         """One temperature per channel, in the recipe's channel order."""
-        if not isinstance(self.temperature, dict):
-            return [self.temperature] * len(channels)
-        return [self.temperature.get(c, 1.0) for c in channels]
+        return per_channel(self.temperature, channels)
+
+    def summary_temperatures(self, channels: list[str]) -> list[float]:
+        """The summary day's temperature per channel (the days' where none is set)."""
+        if self.summary_temperature is None:
+            return self.temperatures(channels)
+        return per_channel(self.summary_temperature, channels)
 
     start_date: date = date(2000, 1, 1)  # calendar of the synthetic cohort: public, not taken from the data
+
+
+def per_channel(temperature: float | dict[str, float], channels: list[str]) -> list[float]:
+    """A temperature for every channel: one number for all, or a mapping (channels not named: 1)."""
+    if not isinstance(temperature, dict):
+        return [temperature] * len(channels)
+    return [temperature.get(c, 1.0) for c in channels]
 
 
 class EvaluationSection(Section):
@@ -206,13 +220,11 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _temperatures_name_channels(self) -> Recipe:
-        unknown = (
-            sorted(set(self.sampling.temperature) - set(self.channels))
-            if isinstance(self.sampling.temperature, dict)
-            else []
-        )
-        if unknown:
-            raise ValueError(f"sampling.temperature names {unknown[0]!r}, which is not a channel")
+        for key in ("temperature", "summary_temperature"):
+            value = getattr(self.sampling, key)
+            unknown = sorted(set(value) - set(self.channels)) if isinstance(value, dict) else []
+            if unknown:
+                raise ValueError(f"sampling.{key} names {unknown[0]!r}, which is not a channel")
         return self
 
     @model_validator(mode="after")

@@ -88,6 +88,7 @@ def sample_to_file(
     output: Path,
     *,
     temperature: float | Sequence[float],
+    summary_temperature: float | Sequence[float] | None = None,
     seed: int,
     start_date: str | date,
     on_batch: Callable[[int], None] | None = None,
@@ -99,7 +100,13 @@ def sample_to_file(
     def frames() -> Iterator[pd.DataFrame]:
         first = 0
         for values in model.generate_batches(
-            persons, days, temperature=temperature, seed=seed, on_batch=on_batch, batch_size=batch_size
+            persons,
+            days,
+            temperature=temperature,
+            summary_temperature=summary_temperature,
+            seed=seed,
+            on_batch=on_batch,
+            batch_size=batch_size,
         ):
             yield to_long_frame(values, model.channels, start_date, first=first, total=persons)
             first += len(values)

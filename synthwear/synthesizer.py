@@ -186,12 +186,18 @@ class Synthesizer:
                 persons,
                 days,
                 temperature=sampling.temperatures(model.channels),
+                summary_temperature=sampling.summary_temperatures(model.channels),
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
                 on_batch=advance,
             )
         self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
-        self.record["sampling"] = {"persons": persons, "days": days, "temperature": sampling.temperature}
+        self.record["sampling"] = {
+            "persons": persons,
+            "days": days,
+            "temperature": sampling.temperature,
+            "summary_temperature": sampling.summary_temperature,
+        }
         return values
 
     def continue_persons(

@@ -194,3 +194,20 @@ def test_a_summary_model_round_trips_and_its_flag_is_in_the_checksum(summary_mod
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(SynthwearError, match="edited after training"):
         SynthesisModel.load(tmp_path / "m", default_registry())
+
+
+def test_the_summary_day_is_drawn_at_its_own_temperature(summary_model, monkeypatch):
+    import synthwear.model as model_module
+
+    same = summary_model.generate(6, 5, temperature=[1.0, 0.8, 1.0], seed=3)
+    np.testing.assert_array_equal(
+        summary_model.generate(6, 5, temperature=[1.0, 0.8, 1.0], summary_temperature=[1.0, 0.8, 1.0], seed=3), same
+    )  # unset means the days' temperatures, draw for draw
+    used, draw = [], model_module.sample_token
+    monkeypatch.setattr(model_module, "sample_token", lambda logits, t, g: used.append(t) or draw(logits, t, g))
+    summary_model.generate(6, 5, temperature=[1.0, 0.8, 1.0], summary_temperature=[1.5, 2.0, 0.0], seed=3)
+    assert used[:3] == [1.5, 2.0, 0.0]  # the summary day, first
+    assert used[3:] == [1.0, 0.8, 1.0] * 5  # then every day at the days' temperatures
+    used.clear()
+    summary_model.generate(2, 5, summary_temperature=2.0, prime=same[:2, :2], seed=3)
+    assert 2.0 not in used  # a continuation draws no summary: its level comes from the given days

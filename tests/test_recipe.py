@@ -105,3 +105,19 @@ def test_temperature_per_channel_names_channels(tmp_path):
         load_recipe(
             write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", "sampling: {temperature: {spo2: 0.5}}"))
         )
+
+
+def test_summary_temperature_defaults_to_the_days_and_names_channels(tmp_path):
+    days_only = "sampling: {temperature: {steps: 0.5}}"
+    recipe = load_recipe(write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", days_only)))
+    assert recipe.sampling.summary_temperatures(list(recipe.channels)) == [1.0, 1.0, 0.5]
+    both = "sampling: {temperature: {steps: 0.5}, summary_temperature: 1.4}"
+    recipe = load_recipe(write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", both)))
+    assert recipe.sampling.summary_temperatures(list(recipe.channels)) == [1.4, 1.4, 1.4]
+    for wrong, message in (
+        ("{spo2: 1.2}", "sampling.summary_temperature names 'spo2', which is not a channel"),
+        ("-1", "temperatures must be finite numbers >= 0"),
+    ):
+        text = TINY_TEXT.replace("sampling: {persons: 10}", f"sampling: {{summary_temperature: {wrong}}}")
+        with pytest.raises(SynthwearError, match=message):
+            load_recipe(write(tmp_path, text))
