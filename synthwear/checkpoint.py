@@ -47,6 +47,7 @@ class TrainingState:
     steps: int = 0  # optimizer steps taken (the learning-rate schedule's clock)
     seconds: float = 0.0
     history: list[dict] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # what else a kind of training keeps (DP: the accountant)
 
 
 @dataclass
@@ -123,9 +124,10 @@ def set_rng_state(rng: Any, state: torch.Tensor) -> None:
         rng.set_state(state)
 
 
-def training_generators(order: torch.Generator, loss: Any) -> dict[str, Any]:
-    """Every random generator a training step draws from: the batch order, torch's global generator
-    (dropout, input dropout) and each torch.Generator the loss holds (shake-shake's α)."""
-    rngs: dict[str, Any] = {"order": order, "torch": "torch"} | ({"cuda": "cuda"} if torch.cuda.is_available() else {})
+def training_generators(loss: Any, **generators: torch.Generator) -> dict[str, Any]:
+    """Every random generator a training step draws from: the loop's own (``generators``: the batch
+    order; under DP-SGD the person sampling, the window picks and the noise), torch's global
+    generator (dropout, input dropout) and each torch.Generator the loss holds (shake-shake's α)."""
+    rngs: dict[str, Any] = {**generators, "torch": "torch"} | ({"cuda": "cuda"} if torch.cuda.is_available() else {})
     rngs |= {f"loss.{name}": value for name, value in vars(loss).items() if isinstance(value, torch.Generator)}
     return rngs

@@ -65,10 +65,9 @@ def run_recipe(
     evaluators = build_evaluators(recipe, registry)
     synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     shard = Shard.of_process_group()
-    if resume and (recipe.privacy or shard.world_size > 1):
+    if resume and shard.world_size > 1:
         raise SynthwearError(
-            f"{recipe.where()}: --resume is not available for private (privacy:) or torchrun runs yet: their "
-            "accountant and per-rank sampler states are not checkpointed"
+            f"{recipe.where()}: --resume is not available for torchrun runs yet: the ranks' states are not checkpointed"
         )
     if shard.rank != 0:
         synth.fit(progress=None)  # trains its shard; rank 0 alone samples and writes
@@ -76,7 +75,7 @@ def run_recipe(
     check_output_folder(out_dir, overwrite=overwrite)
     if resume and not checkpoint_path(out_dir).exists():
         raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")
-    keep = checkpoint_path(out_dir) if not recipe.privacy and shard.world_size == 1 else None
+    keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
         synthetic = synth.sample_array(progress=progress)

@@ -222,16 +222,19 @@ def train(
 ) -> tuple[TrainingResult, dict[str, Any] | None]:
     """Train the model in place: DP-SGD per person when the recipe has a privacy section (then also
     what was spent), plain training otherwise."""
-    common = {"seed": recipe.seed, "on_epoch": on_epoch, "hide_summary": recipe.windows.summary_hidden}
+    common = {
+        "seed": recipe.seed,
+        "on_epoch": on_epoch,
+        "hide_summary": recipe.windows.summary_hidden,
+        "checkpointing": checkpointing,
+    }
     if recipe.privacy:
         persons = encoded.train_persons
         result, accounting = train_private(
             model, loss, encoded.train, persons, encoded.validation, recipe.training, recipe.privacy, **common
         )
         return result, accounting.to_dict()
-    result = train_model(
-        model, loss, encoded.train, encoded.validation, recipe.training, checkpointing=checkpointing, **common
-    )
+    result = train_model(model, loss, encoded.train, encoded.validation, recipe.training, **common)
     return result, None
 
 

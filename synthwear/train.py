@@ -149,6 +149,8 @@ class TrainingPlan:
     grad_clip: float | None = None  # clip the batch gradient's norm (plain training; DP-SGD clips per person)
     checkpointing: Checkpointing | None = None
     rngs: dict[str, Any] = field(default_factory=dict)  # what a checkpoint keeps besides the tensors
+    # JSON state of its own a kind of training checkpoints and restores (DP-SGD: the accountant)
+    extra_state: tuple[Callable[[], dict], Callable[[dict], None]] | None = None
 
 
 def learning_rate_at(step: int, config: TrainingSection, total_steps: int) -> float:
@@ -198,6 +200,8 @@ def run_training(
     state, best_state = TrainingState(), None
     if plan.checkpointing and plan.checkpointing.resume and plan.checkpointing.path.exists():
         state, best_state = plan.checkpointing.restore(model.generator, plan.optimizer, plan.rngs)
+        if plan.extra_state:
+            plan.extra_state[1](state.extra)
     started = time.perf_counter() - state.seconds
     stopped = None
     for batches in plan.rounds(state):
@@ -216,6 +220,7 @@ def run_training(
             state.stale += 1
         if plan.checkpointing:
             state.seconds = time.perf_counter() - started
+            state.extra = plan.extra_state[0]() if plan.extra_state else {}
             plan.checkpointing.save(model.generator, best_state, plan.optimizer, plan.rngs, state)
         if on_epoch:
             on_epoch(record)
@@ -310,7 +315,7 @@ def train_model(
         patience=config.patience,
         grad_clip=config.grad_clip,
         checkpointing=checkpointing,
-        rngs=training_generators(order, loss),
+        rngs=training_generators(loss, order=order),
     )
     result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
     result.stopped = stopped or f"reached {config.epochs} epochs"

@@ -50,7 +50,21 @@ def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
     return process.wait(timeout=60)
 
 
-def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, slow_recipe):
+@pytest.fixture
+def slow_private_recipe(tmp_path, slow_recipe):
+    """The slow recipe trained with DP-SGD: 30 noisy steps, a checkpoint every 6."""
+    raw = yaml.safe_load(slow_recipe.read_text())
+    raw["privacy"] = {"target_epsilon": 4.0, "accountant": "rdp", "sample_rate": 0.5, "steps": 30, "checkpoints": 5}
+    path = tmp_path / "private.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("recipe", ["slow_recipe", "slow_private_recipe"], ids=["plain", "dp-sgd"])
+def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, recipe, request):
+    """Under DP-SGD as well: the accountant, the optimizer and every random stream (persons drawn,
+    windows picked, noise) continue where they were, so the noise and the guarantee are the same."""
+    slow_recipe = request.getfixturevalue(recipe)
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     assert subprocess.run([*CLI, "run", str(slow_recipe), "--out", str(reference)], capture_output=True).returncode == 0
     checkpoint = tmp_path / ".resumed.checkpoint.safetensors"
@@ -63,6 +77,8 @@ def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, slow_recipe):
     runs = [json.loads((folder / "run.json").read_text())["training"] for folder in (reference, resumed)]
     assert runs[0]["history"] == [{**r, "train_loss": pytest.approx(r["train_loss"])} for r in runs[1]["history"]]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock, staging or checkpoint
+    privacy = [json.loads((folder / "run.json").read_text()).get("privacy") for folder in (reference, resumed)]
+    assert privacy[0] == privacy[1]  # the same epsilon, from the same accountant history
 
 
 def test_ctrl_c_keeps_the_checkpoint_says_how_to_resume_and_leaves_nothing_else(tmp_path, slow_recipe):

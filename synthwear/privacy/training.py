@@ -32,6 +32,7 @@ from opacus import PrivacyEngine
 from opacus.distributed import DifferentiallyPrivateDistributedDataParallel
 from torch.utils.data import DataLoader
 
+from synthwear.checkpoint import Checkpointing, training_generators
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
@@ -58,6 +59,16 @@ def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tenso
     ).mean()
 
 
+STREAMS = ("persons", "windows", "noise", "loader")
+
+
+def stream(seed: int, purpose: str, rank: int = 0, device: torch.device | str = "cpu") -> torch.Generator:
+    """An independent random stream per purpose and rank, all from the recipe's seed (numpy's
+    SeedSequence): two generators seeded alike would draw the same numbers for different jobs."""
+    entropy = np.random.SeedSequence([seed, STREAMS.index(purpose), rank]).generate_state(1, np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(entropy))
+
+
 @contextmanager
 def frozen_for_dp(model: SynthesisModel) -> Iterator[list[str]]:
     """The parameters Opacus cannot give per-sample gradients frozen for the block (their names
@@ -71,12 +82,14 @@ def frozen_for_dp(model: SynthesisModel) -> Iterator[list[str]]:
                 parameter.requires_grad_(True)
 
 
-def checkpoint_rounds(loader: DataLoader, privacy: PrivacySection) -> Iterator[Iterator[torch.Tensor]]:
+def checkpoint_rounds(loader: DataLoader, privacy: PrivacySection, done: int = 0) -> Iterator[Iterator[torch.Tensor]]:
     """The ``steps`` noisy steps cut at the ``checkpoints`` evenly spaced steps: exactly the steps
-    the noise was calibrated for, so the budget is spent exactly (Opacus itself would keep going)."""
+    the noise was calibrated for, so the budget is spent exactly (Opacus itself would keep going).
+    ``done``: steps a resumed run already took."""
     draws = itertools.chain.from_iterable(itertools.repeat(loader))  # the loader again and again
     ends = sorted({round(privacy.steps * (i + 1) / privacy.checkpoints) for i in range(privacy.checkpoints)})
-    for start, end in zip([0, *ends], ends):
+    ends = [end for end in ends if end > done]
+    for start, end in zip([done, *ends], ends):
         yield itertools.islice(draws, end - start)
 
 
@@ -93,7 +106,7 @@ def make_private(
     loader: in one process, or as this rank of torchrun's (Opacus' distributed path)."""
     optimizer = make_optimizer(model.generator, config)
     engine = PrivacyEngine(accountant=privacy.accountant)
-    sampling = torch.Generator().manual_seed(seed + shard.rank)
+    sampling = stream(seed, "persons", shard.rank)
     if shard.world_size > 1:  # the loader draws persons itself: Opacus' distributed sampler would skip empty draws
         network = DifferentiallyPrivateDistributedDataParallel(model.generator)
         loader = sharded_person_loader(dataset, privacy.sample_rate, shard, sampling)
@@ -108,8 +121,10 @@ def make_private(
         max_grad_norm=privacy.max_grad_norm,
         loss_reduction="mean",
         grad_sample_mode="hooks",
-        noise_generator=torch.Generator(device=model.device).manual_seed(seed + 1),
+        noise_generator=stream(seed, "noise", device=model.device),
     )
+    if shard.world_size == 1:  # each pass over the loader draws worker seeds from its generator: not from the sampler's
+        loader.generator = stream(seed, "loader")
     return engine, module, optimizer, loader
 
 
@@ -125,6 +140,7 @@ def train_private(
     seed: int,
     on_epoch: Callable[[dict], None] | None = None,
     hide_summary: float = 0.0,
+    checkpointing: Checkpointing | None = None,
 ) -> tuple[TrainingResult, PrivacyAccounting]:
     """Train ``model.generator`` in place under (epsilon, delta)-DP per training person.
 
@@ -132,22 +148,33 @@ def train_private(
     rate and weight decay; its epochs, batch size and patience do not apply (steps and the sampling
     rate are set by ``privacy``). The model ends holding the checkpoint validation liked best.
     Under torchrun every rank calls this with the same arguments and ends with the same weights.
+    With ``checkpointing`` (one process) a killed run resumes with the accountant, the optimizer
+    and every random stream where they were: the same steps, noise and guarantee as a run never killed.
     """
     device = model.device
     shard = Shard.of_process_group()
     train, validation = train.to(device), validation.to(device)
-    dataset = PersonWindows(train, np.asarray(persons), torch.Generator().manual_seed(seed + shard.rank))
+    dataset = PersonWindows(train, np.asarray(persons), stream(seed, "windows", shard.rank))
     delta = resolve_delta(privacy, len(dataset))
     noise_multiplier = calibrate_noise(privacy, delta)
     with frozen_for_dp(model) as frozen:
         engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
+        rngs = training_generators(
+            loss, persons=loader.batch_sampler.generator, windows=dataset.generator, noise=optimizer.generator
+        )
         plan = TrainingPlan(
             module,
             optimizer,
             loss,
-            lambda state: checkpoint_rounds(loader, privacy),
+            lambda state: checkpoint_rounds(loader, privacy, done=state.steps),
             lambda logits, targets: per_window_loss(loss, logits, targets),
             privacy.steps,
+            checkpointing=checkpointing,
+            rngs=rngs,
+            extra_state=(
+                lambda: {"accountant": engine.accountant.state_dict()},
+                lambda extra: engine.accountant.load_state_dict(extra["accountant"]),
+            ),
         )
         try:
             result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
