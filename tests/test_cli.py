@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 from cohorts import REPO, make_daily_frame
@@ -178,3 +179,24 @@ def test_datasets_lists_the_shipped_data_with_licence_and_size():
     frame = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
     assert lifesnaps["persons"] == frame["person_id"].nunique() and lifesnaps["person_days"] == len(frame)
     assert len(rows["lifesnaps-extended"]["channels"]) > 3
+
+
+def test_sample_redraws_the_runs_cohort_with_the_recipes_temperatures(tiny_run, tmp_path):
+    out = tmp_path / "again.csv"
+    result = CliRunner().invoke(
+        cli, ["sample", str(tiny_run / "model"), "--persons", "10", "--seed", "0", "--device", "cpu", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(tiny_run / "synthetic.csv"))
+
+
+@pytest.mark.parametrize("command", ["run", "sample"])
+def test_a_device_this_machine_lacks_is_one_line(tiny_run, tmp_path, command):
+    missing = "cuda:7" if not torch.cuda.is_available() or torch.cuda.device_count() < 8 else "cuda:99"
+    target = str(REPO / "recipes" / "tiny.yaml") if command == "run" else str(tiny_run / "model")
+    result = CliRunner().invoke(
+        cli, [command, target, "--device", missing, "-o" if command == "sample" else "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 1
+    assert f"device '{missing}'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
