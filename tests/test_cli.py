@@ -200,3 +200,28 @@ def test_a_device_this_machine_lacks_is_one_line(tiny_run, tmp_path, command):
     assert result.exit_code == 1
     assert f"device '{missing}'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_piped_output_still_reports_every_epoch(tmp_path):
+    """A bar cannot redraw in a log file or a CI console: each epoch is also one plain line on stderr."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from synthwear.cli import main; main()",
+            "run",
+            str(REPO / "recipes" / "tiny.yaml"),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    epochs = json.loads((tmp_path / "run" / "run.json").read_text())["training"]["epochs"]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == epochs and lines[0].startswith("epoch 1: train loss ") and "validation loss" in lines[0]
