@@ -104,7 +104,7 @@ def split_cohort(
     ``holdout_persons`` fixes the holdout (a fold of person cross-validation)."""
     cohort, persons, duplicates = usable_persons(recipe, loaded)
     for group in duplicates:
-        log(f"[yellow]note:[/] persons {', '.join(group)} share identical days; kept on the same side of the split")
+        log(f"persons {', '.join(group)} share identical days; kept on the same side of the split")
     split = split_persons(
         persons,
         validation=recipe.split.validation,
@@ -190,7 +190,7 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
         raise SynthwearError(f"no {days}-day window with enough observed days for training or validation")
     clipped_total = {c: int(sum(clipped[p][i] for p in parts)) for i, c in enumerate(model.channels)}
     if any(clipped_total.values()):
-        log(f"[yellow]note:[/] values outside the recipe's ranges were clipped: {clipped_total}")
+        log(f"values outside the recipe's ranges were clipped: {clipped_total}")
     return Encoded(
         window_tokens(tokens["train"], starts["train"], days),
         window_tokens(tokens["validation"], starts["validation"], days),

@@ -225,3 +225,4 @@ def test_piped_output_still_reports_every_epoch(tmp_path):
     epochs = json.loads((tmp_path / "run" / "run.json").read_text())["training"]["epochs"]
     lines = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
     assert len(lines) == epochs and lines[0].startswith("epoch 1: train loss ") and "validation loss" in lines[0]
+    assert "note: persons" in done.stderr and "note: note:" not in done.stderr  # the shipped data's twin enrolment
