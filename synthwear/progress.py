@@ -49,8 +49,9 @@ class Feedback:
         task = self.progress.add_task(description, total=total)
         return lambda n=1, **update: self.progress.update(task, advance=n, **update)
 
-    def epoch_bar(self, total: int) -> Callable[[dict], None]:
-        """The training bar, fed one record per epoch (or DP checkpoint)."""
+    def epoch_bar(self, total: int) -> tuple[Callable[[dict], None], Callable[[int], None]]:
+        """The training bar: a function fed one record per epoch (or DP checkpoint), and one that
+        closes the bar at the epochs actually run (early stopping ends before ``total``)."""
         advance = self.task("training", total)
         piped = self.progress is not None and not self.progress.console.is_terminal
 
@@ -62,7 +63,7 @@ class Feedback:
                     f"validation loss {record['validation_loss']:.4f}"
                 )
 
-        return on_epoch
+        return on_epoch, lambda epochs: advance(0, total=epochs, completed=epochs)
 
 
 @contextmanager

@@ -132,8 +132,9 @@ class Synthesizer:
                 if checkpoint
                 else None
             )
-            on_epoch = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
+            on_epoch, trained = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
             result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
+            trained(result.epochs)
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
         self.record = fit_record(recipe, loaded, split.to_dict(), encoded.counts, encoded.clipped, self.registry)
