@@ -159,23 +159,7 @@ def train_private(
     noise_multiplier = calibrate_noise(privacy, delta)
     with frozen_for_dp(model) as frozen:
         engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
-        rngs = training_generators(
-            loss, persons=loader.batch_sampler.generator, windows=dataset.generator, noise=optimizer.generator
-        )
-        plan = TrainingPlan(
-            module,
-            optimizer,
-            loss,
-            lambda state: checkpoint_rounds(loader, privacy, done=state.steps),
-            lambda logits, targets: per_window_loss(loss, logits, targets),
-            privacy.steps,
-            checkpointing=checkpointing,
-            rngs=rngs,
-            extra_state=(
-                lambda: {"accountant": engine.accountant.state_dict()},
-                lambda extra: engine.accountant.load_state_dict(extra["accountant"]),
-            ),
-        )
+        plan = private_plan(engine, module, optimizer, loader, loss, privacy, checkpointing)
         try:
             result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
         finally:
@@ -185,6 +169,37 @@ def train_private(
         f"privacy budget spent: {privacy.steps} noisy steps, epsilon {accounting.epsilon:.2f} at delta {delta:.1e}"
     )
     return result, accounting
+
+
+def private_plan(
+    engine: PrivacyEngine,
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    loss: Loss,
+    privacy: PrivacySection,
+    checkpointing: Checkpointing | None,
+) -> TrainingPlan:
+    """DP-SGD as the shared loop runs it: Opacus' module and optimizer, rounds of noisy steps
+    between checkpoints, a per-window loss, and what a checkpoint must keep to resume exactly (every
+    random stream and the accountant's history)."""
+    rngs = training_generators(
+        loss, persons=loader.batch_sampler.generator, windows=loader.dataset.generator, noise=optimizer.generator
+    )
+    return TrainingPlan(
+        module,
+        optimizer,
+        loss,
+        lambda state: checkpoint_rounds(loader, privacy, done=state.steps),
+        lambda logits, targets: per_window_loss(loss, logits, targets),
+        privacy.steps,
+        checkpointing=checkpointing,
+        rngs=rngs,
+        extra_state=(
+            lambda: {"accountant": engine.accountant.state_dict()},
+            lambda extra: engine.accountant.load_state_dict(extra["accountant"]),
+        ),
+    )
 
 
 def spent(
