@@ -33,8 +33,14 @@ def kill_after_checkpoints(command: list[str], checkpoint, count: int, sig=signa
     """Start ``command``; send it ``sig`` (kill -9) once its checkpoint has been written ``count``
     times; its exit status, its output in ``log``."""
     with open(log or os.devnull, "w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=default_sigint)
         return signal_after(process, checkpoint, count, sig)
+
+
+def default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background (``cmd &``) passes SIGINT
+    on as ignored, and a Python started with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
