@@ -277,8 +277,9 @@ class Synthesizer:
             parse_recipe(model.recipe, source=folder / "model.json"), device=str(model.device), registry=registry
         )
         synth.model = model
-        record = folder / FIT_RECORD
-        synth.record = json.loads(record.read_text()) if record.exists() else {}
+        # fit.json beside the model; a run folder's model/ written before fit.json existed has run.json above it
+        record = next((path for path in (folder / FIT_RECORD, folder.parent / "run.json") if path.exists()), None)
+        synth.record = json.loads(record.read_text()) if record else {}
         return synth
 
     @property

@@ -146,3 +146,21 @@ def test_from_recipe_reads_the_file_and_keeps_its_data_source():
     assert synth.recipe.name == "tiny" and synth.recipe.data.dataset == "lifesnaps"
     assert synth.recipe.training.device == "cpu" and synth.device.type == "cpu"
     assert synth.recipe.source == REPO / "recipes" / "tiny.yaml"  # relative data paths resolve against it
+
+
+def test_a_model_folder_without_its_fit_record_reads_the_run_json_above_it_or_says_what_is_missing(
+    fitted, daily, tmp_path
+):
+    import json
+
+    folder = fitted.save(tmp_path / "run" / "model")
+    (folder / "fit.json").unlink()  # a run folder written before fit.json existed
+    (tmp_path / "run" / "run.json").write_text(json.dumps(fitted.record, default=str))
+    assert Synthesizer.load(folder).record["data"]["persons"] == fitted.record["data"]["persons"]
+    (tmp_path / "run" / "run.json").unlink()
+    bare = Synthesizer.load(folder)
+    ids = sorted(daily["person_id"].unique())
+    report = bare.evaluate(daily[daily["person_id"].isin(ids[:10])], train=daily[daily["person_id"].isin(ids[10:])])
+    with pytest.raises(SynthwearError, match="the page needs the training record"):
+        report.to_html(tmp_path / "page.html")
+    assert not (tmp_path / "page.html").exists()

@@ -272,4 +272,8 @@ class Report:
 
     def to_html(self, path: str | Path) -> Path:
         """The self-contained page (works offline), written atomically."""
+        if "data" not in self.run or "training" not in self.run:
+            raise SynthwearError(
+                f"{path}: the page needs the training record (fit.json beside the model), which this synthesizer lacks"
+            )
         return write_html(render(self.run, self.metrics, self.synthetic, self.registry), Path(path))
