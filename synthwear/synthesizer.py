@@ -39,6 +39,7 @@ from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report
 from synthwear.sampling import to_long_frame
 from synthwear.steps import (
+    Encoded,
     LoadedData,
     build_loss,
     build_model,
@@ -112,9 +113,9 @@ class Synthesizer:
         recipe's split says (or exactly ``holdout_persons``). ``epsilon`` (and ``delta``) train with
         person-level DP-SGD to that budget. ``checkpoint``: a file the state is kept in after every
         epoch; ``resume`` continues from it. Returns the synthesizer, fitted."""
-        recipe = self.recipe if epsilon is None else with_privacy(self.recipe, epsilon, delta)
         if delta is not None and epsilon is None:
             raise SynthwearError("fit: delta= needs epsilon= (the privacy budget)")
+        recipe = self.recipe if epsilon is None else with_privacy(self.recipe, epsilon, delta)
         timings: dict[str, float] = {}
         with seeded(recipe.seed, self.device), feedback(progress) as say:
             clock = time.perf_counter()
@@ -125,10 +126,11 @@ class Synthesizer:
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             model = build_model(recipe, self.registry, self.device)
             encoded = encode(recipe, model, parts, say.note)
+            data_fingerprint = fingerprint(loaded.frame)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()
             checkpointing = (
-                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), fingerprint(loaded.frame)), resume)
+                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), data_fingerprint), resume)
                 if checkpoint
                 else None
             )
@@ -137,7 +139,7 @@ class Synthesizer:
             trained(result.epochs)
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
-        self.record = fit_record(recipe, loaded, split.to_dict(), encoded.counts, encoded.clipped, self.registry)
+        self.record = fit_record(recipe, loaded, data_fingerprint, split.to_dict(), encoded, self.registry)
         self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
         if privacy:
@@ -321,9 +323,9 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 def fit_record(
     recipe: Recipe,
     loaded: LoadedData,
+    data_fingerprint: str,
     split: dict[str, Any],
-    windows: dict[str, Any],
-    clipped: dict[str, int],
+    encoded: Encoded,
     registry: Registry,
 ) -> dict[str, Any]:
     """What run.json says about a fit: recipe, data provenance, split and window counts."""
@@ -336,14 +338,14 @@ def fit_record(
             "source": loaded.source,
             "licence": loaded.licence,
             "citation": loaded.citation,
-            "fingerprint": fingerprint(loaded.frame),
+            "fingerprint": data_fingerprint,
             "persons": int(loaded.frame["person_id"].nunique()),
             "person_days": len(loaded.frame),
             "notes": loaded.notes,
-            "clipped_values": clipped,
+            "clipped_values": encoded.clipped,
         },
         "split": split,
-        "windows": dict(windows),
+        "windows": dict(encoded.counts),
     }
 
 
