@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from synthwear.default_plugins.export_folders import person_folders
 from synthwear.errors import SynthwearError
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
@@ -134,7 +135,7 @@ def _load_records(file: Path) -> list:
 
 
 def _is_person_folder(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in CHANNELS)
+    return folder.is_dir() and any((folder / name).is_file() for name in CHANNELS)
 
 
 def _read_person(folder: Path, person_id: str, notes: list[str]) -> pd.DataFrame:
@@ -157,30 +158,13 @@ def _read_person(folder: Path, person_id: str, notes: list[str]) -> pd.DataFrame
 
 
 def read_fitbit_export(path: Path) -> ImportResult:
-    """Read a Fitbit export folder: one person's JSON files (person_id = the folder's name), or one
-    sub-folder per person (person_id = the sub-folder's name).
+    """Read a Fitbit export folder: one person's JSON files, or one sub-folder per person
+    (pseudonymous ids, see :mod:`~synthwear.default_plugins.export_folders`).
 
     Returns the daily table ``person_id, date, resting_hr, sleep_minutes, steps`` sorted by person
     and date, and one note per missing file, empty channel or skipped sub-folder.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise SynthwearError(f"{path}: not a folder (expected a Fitbit export folder)")
-    notes: list[str] = []
-    if _is_person_folder(path):
-        persons = [(path, path.resolve().name)]
-    else:
-        persons = []
-        for folder in sorted(entry for entry in path.iterdir() if entry.is_dir()):
-            if _is_person_folder(folder):
-                persons.append((folder, folder.name))
-            else:
-                notes.append(f"{folder.name}: no Fitbit export files, skipped")
-    if not persons:
-        raise SynthwearError(
-            f"{path}: no Fitbit export found (expected {', '.join(CHANNELS)} in the folder "
-            "or in one sub-folder per person)"
-        )
+    persons, notes = person_folders(Path(path), _is_person_folder, ", ".join(CHANNELS))
     frame = pd.concat([_read_person(folder, person_id, notes) for folder, person_id in persons])
     frame = frame.sort_values(["person_id", "date"], kind="stable", ignore_index=True)
     columns = {channel: "float64" for channel, _ in CHANNELS.values()}

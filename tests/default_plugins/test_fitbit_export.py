@@ -67,7 +67,7 @@ def test_sample_table_shape(p03):
     # resting HR 0, no main sleep and no steps, so they are dropped).
     assert list(p03.columns) == COLUMNS
     assert len(p03) == 122
-    assert (p03["person_id"] == "p03").all()
+    assert (p03["person_id"] == "person-1").all()  # never the folder's name
     assert p03["date"].dtype == "datetime64[ns]"
     assert (p03["date"] == p03["date"].dt.normalize()).all()
     assert p03["date"].is_monotonic_increasing and p03["date"].is_unique
@@ -173,28 +173,29 @@ def test_day_with_every_channel_missing_is_dropped(tmp_path):
     result = read_fitbit_export(tmp_path / "p01")
     assert result.frame["date"].tolist() == [pd.Timestamp("2020-01-02")]
     assert result.notes == [
-        "p01: no sleep.json, sleep_minutes left empty",
-        "p01: steps.json has no values, steps left empty",
+        "person-1: no sleep.json, sleep_minutes left empty",
+        "person-1: steps.json has no values, steps left empty",
     ]
 
 
-def test_folder_of_persons(tmp_path):
-    write_person(tmp_path / "p02", rhr=[rhr("2020-01-01", 55.0)])
-    write_person(tmp_path / "p01", steps=[step("2020-01-01 09:00:00", "9"), step("2020-01-02 09:00:00", "3")])
+def test_folder_of_persons_gets_pseudonyms_in_folder_order(tmp_path):
+    write_person(tmp_path / "jane.doe@example.com", rhr=[rhr("2020-01-01", 55.0)])
+    write_person(tmp_path / "Bob Smith", steps=[step("2020-01-01 09:00:00", "9"), step("2020-01-02 09:00:00", "3")])
     (tmp_path / "readme_assets").mkdir()
     result = read_fitbit_export(tmp_path)
     frame = result.frame
     assert list(frame.columns) == COLUMNS
-    assert frame["person_id"].tolist() == ["p01", "p01", "p02"]
-    assert day(frame, "2020-01-01", "p02")["resting_hr"] == 55
-    assert day(frame, "2020-01-01", "p01")["steps"] == 9
-    assert "readme_assets: no Fitbit export files, skipped" in result.notes
+    assert frame["person_id"].tolist() == ["person-1", "person-1", "person-2"]  # "Bob Smith" sorts first
+    assert day(frame, "2020-01-01", "person-2")["resting_hr"] == 55
+    assert day(frame, "2020-01-01", "person-1")["steps"] == 9
+    assert f"sub-folder 3 of {tmp_path}: no resting_heart_rate.json, sleep.json, steps.json, skipped" in result.notes
+    assert not any(name in " ".join(result.notes) for name in ("jane", "Bob", "readme"))
 
 
 def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
     write_person(tmp_path / "p03", rhr=[rhr("2020-01-01", 60.0)], steps=[step("2020-01-01 09:00:00", "9")])
     result = read_fitbit_export(tmp_path / "p03")
-    assert result.notes == ["p03: no sleep.json, sleep_minutes left empty"]
+    assert result.notes == ["person-1: no sleep.json, sleep_minutes left empty"]
     assert list(result.frame.columns) == COLUMNS
     assert result.frame["sleep_minutes"].dtype == "float64"
     assert result.frame["sleep_minutes"].isna().all()
@@ -262,9 +263,9 @@ def test_unparsable_file_names_the_file_in_one_line(tmp_path, text, expected):
 
 def test_folder_without_an_export_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SynthwearError, match="no Fitbit export found"):
+    with pytest.raises(SynthwearError, match="no export found"):
         read_fitbit_export(tmp_path)
-    with pytest.raises(SynthwearError, match="not a folder"):
+    with pytest.raises(SynthwearError, match="does not exist"):
         read_fitbit_export(tmp_path / "missing")
 
 
