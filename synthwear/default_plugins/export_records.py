@@ -1,0 +1,202 @@
+"""Reading the records of a device export: JSON and CSV files, fields, numbers and days, one line per error.
+
+The Garmin, Oura and Google Fit importers read small files (one record per day or per sleep), in
+which a value may be absent or null when the device measured nothing. So, unlike the Fitbit
+importer's per-minute readers, absent values here are allowed and become NaN; only a value that
+is there and wrong (not a number, negative, not a date) stops the import, with one line naming the
+file and the record (JSON: ``record 3``, counted from 0) or the line (CSV: ``line 5``, the header
+being line 1). The helpers also put one person's channels together into rows of the daily table,
+count what was read or skipped for the notes, and show a bar when an export has many files.
+"""
+
+from __future__ import annotations
+
+import json
+import reprlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.progress import Progress
+
+from synthwear.default_plugins.export_folders import person_folders
+from synthwear.errors import SynthwearError, one_line
+from synthwear.interfaces import ImportResult
+from synthwear.progress import feedback
+
+DAY = "%Y-%m-%d"  # every export here writes its calendar days this way
+FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would only flash
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file and what its records are called in errors: ``record 0``, ``segment 2``, ``line 2``."""
+
+    file: Path
+    label: str = "record"
+    first: int = 0  # the number of the first record (2 for a CSV's first row: the header is line 1)
+
+    def error(self, position: int, problem: str) -> SynthwearError:
+        return SynthwearError(f"{self.file}: {self.label} {position + self.first}: {problem}")
+
+
+def csv_source(file: Path) -> Source:
+    """Rows of a CSV file with a header, named by their line in the file."""
+    return Source(file, "line", 2)
+
+
+def read_json(file: Path) -> object:
+    """The file's JSON document; an unreadable or unparsable file is a one-line error."""
+    try:
+        with file.open("rb") as handle:
+            return json.load(handle)
+    except OSError as error:
+        raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None
+    except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
+        raise SynthwearError(f"{file}: not valid JSON ({error})") from None
+
+
+def json_list(file: Path, document: object, what: str = "a list of records") -> list:
+    """``document`` when it is a JSON list, else a one-line error saying what was expected."""
+    if not isinstance(document, list):
+        raise SynthwearError(f"{file}: expected {what}, found a JSON {type(document).__name__}")
+    return document
+
+
+def read_csv(file: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """The file's rows as strings (empty cell = missing), with the ``required`` columns present."""
+    try:  # header=None: a row longer than the header is an error, not silently made the index
+        rows = pd.read_csv(file, header=None, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    except OSError as error:
+        raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None
+    except ValueError as error:  # a ragged row, an empty file, bytes that are not UTF-8
+        raise SynthwearError(f"{file}: not valid CSV ({one_line(error)})") from None
+    table = rows.iloc[1:].set_axis(list(rows.iloc[0]), axis=1).reset_index(drop=True)
+    for name in required:
+        if name not in table.columns:
+            raise SynthwearError(f"{file}: no '{name}' column")
+    return table
+
+
+def field(records: list, source: Source, *keys: str, required: bool = True) -> pd.Series:
+    """One (possibly nested) field of every record; absent or null is None, or an error if ``required``."""
+    name = ".".join(keys)
+    values = []
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise source.error(position, f"expected a JSON object, found {reprlib.repr(record)}")
+        value = record
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None and required:
+            raise source.error(position, f"no '{name}' field")
+        values.append(value)
+    return pd.Series(values, dtype=object, name=name)
+
+
+def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str) -> None:
+    """Raise for the first record flagged in ``bad``, quoting its value (shortened, one line)."""
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        raise source.error(position, f"'{values.name}' {problem} ({reprlib.repr(values.iloc[position])})")
+
+
+def numbers(values: pd.Series, source: Source, *, negative: bool = False) -> pd.Series:
+    """Numbers as float64, absent ones NaN; text, true/false, infinity or (unless allowed) a
+    negative value is an error, since no device writes one for a count or a duration."""
+    present = values.notna()
+    parsed = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
+    flags = values.map(lambda value: isinstance(value, bool)).astype(bool)
+    reject_first(present & (flags | ~np.isfinite(parsed)), values, source, "is not a number")
+    if not negative:
+        reject_first(parsed < 0, values, source, "is negative")
+    return pd.Series(parsed.to_numpy(), name=values.name)
+
+
+def days(values: pd.Series, source: Source) -> pd.Series:
+    """Calendar days written ``2024-03-02``; another layout (or a time of day) is an error."""
+    parsed = pd.to_datetime(values, format=DAY, errors="coerce")
+    reject_first(parsed.isna(), values, source, "is not a day like 2024-03-02")
+    return parsed
+
+
+def read_files(
+    files: list[Path], read: Callable[[Path], pd.DataFrame], advance: Callable[..., None]
+) -> pd.DataFrame | None:
+    """The records of all ``files`` (one kind of file of one person) in file-name order; None without files."""
+    frames = []
+    for file in files:
+        frames.append(read(file))
+        advance()
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def no_values() -> pd.Series:
+    """A channel without any day (its file is absent)."""
+    return pd.Series(dtype="float64", index=pd.DatetimeIndex([]))
+
+
+def first_per_day(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The column's value per ``day``: a day given twice (overlapping files, repeated records)
+    counts once, keeping its first value in file order; an empty first value does not hide a later one."""
+    return frame[column].groupby(frame["day"]).first()
+
+
+def repeated_days(frame: pd.DataFrame) -> int:
+    """How many records give a day that an earlier record already gave."""
+    return int(frame["day"].duplicated().sum())
+
+
+def channel_note(
+    person_id: str, channel: str, per_day: pd.Series, records: int, files: list[Path], pattern: str, **left_out: int
+) -> str:
+    """One line: days with a value, from how many records in how many files, and what was left out
+    and why (``left_out`` maps a reason, underscores for spaces, to its count; zero counts are not shown)."""
+    plural = "" if len(files) == 1 else "s"
+    note = f"{person_id}: {channel}: {int(per_day.notna().sum())} days with a value, from {records} records"
+    note += f" in {len(files)} {pattern} file{plural}"
+    shown = [f"{why.replace('_', ' ')}: {count}" for why, count in left_out.items() if count]
+    return note + (f" ({'; '.join(shown)})" if shown else "")
+
+
+def person_rows(channels: dict[str, pd.Series], person_id: str) -> pd.DataFrame:
+    """One person's rows of the daily table: the days on which at least one channel has a value."""
+    frame = pd.DataFrame(channels).sort_index().dropna(how="all")
+    frame = frame.rename_axis("date").reset_index()
+    frame.insert(0, "person_id", person_id)
+    return frame
+
+
+def daily_table(rows: list[pd.DataFrame], channels: list[str]) -> pd.DataFrame:
+    """All persons' rows, sorted by person and date, typed as the engine's daily table."""
+    frame = pd.concat(rows).sort_values(["person_id", "date"], kind="stable", ignore_index=True)
+    return frame.astype({"date": "datetime64[ns]", **dict.fromkeys(channels, "float64")})
+
+
+@contextmanager
+def file_bar(progress: bool | Progress | None, total: int, description: str) -> Iterator[Callable[..., None]]:
+    """A function to call once per file read; it advances a bar only when there are many files."""
+    with feedback(progress if total >= FILES_FOR_A_BAR else None) as bars:
+        yield bars.task(description, total)
+
+
+def import_persons(
+    path: Path,
+    found: tuple[Callable[[Path], bool], str, Callable[[Path], dict[str, list[Path]]]],
+    read_person: Callable[..., pd.DataFrame],
+    channels: list[str],
+    progress: bool | Progress | None,
+) -> ImportResult:
+    """The steps every importer shares: find the persons (``found``: the importer's test of a person's
+    folder, what it expects for the error message, and its files of each kind), read each one with
+    ``read_person(files, person_id, notes, advance)``, and return the table with the notes."""
+    is_person, expected, files_of = found
+    persons, notes = person_folders(Path(path), is_person, expected)
+    files = [(files_of(folder), person_id) for folder, person_id in persons]
+    total = sum(len(kind) for person_files, _ in files for kind in person_files.values())
+    with file_bar(progress, total, f"reading {total} files") as advance:
+        rows = [read_person(person_files, person_id, notes, advance) for person_files, person_id in files]
+    return ImportResult(daily_table(rows, channels), notes)
