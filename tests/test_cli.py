@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from cohorts import REPO, make_daily_frame
 
 from synthwear.cli import cli
+from synthwear.default_plugins.apple_health import read_apple_health
 
 RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"}
 
@@ -226,3 +228,96 @@ def test_piped_output_still_reports_every_epoch(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("epoch ")]
     assert len(lines) == epochs and lines[0].startswith("epoch 1: train loss ") and "validation loss" in lines[0]
     assert "note: persons" in done.stderr and "note: note:" not in done.stderr  # the shipped data's twin enrolment
+
+
+SAMPLES = Path(__file__).parent / "data"
+CORE_COLUMNS = ["person_id", "date", "resting_hr", "sleep_minutes", "steps"]
+
+
+@pytest.mark.parametrize(
+    ("importer", "sample", "extra_columns", "persons", "checked"),
+    [
+        # each (person, day, channel, value) is a hand-checked value of the importer's own tests
+        ("apple_health", "apple_health_sample", ["hrv_sdnn", "spo2", "respiratory_rate"], 1,
+         ("person-1", "2023-03-25", "steps", 2980)),  # watch first, the phone only where the watch was off
+        ("garmin", "garmin_export_sample", ["stress", "body_battery", "hrv"], 1,
+         ("person-1", "2024-02-28", "sleep_minutes", 426)),  # (deep + light + REM) / 60, awake left out
+        ("oura", "oura_export_sample", ["readiness", "temperature_deviation"], 2,
+         ("person-1", "2024-03-02", "sleep_minutes", 415)),  # two long sleeps summed
+        ("google_fit", "google_fit_sample", ["heart_rate_mean", "heart_rate_min"], 1,
+         ("person-1", "2024-03-04", "steps", 2591)),  # only a per-day file: its 15-minute counts summed
+    ],
+    ids=["apple_health", "garmin", "oura", "google_fit"],
+)  # fmt: skip
+def test_import_command_reads_each_shipped_sample(tmp_path, importer, sample, extra_columns, persons, checked):
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(cli, ["import", importer, str(SAMPLES / sample), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == [*CORE_COLUMNS, *extra_columns]
+    assert sorted(table["person_id"].unique()) == [f"person-{i}" for i in range(1, persons + 1)]
+    person, day, channel, value = checked
+    row = table[(table["person_id"] == person) & (table["date"] == day)]
+    assert row[channel].tolist() == [pytest.approx(value)]
+    assert f"{persons} persons, {len(table):,} person-days" in " ".join(result.output.split())  # rich wraps lines
+
+
+APPLE_WATCH = (
+    'sourceName="Sam’s Apple Watch" sourceVersion="9.3.1" '
+    'device="&lt;&lt;HKDevice: 0x1&gt;, name:Apple Watch, manufacturer:Apple Inc., model:Watch&gt;"'
+)
+
+
+def apple_record(kind: str, start: pd.Timestamp, minutes: float, value: object, unit: str | None = None) -> str:
+    """One ``<Record>`` of the Apple Watch, at +0100 (Europe/Berlin in winter), lasting ``minutes``."""
+    end = start + pd.Timedelta(minutes=minutes)
+    unit_attribute = f' unit="{unit}"' if unit else ""
+    when = f'startDate="{start:%Y-%m-%d %H:%M:%S} +0100" endDate="{end:%Y-%m-%d %H:%M:%S} +0100"'
+    return f' <Record type="{kind}" {APPLE_WATCH}{unit_attribute} {when} value="{value}"/>'
+
+
+def apple_health_export(days: pd.DataFrame, exported: str) -> str:
+    """An export.xml in the Health app's layout (tests/data/apple_health_sample/export.xml, without
+    its DTD) from one person's daily rows: a resting HR record per day, a sleep ending at 07:00 that
+    day, and a half hour of steps at noon."""
+    records = []
+    for row in days.itertuples():
+        asleep = row.date + pd.Timedelta(hours=7) - pd.Timedelta(minutes=row.sleep_minutes)
+        records += [
+            apple_record("HKQuantityTypeIdentifierRestingHeartRate", row.date, 23 * 60, row.resting_hr, "count/min"),
+            apple_record(
+                "HKQuantityTypeIdentifierStepCount", row.date + pd.Timedelta(hours=12), 30, row.steps, "count"
+            ),
+            apple_record(
+                "HKCategoryTypeIdentifierSleepAnalysis",
+                asleep,
+                row.sleep_minutes,
+                "HKCategoryValueSleepAnalysisAsleepCore",
+            ),
+        ]
+    head = ['<?xml version="1.0" encoding="UTF-8"?>', '<HealthData locale="en_DE">']
+    return "\n".join([*head, f' <ExportDate value="{exported} +0100"/>', *records, "</HealthData>", ""])
+
+
+def test_recipe_reads_apple_health_zips_side_by_side(tmp_path):
+    """The sample holds 3 days, too few for 7-day windows: 6 persons of 30 days are written, one
+    export.zip each, named after the person as a cohort's folder would be."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    generated = make_daily_frame(persons=6, days=30, missing=0.0)
+    for person, days in generated.groupby("person_id"):
+        with zipfile.ZipFile(exports / f"{person}.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("apple_health_export/export.xml", apple_health_export(days, "2022-02-01 08:00:00"))
+    (exports / "README.md").write_text("one export.zip per person")
+    imported = read_apple_health(exports).frame  # the written exports give back the generated days
+    channels = ["resting_hr", "sleep_minutes", "steps"]
+    assert imported[channels].to_numpy() == pytest.approx(generated[channels].to_numpy())
+    raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
+    raw["data"] = {"importer": "apple_health", "path": "exports"}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (tmp_path / "run").iterdir()} == RUN_FILES
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["data"]["persons"] == 6 and run["data"]["source"].startswith("apple_health export")
+    assert run["data"]["person_days"] == 6 * 30  # every generated day, each with all three channels

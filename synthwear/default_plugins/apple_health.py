@@ -24,7 +24,7 @@ Channels (always ``resting_hr``, ``sleep_minutes``, ``steps``; the others only w
   midnight is split across the days pro rata by time. Exact duplicate records count once.
 - ``sleep_minutes`` (HKCategoryTypeIdentifierSleepAnalysis): minutes in the UNION of all sources'
   asleep records (Asleep, AsleepUnspecified, AsleepCore, AsleepDeep, AsleepREM), so overlapping
-  minutes count once; InBed and Awake never count. Asleep time with gaps under 2 h is one sleep,
+  minutes count once; InBed and Awake never count. Asleep time with gaps of up to 2 h is one sleep,
   credited to the day it ends on (the night's wake-up day, Apple's and Fitbit's "date of sleep").
   Unlike Fitbit's importer, daytime naps are not told apart: they count on their own day.
 - ``resting_hr`` (RestingHeartRate, count/min), ``hrv_sdnn`` (HeartRateVariabilitySDNN, ms),
@@ -58,14 +58,14 @@ from xml.parsers import expat
 import numpy as np
 import pandas as pd
 
-from synthwear.default_plugins.export_folders import person_folders
+from synthwear.default_plugins.export_records import import_persons, no_values, person_rows
 from synthwear.errors import SynthwearError
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
 from synthwear.progress import feedback
 
 DAY = 86_400  # seconds
-SLEEP_GAP = 2 * 3600  # asleep stretches closer than this are one sleep (awake spells inside a night)
+SLEEP_GAP = 2 * 3600  # asleep stretches at most this far apart are one sleep (awake spells in a night)
 CHUNK = 1 << 20  # bytes handed to the parser at a time
 PROGRESS_BYTES = 64 << 20  # exports at least this large show a progress bar
 EXAMPLE_DATE = "2023-03-26 01:30:00 +0100"
@@ -446,47 +446,53 @@ def _channels(reader: ExportReader, person_id: str, notes: list[str]) -> dict[st
     return channels
 
 
-def _without_export_day(frame: pd.DataFrame, reader: ExportReader, person_id: str, notes: list[str]) -> pd.DataFrame:
+def _dated(per_day: pd.Series) -> pd.Series:
+    """A channel indexed by day number (days since 1970-01-01) indexed by date instead."""
+    return per_day.set_axis(pd.to_datetime(per_day.index.to_numpy(dtype=np.int64), unit="D"))
+
+
+def _without_export_day(rows: pd.DataFrame, reader: ExportReader, person_id: str, notes: list[str]) -> pd.DataFrame:
     """Drop the day the export was written (and any later day): the export cut it off."""
     if reader.exported is None:
         notes.append(f"{person_id}: no ExportDate in the export, its last day is kept and may be partial")
-        return frame
+        return rows
     moment, offset = reader.exported
-    export_day = int((moment + offset) // DAY)
-    cut = frame.index >= export_day
+    export_day = pd.Timestamp(int((moment + offset) // DAY), unit="D")
+    cut = rows["date"] >= export_day
     if cut.any():
-        day = pd.Timestamp(export_day, unit="D").date()
-        notes.append(f"{person_id}: {day} dropped, the export was written that day (the day is incomplete)")
-    return frame[~cut]
+        notes.append(
+            f"{person_id}: {export_day.date()} dropped, the export was written that day (the day is incomplete)"
+        )
+    return rows[~cut]
 
 
-def _read_person(path: Path, person_id: str, notes: list[str]) -> pd.DataFrame:
-    """One person's daily rows (days with at least one channel)."""
-    reader = _read_export(_export_file(path), person_id)
-    channels = _channels(reader, person_id, notes)
-    frame = pd.DataFrame(channels).reindex(columns=[*CORE, *(name for name in EXTRA if name in channels)])
-    frame = _without_export_day(frame.sort_index().dropna(how="all"), reader, person_id, notes)
-    frame.index = pd.to_datetime(frame.index.to_numpy(dtype=np.int64), unit="D")
-    frame = frame.rename_axis("date").reset_index()
-    frame.insert(0, "person_id", person_id)
-    return frame
+def _files(path: Path) -> dict[str, list[Path]]:
+    return {"export": [_export_file(path)]}
+
+
+def _read_person(files: dict[str, list[Path]], person_id: str, notes: list[str], advance) -> pd.DataFrame:
+    """One person's daily rows (days with at least one channel); the core channels always, the
+    others when the export has their records."""
+    reader = _read_export(files["export"][0], person_id)
+    advance()
+    channels = {name: _dated(per_day) for name, per_day in _channels(reader, person_id, notes).items()}
+    present = [*CORE, *(name for name in EXTRA if name in channels)]
+    rows = person_rows({name: channels.get(name, no_values()) for name in present}, person_id)
+    return _without_export_day(rows, reader, person_id, notes)
 
 
 def read_apple_health(path: Path) -> ImportResult:
     """Read Apple Health exports: ``export.zip`` or ``export.xml`` (or a folder holding one), or a
-    folder with one sub-folder per person (pseudonymous ids, see
+    folder with one export or sub-folder per person (pseudonymous ids, see
     :mod:`~synthwear.default_plugins.export_folders`).
 
     Returns the daily table ``person_id, date, resting_hr, sleep_minutes, steps`` (then
     ``hrv_sdnn``, ``spo2``, ``respiratory_rate`` when the exports have them) sorted by person and
-    date, and one note per person and channel saying what was read, merged and left out.
+    date, and one note per person and channel saying what was read, merged and left out. A large
+    export shows its own bar (MiB read), so the importer takes no ``progress``.
     """
-    persons, notes = person_folders(Path(path), lambda p: _export_file(p) is not None, EXPECTED)
-    frame = pd.concat([_read_person(folder, person_id, notes) for folder, person_id in persons])
-    frame = frame.sort_values(["person_id", "date"], kind="stable", ignore_index=True)
-    channels = [*CORE, *(channel for channel in EXTRA if channel in frame)]
-    types = {"date": "datetime64[ns]", **dict.fromkeys(channels, "float64")}
-    return ImportResult(frame[["person_id", "date", *channels]].astype(types), notes)
+    found = (lambda entry: _export_file(entry) is not None, EXPECTED, _files)
+    return import_persons(path, found, _read_person, [*CORE, *EXTRA], None)
 
 
 class AppleHealthImporter:

@@ -1,12 +1,14 @@
 """Reading the records of a device export: JSON and CSV files, fields, numbers and days, one line per error.
 
-The Garmin, Oura and Google Fit importers read small files (one record per day or per sleep), in
-which a value may be absent or null when the device measured nothing. So, unlike the Fitbit
-importer's per-minute readers, absent values here are allowed and become NaN; only a value that
-is there and wrong (not a number, negative, not a date) stops the import, with one line naming the
-file and the record (JSON: ``record 3``, counted from 0) or the line (CSV: ``line 5``, the header
-being line 1). The helpers also put one person's channels together into rows of the daily table,
-count what was read or skipped for the notes, and show a bar when an export has many files.
+Every importer but Apple Health's reads JSON or CSV files, and the steps after parsing are the same:
+take a field of every record, read numbers and dates, say which record is wrong. A field is either
+required (Fitbit's per-minute steps: every record has it) or optional (Garmin, Oura and Google
+Fit write one record per day or per sleep, in which a value may be absent or null when the device
+measured nothing; it becomes NaN). A value that is there and wrong (not a number, negative, not a
+date) stops the import, with one line naming the file and the record (JSON: ``record 3``, counted
+from 0) or the line (CSV: ``line 5``, the header being line 1). The helpers also find the persons,
+put each one's channels together into rows of the daily table, count what was read or skipped for
+the notes, and show a bar when an export has many files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from synthwear.progress import feedback
 
 DAY = "%Y-%m-%d"  # every export here writes its calendar days this way
 FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would only flash
+EXAMPLE = pd.Timestamp(2024, 3, 2)  # the date error messages show, in the layout expected
+# the kinds pandas' infer_dtype gives values among which there is no true/false
+NO_FLAGS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
+ABSENT = object()  # a field a record does not have (None is a field written as null)
 
 
 @dataclass(frozen=True)
@@ -82,19 +88,36 @@ def read_csv(file: Path, required: tuple[str, ...]) -> pd.DataFrame:
 
 
 def field(records: list, source: Source, *keys: str, required: bool = True) -> pd.Series:
-    """One (possibly nested) field of every record; absent or null is None, or an error if ``required``."""
+    """One (possibly nested) field of every record; absent or null is None, or an error if ``required``
+    (saying which: a null value was written, an absent one was not)."""
     name = ".".join(keys)
-    values = []
-    for position, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise source.error(position, f"expected a JSON object, found {reprlib.repr(record)}")
-        value = record
+    try:  # the usual case, when every record has the field, without a Python loop per record:
+        values = records  # Fitbit's per-minute files hold tens of thousands of records
         for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None and required:
-            raise source.error(position, f"no '{name}' field")
-        values.append(value)
-    return pd.Series(values, dtype=object, name=name)
+            values = [value[key] for value in values]
+        if not required or None not in values:
+            return pd.Series(values, dtype=object, name=name)
+    except (KeyError, TypeError):
+        pass
+    return pd.Series(
+        [_lookup(record, position, source, keys, required) for position, record in enumerate(records)],
+        dtype=object,
+        name=name,
+    )
+
+
+def _lookup(record: object, position: int, source: Source, keys: tuple[str, ...], required: bool) -> object:
+    """One record's field, or the error that names the record (the slow path of :func:`field`)."""
+    if not isinstance(record, dict):
+        raise source.error(position, f"expected a JSON object, found {reprlib.repr(record)}")
+    value = record
+    for key in keys:
+        value = value.get(key, ABSENT) if isinstance(value, dict) else ABSENT
+    if required and value is ABSENT:
+        raise source.error(position, f"no '{'.'.join(keys)}' field")
+    if required and value is None:
+        raise source.error(position, f"'{'.'.join(keys)}' is null")
+    return None if value is ABSENT else value
 
 
 def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str) -> None:
@@ -109,17 +132,25 @@ def numbers(values: pd.Series, source: Source, *, negative: bool = False) -> pd.
     negative value is an error, since no device writes one for a count or a duration."""
     present = values.notna()
     parsed = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
-    flags = values.map(lambda value: isinstance(value, bool)).astype(bool)
+    flags = values.map(lambda value: isinstance(value, bool)).astype(bool) if _may_hold_flags(values) else False
     reject_first(present & (flags | ~np.isfinite(parsed)), values, source, "is not a number")
     if not negative:
         reject_first(parsed < 0, values, source, "is negative")
     return pd.Series(parsed.to_numpy(), name=values.name)
 
 
-def days(values: pd.Series, source: Source) -> pd.Series:
-    """Calendar days written ``2024-03-02``; another layout (or a time of day) is an error."""
-    parsed = pd.to_datetime(values, format=DAY, errors="coerce")
-    reject_first(parsed.isna(), values, source, "is not a day like 2024-03-02")
+def _may_hold_flags(values: pd.Series) -> bool:
+    """Whether true/false may be among the values: pandas tells all strings or all numbers apart
+    without a Python call per value, which matters for Fitbit's tens of thousands of step minutes."""
+    return pd.api.types.infer_dtype(values, skipna=True) not in NO_FLAGS
+
+
+def days(values: pd.Series, source: Source, layout: str = DAY) -> pd.Series:
+    """Calendar days written ``2024-03-02``, or times in another exact ``layout`` (Fitbit's
+    ``2024-03-02 00:00:00``); another layout, a time of day where none belongs or a time zone is an error."""
+    parsed = pd.to_datetime(values, format=layout, errors="coerce")
+    kind = "day" if layout == DAY else "time"
+    reject_first(parsed.isna(), values, source, f"is not a {kind} like {EXAMPLE:{layout}}")
     return parsed
 
 
@@ -171,8 +202,11 @@ def person_rows(channels: dict[str, pd.Series], person_id: str) -> pd.DataFrame:
 
 
 def daily_table(rows: list[pd.DataFrame], channels: list[str]) -> pd.DataFrame:
-    """All persons' rows, sorted by person and date, typed as the engine's daily table."""
+    """All persons' rows, sorted by person and date, typed as the engine's daily table, with the
+    ``channels`` in their order; one no person's rows have (Apple's optional ones) is left out."""
     frame = pd.concat(rows).sort_values(["person_id", "date"], kind="stable", ignore_index=True)
+    channels = [channel for channel in channels if channel in frame.columns]
+    frame = frame[["person_id", "date", *channels]]
     return frame.astype({"date": "datetime64[ns]", **dict.fromkeys(channels, "float64")})
 
 
@@ -191,11 +225,11 @@ def import_persons(
     progress: bool | Progress | None,
 ) -> ImportResult:
     """The steps every importer shares: find the persons (``found``: the importer's test of a person's
-    folder, what it expects for the error message, and its files of each kind), read each one with
-    ``read_person(files, person_id, notes, advance)``, and return the table with the notes."""
+    folder or file, what it expects for the error message, and its files of each kind), read each one
+    with ``read_person(files, person_id, notes, advance)``, and return the table with the notes."""
     is_person, expected, files_of = found
     persons, notes = person_folders(Path(path), is_person, expected)
-    files = [(files_of(folder), person_id) for folder, person_id in persons]
+    files = [(files_of(entry), person_id) for entry, person_id in persons]
     total = sum(len(kind) for person_files, _ in files for kind in person_files.values())
     with file_bar(progress, total, f"reading {total} files") as advance:
         rows = [read_person(person_files, person_id, notes, advance) for person_files, person_id in files]

@@ -213,9 +213,9 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
         (
             "steps.json",
             [step("2020-01-01 08:00:00", "1"), step("01/01/20 08:01:00", "2")],
-            "record 1: 'dateTime' is not a date like 2019-11-01 00:00:00 ('01/01/20 08:01:00')",
+            "record 1: 'dateTime' is not a time like 2024-03-02 00:00:00 ('01/01/20 08:01:00')",
         ),
-        ("steps.json", [step("2020-01-01 08:00:00", "1"), 5], "record 1: no 'dateTime' field"),
+        ("steps.json", [step("2020-01-01 08:00:00", "1"), 5], "record 1: expected a JSON object, found 5"),
         (
             "sleep.json",
             [sleep_log(1, "2020-01-01", 400), {"logId": 2, "dateOfSleep": "2020-01-02"}],
@@ -231,7 +231,7 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
             [rhr("2020-01-01", 60.0), {"dateTime": "2020-01-02 00:00:00", "value": {}}],
             "record 1: no 'value.value' field",
         ),
-        ("resting_heart_rate.json", [rhr("2020-01-01", None)], "record 0: 'value.value' is not a number (None)"),
+        ("resting_heart_rate.json", [rhr("2020-01-01", None)], "record 0: 'value.value' is null"),
     ],
 )
 def test_malformed_record_names_file_and_record_in_one_line(tmp_path, name, content, expected):
