@@ -30,11 +30,13 @@ import yaml
 from peers import fit_par, sample_par, sdv_installed
 
 from synthwear import Synthesizer
+from synthwear.default_plugins.calendar_gaps import CalendarAndGaps
 from synthwear.default_plugins.discriminative import DiscriminativeScore
 from synthwear.default_plugins.marginals import Marginals
 from synthwear.default_plugins.membership_attacks import closest_distance, near_copy_share, window_features
 from synthwear.default_plugins.temporal import TemporalStructure
 from synthwear.default_plugins.tstr import TrainSyntheticTestReal, TSTRConfig
+from synthwear.errors import NotEstimable
 from synthwear.fidelity_scale import independent_days
 from synthwear.interfaces import EvaluationContext, Windows
 from synthwear.plugins import default_registry
@@ -67,6 +69,7 @@ def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict
         result[f"ks.{channel}"] = marginals[channel]["ks_complement"]["synthetic"]
     for kind in ("values", "changes"):
         result[f"correlation_error.{kind}"] = temporal["correlation_error"][kind]["synthetic"]
+    result |= calendar_scores(context)
     if copies:
         ranges = context.model.ranges
         synthetic, train, holdout = (
@@ -74,6 +77,20 @@ def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict
         )
         result["near_copies"] = near_copy_share(synthetic, train, holdout, NEAR_COPY_PERCENTILE)["share"]
         result["closest_distance"] = float(np.median(closest_distance(synthetic, train)))
+    return result
+
+
+def calendar_scores(context: EvaluationContext) -> dict[str, float | None]:
+    """Saturday-minus-weekdays of the cohort over the unseen persons' (1 is right, 0 a flat week) and
+    how far its share of missing days is from theirs, per channel (None where it cannot be told)."""
+    try:
+        channels = CalendarAndGaps().evaluate(context)["channels"]
+    except NotEstimable:
+        return {}
+    result: dict[str, float | None] = {}
+    for channel, found in channels.items():
+        result[f"saturday_ratio.{channel}"] = found.get("saturday_effect_ratio")
+        result[f"missing_error.{channel}"] = abs(found["missing_share_difference"])
     return result
 
 
@@ -94,9 +111,10 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     """Train a recipe with ``holdout`` never seen; its context (synthetic = its samples) and timings."""
     synth = Synthesizer(recipe).fit(holdout_persons=holdout, progress=False)
-    synthetic = synth.sample_array()
+    starts = synth.first_days()
+    synthetic = synth.sample_array(start=starts)
     timings = synth.record["timings_seconds"]
-    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, None)
+    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, None)
     return {
         "context": context,
         "parts": synth.parts,
@@ -212,6 +230,8 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     structure += [("corr. error values", "correlation_error.values", 3, False)]
     structure += [("corr. error changes", "correlation_error.changes", 3, False)]
     structure += [(f"KSComplement {c}", f"ks.{c}", 3, False) for c in channels]
+    calendar = [(f"Saturday effect ratio {c}", f"saturday_ratio.{c}", 2, False) for c in channels]
+    calendar += [(f"missing-share error {c}", f"missing_error.{c}", 1, True) for c in channels]
     lines = [
         f"Person-level {meta['folds']}-fold cross-validation on {meta['data']} ({meta['persons']} persons with a "
         f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds. "
@@ -219,7 +239,7 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
     ]
-    for columns in (head, structure):
+    for columns in (head, structure, calendar):
         lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
         lines.append("|---" * (len(columns) + 1) + "|")
         for label, row in table.items():

@@ -193,10 +193,9 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option(
     "--start-date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    default="2000-01-01",
-    show_default=True,
-    help="First date of the synthetic calendar (YYYY-MM-DD).",
+    help="First day of every synthetic person (YYYY-MM-DD); default: the recipe's, else drawn from the real first days.",
 )
+@click.option("--complete", is_flag=True, help="No gaps: a value on every day (models that learned gaps).")
 @click.option(
     "-o",
     "--output",
@@ -213,7 +212,8 @@ def sample(
     days: int | None,
     temperature: float | None,
     seed: int,
-    start_date: datetime,
+    start_date: datetime | None,
+    complete: bool,
     output: Path,
     overwrite: bool,
     device: str | None,
@@ -248,7 +248,8 @@ def sample(
                 temperature=temperature,
                 summary_temperature=summary_temperature,
                 seed=seed,
-                start_date=start_date.date(),
+                start_date=start_date.date() if start_date else sampling.start_date,
+                complete=complete or sampling.complete,
                 on_batch=lambda n: progress.update(task, advance=n),
             )
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days")

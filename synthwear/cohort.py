@@ -51,6 +51,16 @@ class Cohort:
         rows = np.repeat(self.offsets[persons] - offsets[:-1], lengths) + np.arange(offsets[-1])
         return Cohort(self.channels, self.person_ids[persons], offsets, self.first_date[persons], self.values[rows])
 
+    def dates(self) -> np.ndarray:
+        """(D,) datetime64[D]: the date of every row."""
+        person = np.repeat(np.arange(self.n_persons), np.diff(self.offsets))
+        return self.first_date[person] + (np.arange(self.offsets[-1]) - self.offsets[person]).astype("timedelta64[D]")
+
+    def first_day_counts(self) -> dict[str, int]:
+        """How many persons start on each date (ISO date -> count)."""
+        dates, counts = np.unique(self.first_date, return_counts=True)
+        return {str(d): int(c) for d, c in zip(dates, counts)}
+
     def window_starts(self, days: int, stride: int = 1, min_observed: float = 0.0) -> np.ndarray:
         """Start rows of every window of ``days`` consecutive days with enough observed cells."""
         lengths = np.diff(self.offsets)

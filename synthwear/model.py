@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from synthwear.covariates import (
+    OBSERVED,
+    PRESENCE_SIZE,
+    PersonCovariates,
+    calendar_codes,
+    covariate_sizes,
+    unknown_to_ids,
+)
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
@@ -37,10 +46,32 @@ class SynthesisModel:
     spec: GeneratorSpec
     recipe: dict[str, Any]  # resolved recipe the model was trained with
     summary: bool = False  # every sequence opens with a summary day (see ``with_summary``)
+    gaps: bool = (
+        False  # each channel has an "observed" twin the model predicts (covariates.OBSERVED): it generates gaps
+    )
+    calendar: tuple[str, ...] = ()  # calendar covariates the generator reads (synthwear.covariates)
+    start_dates: dict[str, int] | None = None  # training persons' first dates and counts: where samples start
 
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
+
+    @property
+    def n_scored(self) -> int:
+        """Channels the generator predicts: the data channels, then (with ``gaps``) one "observed" each."""
+        return len(self.channels) * (1 + self.gaps)
+
+    @property
+    def covariate_sizes(self) -> tuple[int, ...]:
+        return covariate_sizes(self.calendar)
+
+    def scored_names(self) -> list[str]:
+        """Names of the predicted channels, for the loss (``bind``): "steps", ..., "steps observed"."""
+        return self.channels + [f"{name} observed" for name in self.channels if self.gaps]
+
+    def scored(self, logits: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The generator's logits for the predicted channels (covariates are read, never predicted)."""
+        return logits[: self.n_scored]
 
     @property
     def window_days(self) -> int:
@@ -57,14 +88,36 @@ class SynthesisModel:
             clipped.append(n)
         return tokens, clipped
 
+    def day_tokens(self, values: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """Days (..., C) and their dates (...,) -> (..., n_scored + K) ids the generator is trained on:
+        the channels' bins (MISSING where unknown), with ``gaps`` whether each was observed (0/1),
+        then the calendar covariates; also the number of values clipped per channel."""
+        tokens, clipped = self.tokenize(values)
+        parts = [tokens]
+        if self.gaps:
+            parts.append((tokens != MISSING).astype(np.int64) * OBSERVED)
+        parts.append(calendar_codes(dates, self.calendar))
+        return np.concatenate(parts, axis=-1), clipped
+
     def input_ids(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Map MISSING to each channel's "missing" id (its n_tokens)."""
-        missing_ids = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
+        """Map MISSING to each predicted channel's "missing" id (its n_tokens)."""
+        missing_ids = torch.tensor(self.spec.vocab_sizes[: tokens.size(-1)], device=tokens.device)
         return torch.where(tokens == MISSING, missing_ids, tokens)
 
     def start_ids(self, n: int) -> torch.Tensor:
-        """(n, 1, C) "start of sequence" ids: each channel's n_tokens + 1."""
-        return (torch.tensor(self.spec.vocab_sizes, device=self.device) + 1).expand(n, 1, -1).clone()
+        """(n, 1, n_scored) "start of sequence" ids: each channel's n_tokens + 1."""
+        start = torch.tensor(self.spec.vocab_sizes[: self.n_scored], device=self.device) + 1
+        return start.expand(n, 1, -1).clone()
+
+    def covariate_inputs(self, codes: torch.Tensor) -> torch.Tensor:
+        """Covariate codes of each window's days (B, T, K) -> their inputs at the T + summary positions:
+        position q reads the covariates of the day it predicts (a summary, those of the first day)."""
+        codes = self.input_ids_of_covariates(codes)
+        return torch.cat([codes[:, :1]] * self.summary + [codes], dim=1)
+
+    def input_ids_of_covariates(self, codes: torch.Tensor) -> torch.Tensor:
+        unknown = torch.tensor(self.covariate_sizes, dtype=torch.long, device=codes.device)
+        return torch.where(codes == MISSING, unknown, codes)
 
     def with_summary(self, tokens: torch.Tensor) -> torch.Tensor:
         """Windows (B, T, C) -> the sequences the generator models: with ``summary``, a first "day"
@@ -79,9 +132,13 @@ class SynthesisModel:
         return torch.cat([summary[:, None], tokens], dim=1)
 
     def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows (B, T, C) of token ids -> (inputs, targets) the generator is trained and scored on."""
-        targets = self.with_summary(windows)
-        return self.shifted_inputs(targets, hide_summary), targets
+        """Windows (B, T, n_scored + K) of ``day_tokens`` -> (inputs, targets) the generator is trained
+        and scored on: targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
+        targets = self.with_summary(windows[..., : self.n_scored])
+        inputs = self.shifted_inputs(targets, hide_summary)
+        if self.calendar:
+            inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored :])], dim=-1)
+        return inputs, targets
 
     def shifted_inputs(self, tokens: torch.Tensor, hide_summary: float = 0.0) -> torch.Tensor:
         """Inputs for sequences ``tokens`` (B, T, C): the start day, then days 0..T-2. With a summary
@@ -91,28 +148,54 @@ class SynthesisModel:
         inputs = torch.cat([self.start_ids(tokens.size(0)), self.input_ids(tokens[:, :-1])], dim=1)
         if self.summary and hide_summary > 0:
             hidden = torch.rand(tokens.size(0), device=tokens.device) < hide_summary
-            missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
+            missing = torch.tensor(self.spec.vocab_sizes[: self.n_scored], device=tokens.device)
             inputs[:, 1] = torch.where(hidden[:, None], missing, inputs[:, 1])
         return inputs
 
     def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        values = np.empty(tokens.shape, dtype=np.float64)
+        """Sampled ids (..., n_scored) -> values (..., C); with ``gaps`` a day not "observed" is NaN."""
+        n = len(self.channels)
+        values = np.empty((*tokens.shape[:-1], n), dtype=np.float64)
+        bins = np.where(tokens[..., :n] >= np.array(self.spec.vocab_sizes[:n]), MISSING, tokens[..., :n])
         for c, encoder in enumerate(self.encoders):
             low, high = self.ranges[c]
-            values[..., c] = np.round(np.clip(encoder.decode(tokens[..., c], rng), low, high), self.decimals[c])
+            values[..., c] = np.round(np.clip(encoder.decode(bins[..., c], rng), low, high), self.decimals[c])
+        if self.gaps:
+            values[tokens[..., n:] != OBSERVED] = np.nan
         return values
+
+    def person_covariates(self, start: np.ndarray | None, n: int) -> PersonCovariates:
+        """Covariates of ``n`` persons starting on ``start`` (unknown start: unknown calendar)."""
+        if start is None:
+            return PersonCovariates(np.full(n, np.datetime64("NaT"), "datetime64[D]"), self.calendar)
+        return PersonCovariates(np.asarray(start, dtype="datetime64[D]"), self.calendar)
+
+    def first_days(self, n: int, seed: int, start_date: str | date | None = None) -> np.ndarray:
+        """(n,) first days of synthetic persons: ``start_date`` for all, or else drawn (seeded) from the
+        training persons' first days the model keeps, or else 2000-01-01 (under differential privacy
+        the model keeps none: a real person's first day is theirs)."""
+        if start_date is not None or not self.start_dates:
+            return np.full(n, np.datetime64(start_date or "2000-01-01", "D"))
+        dates = np.array(list(self.start_dates), dtype="datetime64[D]")
+        counts = np.array(list(self.start_dates.values()), dtype=np.float64)
+        return np.random.default_rng([seed, 7]).choice(dates, n, p=counts / counts.sum())
 
     # --- inference ------------------------------------------------------------------------------
     @torch.no_grad()
-    def next_day_probabilities(self, values: np.ndarray, batch_size: int = 1024) -> list[np.ndarray]:
-        """For windows (N, T, C), per channel (N, T, n_tokens): day t's distribution given days < t."""
+    def next_day_probabilities(
+        self, values: np.ndarray, start: np.ndarray | None = None, batch_size: int = 1024
+    ) -> list[np.ndarray]:
+        """For windows (N, T, C) starting on ``start`` (N,), per channel (N, T, n_tokens): day t's
+        distribution given days < t (with ``gaps``: given that day t is observed)."""
         self.generator.eval()
-        tokens = torch.from_numpy(self.tokenize(values)[0])
+        days = np.arange(values.shape[1])
+        dates = self.person_covariates(start, len(values)).start[:, None] + days.astype("timedelta64[D]")
+        tokens = torch.from_numpy(self.day_tokens(values, dates)[0])
         out: list[list[np.ndarray]] = [[] for _ in self.channels]
         skip = int(self.summary)
         for batch in tokens.split(batch_size):
             inputs, _ = self.training_pair(batch.to(self.device), hide_summary=1.0)  # causal: no summary to see
-            for c, logits in enumerate(self.generator(inputs)):
+            for c, logits in enumerate(self.generator(inputs)[: len(self.channels)]):
                 out[c].append(torch.softmax(logits[:, skip:].float(), dim=-1).cpu().numpy())
         return [np.concatenate(parts) for parts in out]
 
@@ -130,14 +213,18 @@ class SynthesisModel:
         summary_temperature: float | Sequence[float] | None = None,
         seed: int = 0,
         prime: np.ndarray | None = None,
+        start: np.ndarray | None = None,
+        complete: bool = False,
         batch_size: int = 4096,
         on_batch=None,
         use_cache: bool = True,
     ) -> Iterator[np.ndarray]:
         """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
-        large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from.
-        ``summary_temperature``: the temperature of a summary day (the person's level), drawn first;
-        by default the days' own.
+        large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from;
+        ``start`` (n,) each person's first date, which the calendar covariates follow (default: drawn
+        by ``first_days``). ``summary_temperature``: the temperature of a summary day (the
+        person's level), drawn first; by default the days' own. ``complete``: with ``gaps``, every day
+        is observed (the model is told so as it goes), for uses that need a value every day.
 
         Beyond the model's context the window slides: the start token followed by the most recent
         ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
@@ -147,32 +234,53 @@ class SynthesisModel:
         ``use_cache=False`` re-runs the whole sequence every day (the same samples, for measuring).
         """
         self.generator.eval()
-        temperatures = self.per_channel(temperature)
-        summary_temperatures = temperatures if summary_temperature is None else self.per_channel(summary_temperature)
-        torch_gen = torch.Generator(device=self.device).manual_seed(seed)
+        draw = Draw(
+            self.per_channel(temperature),
+            self.per_channel(temperature if summary_temperature is None else summary_temperature),
+            torch.Generator(device=self.device).manual_seed(seed),
+            getattr(self.generator, "extend", None) if use_cache else None,
+            complete and self.gaps,
+        )
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
         if k > days:
             raise SynthwearError(f"cannot continue {k} given days into only {days} days")
-        extend = getattr(self.generator, "extend", None) if use_cache else None
+        starts = self.first_days(n, seed) if start is None else np.asarray(start, dtype="datetime64[D]")
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)
-            seq = self.start_ids(size)
-            if prime is not None:
-                primed = torch.from_numpy(self.tokenize(prime[lo : lo + size])[0]).to(self.device)
-                if self.summary:  # a continuation's level comes from the given days, not a drawn summary
-                    primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
-                seq = torch.cat([seq, self.input_ids(primed)], dim=1)
+            covariates = self.person_covariates(starts[lo : lo + size], size)
+            seq = self.opening(covariates, None if prime is None else prime[lo : lo + size])
             if self.summary and prime is None:  # the person's level first, at its own temperature
-                seq = self.extend_sequences(seq, 1, summary_temperatures, torch_gen, extend)
-            seq = self.extend_sequences(seq, days - k, temperatures, torch_gen, extend)
-            tokens = seq[:, 1 + self.summary :].cpu().numpy()
-            values = self.decode(np.where(tokens >= np.array(self.spec.vocab_sizes), MISSING, tokens), rng)
+                seq = self.extend_sequences(seq, 1, draw, covariates, summary=True)
+            seq = self.extend_sequences(seq, days - k, draw, covariates)
+            values = self.decode(seq[:, 1 + self.summary :, : self.n_scored].cpu().numpy(), rng)
             if prime is not None:
                 values[:, :k] = prime[lo : lo + size]
             if on_batch:
                 on_batch(size)
             yield values
+
+    def opening(self, covariates: PersonCovariates, prime: np.ndarray | None) -> torch.Tensor:
+        """The input sequences generation starts from: the start day, then (continuing) a hidden
+        summary and the given days, each position with the covariates of the day it predicts."""
+        seq = self.start_ids(len(covariates.start))
+        if prime is not None:
+            dates = covariates.start[:, None] + np.arange(prime.shape[1]).astype("timedelta64[D]")
+            primed = torch.from_numpy(self.day_tokens(prime, dates)[0][..., : self.n_scored]).to(self.device)
+            if self.summary:  # a continuation's level comes from the given days, not a drawn summary
+                primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
+            seq = torch.cat([seq, self.input_ids(primed)], dim=1)
+        return self.with_covariates_from(seq, covariates, 0)
+
+    def with_covariates_from(self, seq: torch.Tensor, covariates: PersonCovariates, first: int) -> torch.Tensor:
+        """Input positions ``first ..`` (B, L, n_scored) with their covariates appended (B, L, n_scored + K):
+        position q predicts day q - summary (the summary: day 0)."""
+        if not self.calendar:
+            return seq
+        days = np.maximum(np.arange(first, first + seq.size(1)) - self.summary, 0)
+        codes = covariates.at(np.broadcast_to(days, (seq.size(0), len(days))))
+        codes = torch.from_numpy(unknown_to_ids(codes, self.covariate_sizes)).to(seq.device)
+        return torch.cat([seq, codes], dim=-1)
 
     def per_channel(self, temperature: float | Sequence[float]) -> list[float]:
         temperatures = [temperature] * len(self.channels) if np.isscalar(temperature) else list(temperature)
@@ -181,27 +289,37 @@ class SynthesisModel:
         return temperatures
 
     def extend_sequences(
-        self,
-        seq: torch.Tensor,
-        steps: int,
-        temperatures: list[float],
-        generator: torch.Generator,
-        extend: Callable | None,
+        self, seq: torch.Tensor, steps: int, draw: Draw, covariates: PersonCovariates, *, summary: bool = False
     ) -> torch.Tensor:
-        """Draw ``steps`` more days onto input sequences (B, L, C), one day at a time."""
+        """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time."""
         cache, cached = None, 0
         for _ in range(steps):
             if seq.size(1) > self.spec.max_days:  # the start (and summary) day stay, the oldest days leave
-                kept = 1 + self.summary
-                logits = self.generator(torch.cat([seq[:, :kept], seq[:, kept - self.spec.max_days :]], dim=1))
-            elif extend is not None:
-                logits, cache = extend(seq[:, cached:], cache)
+                logits = self.generator(self.slid_window(seq, covariates))
+            elif draw.extend is not None:
+                logits, cache = draw.extend(seq[:, cached:], cache)
                 cached = seq.size(1)
             else:
                 logits = self.generator(seq)
-            day = [sample_token(channel[:, -1], t, generator) for channel, t in zip(logits, temperatures)]
-            seq = torch.cat([seq, torch.stack(day, dim=1)[:, None, :]], dim=1)
+            day = draw.day(self.scored(logits), len(self.channels), summary)
+            if self.gaps:  # a day drawn as a gap reads as missing from then on, as in training
+                n = len(self.channels)
+                missing = torch.tensor(self.spec.vocab_sizes[:n], device=day.device)
+                day[:, :n] = torch.where(day[:, n:] == 0, missing, day[:, :n])
+            seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
         return seq
+
+    def slid_window(self, seq: torch.Tensor, covariates: PersonCovariates) -> torch.Tensor:
+        """The last ``max_days`` positions of ``seq``, the start (and summary) day kept in front with the
+        covariates a training window opening at the first kept day has there."""
+        kept = 1 + self.summary
+        recent = seq[:, kept - self.spec.max_days :]
+        front = seq[:, :kept, : self.n_scored]
+        if self.calendar:  # a training window's opening positions carry its first day's covariates
+            first_day = seq.size(1) - recent.size(1) - 1 - self.summary
+            opening = self.with_covariates_from(front[:, :1], covariates, first_day + self.summary)
+            front = torch.cat([front, opening[..., self.n_scored :].expand(-1, kept, -1)], dim=-1)
+        return torch.cat([front, recent], dim=1)
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -217,6 +335,9 @@ class SynthesisModel:
             "generator": {"name": self.generator_name, **(asdict(config) if is_dataclass(config) else {})},
             "spec": {"vocab_sizes": list(self.spec.vocab_sizes), "max_days": self.spec.max_days},
             "summary": self.summary,
+            "gaps": self.gaps,
+            "calendar": list(self.calendar),
+            "start_dates": self.start_dates,
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -253,10 +374,16 @@ class SynthesisModel:
             spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
             options = {k: v for k, v in meta["generator"].items() if k != "name"}
             generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
-            counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders), len(spec.vocab_sizes)}
+            counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders)}
+            gaps, calendar = bool(meta.get("gaps", False)), tuple(meta.get("calendar", ()))
+            expected = (
+                [e.n_tokens for e in encoders]
+                + [PRESENCE_SIZE] * len(encoders) * gaps
+                + list(covariate_sizes(calendar))
+            )
         except (KeyError, TypeError) as err:
             raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
-        if len(counts) != 1 or [e.n_tokens for e in encoders] != list(spec.vocab_sizes):
+        if len(counts) != 1 or expected != list(spec.vocab_sizes):
             raise SynthwearError(f"{where}: channels, decimals, ranges, encoders and vocab_sizes do not agree")
         try:
             generator.load_state_dict(state)
@@ -276,6 +403,9 @@ class SynthesisModel:
             spec,
             meta["recipe"],
             bool(meta.get("summary", False)),
+            gaps,
+            calendar,
+            meta.get("start_dates"),
         )
 
 
@@ -284,8 +414,9 @@ def description_digest(meta: dict[str, Any]) -> str:
     so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
     garbage from weights that no longer mean what it says."""
     fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
-    if meta.get("summary"):  # models saved before the summary day existed keep their checksum
-        fields["summary"] = True
+    for key in ("summary", "gaps", "calendar"):  # models saved before these existed keep their checksum
+        if meta.get(key):
+            fields[key] = meta[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -299,6 +430,39 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
         return load_file(path), digest
     except (SafetensorError, OSError, ValueError) as err:
         raise SynthwearError(f"{path}: damaged or not a safetensors file ({one_line(err)})") from None
+
+
+@dataclass
+class Draw:
+    """How days are drawn: temperatures per channel (the summary day's apart), the random stream,
+    the generator's KV-cache method if used, and whether every day must be observed."""
+
+    temperatures: list[float]
+    summary_temperatures: list[float]
+    generator: torch.Generator
+    extend: Callable | None
+    complete: bool
+
+    def day(self, logits: list[torch.Tensor], n_channels: int, summary: bool) -> torch.Tensor:
+        """(B, n_scored) ids of the next day from the last position's logits: values, then "observed"."""
+        temperatures = self.summary_temperatures if summary else self.temperatures
+        ids = [  # whether a day is observed is drawn as the data has it: at temperature 1
+            sample_token(self.allowed(channel[:, -1], c >= n_channels and not summary), t, self.generator)
+            for c, (channel, t) in enumerate(zip(logits, temperatures + [1.0] * (len(logits) - n_channels)))
+        ]
+        day = torch.stack(ids, dim=1)
+        if self.complete and not summary:
+            day[:, n_channels:] = OBSERVED
+        return day
+
+    @staticmethod
+    def allowed(logits: torch.Tensor, presence_day: bool) -> torch.Tensor:
+        """A day's "observed" twin is a gap (0) or OBSERVED; the shares between belong to summary days."""
+        if not presence_day:
+            return logits
+        between = torch.zeros(logits.size(-1), dtype=torch.bool, device=logits.device)
+        between[1:OBSERVED] = True
+        return logits.masked_fill(between, float("-inf"))
 
 
 def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:

@@ -78,10 +78,11 @@ def run_recipe(
     keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
-        synthetic = synth.sample_array(progress=progress)
-        folder = write_run_folder(out_dir, synth, synthetic)
+        starts = synth.first_days()
+        synthetic = synth.sample_array(start=starts, progress=progress)
+        folder = write_run_folder(out_dir, synth, synthetic, starts)
         checkpoint_path(out_dir).unlink(missing_ok=True)  # the run is in place: nothing left to resume
-        context = evaluation_context(recipe, synth.parts, synth.model, synthetic, synth.record.get("privacy"))
+        context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, synth.record.get("privacy"))
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
 
@@ -115,11 +116,11 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(value, indent=2, default=str))
 
 
-def write_run_folder(out_dir: Path, synth: Synthesizer, synthetic: np.ndarray) -> Path:
-    """Model, synthetic cohort and run.json, assembled under a staging name and swapped into place:
-    what training and sampling made is kept before any evaluator runs."""
+def write_run_folder(out_dir: Path, synth: Synthesizer, synthetic: np.ndarray, starts: np.ndarray) -> Path:
+    """Model, synthetic cohort (persons starting on ``starts``) and run.json, assembled under a staging
+    name and swapped into place: what training and sampling made is kept before any evaluator runs."""
     with staging_folder(out_dir) as staging:
-        frame = to_long_frame(synthetic, synth.fitted.channels, synth.recipe.sampling.start_date)
+        frame = to_long_frame(synthetic, synth.fitted.channels, starts)
         write_daily_table(frame, staging / "synthetic.csv")
         synth.save(staging / "model")
         write_json(staging / "run.json", synth.record)
@@ -127,8 +128,9 @@ def write_run_folder(out_dir: Path, synth: Synthesizer, synthetic: np.ndarray) -
     return out_dir
 
 
-def read_synthetic(path: Path, channels: list[str]) -> np.ndarray:
-    """A run's synthetic.csv back to (persons, days, C), the array it was written from."""
+def read_synthetic(path: Path, channels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A run's synthetic.csv back to (persons, days, C), the array it was written from, and each
+    person's first day."""
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as err:
@@ -155,8 +157,8 @@ def evaluate_run_folder(
             )
         _, parts = split_cohort(recipe, loaded, lambda *a, **k: None)
         model = Synthesizer.load(folder / "model", registry=registry).fitted
-        synthetic = read_synthetic(folder / "synthetic.csv", model.channels)
+        synthetic, starts = read_synthetic(folder / "synthetic.csv", model.channels)
         earlier = read_json(folder / "metrics.json") if only and (folder / "metrics.json").exists() else None
-        context = evaluation_context(recipe, parts, model, synthetic, run_info.get("privacy"))
+        context = evaluation_context(recipe, parts, model, synthetic, starts, run_info.get("privacy"))
         metrics = evaluate_into(folder, run_info, evaluators, context, progress, earlier)
     return RunResult(folder, metrics, run_info)

@@ -73,6 +73,18 @@ class WindowSection(Section):
     # windows whose summary the model does not see, so it also predicts days without one.
     summary: bool = False
     summary_hidden: float = Field(0.25, ge=0.0, le=1.0)
+    # Learn which days each channel is missing on and generate gaps the way the data has them
+    # (sampling.complete turns them off at sampling time); docs/model.md.
+    gaps: bool = False
+    # Calendar features each day's prediction is told (weekday: Monday..Sunday; month): weekday effects
+    calendar: list[Literal["weekday", "month"]] = Field(default_factory=list)
+
+    @field_validator("calendar")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"calendar features are named once each, got {value}")
+        return value
 
 
 class SplitSection(Section):
@@ -136,7 +148,10 @@ class SamplingSection(Section):
             return self.temperatures(channels)
         return per_channel(self.summary_temperature, channels)
 
-    start_date: date = date(2000, 1, 1)  # calendar of the synthetic cohort: public, not taken from the data
+    # first day of every synthetic person; unset: drawn from the training persons' first days (kept in
+    # the model), or 2000-01-01 where the model keeps none (differential privacy)
+    start_date: date | None = None
+    complete: bool = False  # with windows.gaps: no gaps, a value on every day
 
 
 def per_channel(temperature: float | dict[str, float], channels: list[str]) -> list[float]:

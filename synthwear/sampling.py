@@ -32,18 +32,20 @@ CSV_BYTES_PER_ROW = 32  # person id and date with separators
 def to_long_frame(
     values: np.ndarray,
     channels: list[str],
-    start_date: str | date,
+    start: str | date | np.ndarray,
     prefix: str = "synthetic",
     *,
     first: int = 0,
     total: int | None = None,
 ) -> pd.DataFrame:
-    """(N, days, C) sequences -> long table person_id, date, channels (the input's schema); ``first``
-    and ``total`` number a batch's persons within the whole cohort."""
+    """(N, days, C) sequences starting on ``start`` (one date, or one per person) -> long table
+    person_id, date, channels (the input's schema); ``first`` and ``total`` number a batch's persons
+    within the whole cohort."""
     n, days, _ = values.shape
     width = len(str(total or n))
     persons = np.repeat([f"{prefix}-{first + i + 1:0{width}d}" for i in range(n)], days)
-    dates = np.tile(pd.date_range(start_date, periods=days, freq="D"), n)
+    starts = np.broadcast_to(np.asarray(start, dtype="datetime64[D]"), (n,))
+    dates = (starts[:, None] + np.arange(days).astype("timedelta64[D]")).reshape(-1)
     frame = pd.DataFrame(values.reshape(n * days, -1), columns=channels)
     frame.insert(0, "date", dates)
     frame.insert(0, "person_id", persons)
@@ -90,12 +92,15 @@ def sample_to_file(
     temperature: float | Sequence[float],
     summary_temperature: float | Sequence[float] | None = None,
     seed: int,
-    start_date: str | date,
+    start_date: str | date | None = None,
+    complete: bool = False,
     on_batch: Callable[[int], None] | None = None,
     batch_size: int = BATCH,
 ) -> None:
     """Generate and write the cohort batch by batch: the values one ``generate`` call with the same
-    ``batch_size`` gives (the default is the pipeline's, so a run's synthetic.csv can be redrawn)."""
+    ``batch_size`` gives (the default is the pipeline's, so a run's synthetic.csv can be redrawn).
+    ``start_date``: every person's first day (default: ``SynthesisModel.first_days``)."""
+    starts = model.first_days(persons, seed, start_date)
 
     def frames() -> Iterator[pd.DataFrame]:
         first = 0
@@ -105,10 +110,13 @@ def sample_to_file(
             temperature=temperature,
             summary_temperature=summary_temperature,
             seed=seed,
+            start=starts,
+            complete=complete,
             on_batch=on_batch,
             batch_size=batch_size,
         ):
-            yield to_long_frame(values, model.channels, start_date, first=first, total=persons)
+            batch_starts = starts[first : first + len(values)]
+            yield to_long_frame(values, model.channels, batch_starts, first=first, total=persons)
             first += len(values)
 
     write_daily_tables(frames(), output)

@@ -20,6 +20,7 @@ import torch
 
 from synthwear.checkpoint import Checkpointing
 from synthwear.cohort import Cohort
+from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import EvaluationContext, GeneratorSpec, Loss, Windows
@@ -130,8 +131,9 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         encoders.append(
             registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
         )
-    summary = recipe.windows.summary
-    gen_spec = GeneratorSpec(tuple(e.n_tokens for e in encoders), recipe.windows.days + summary)
+    summary, gaps, calendar = recipe.windows.summary, recipe.windows.gaps, tuple(recipe.windows.calendar)
+    vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(covariate_sizes(calendar))
+    gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary)
     generator = registry.build(
         "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
     ).to(device)
@@ -145,17 +147,20 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         gen_spec,
         recipe.to_dict(),
         summary,
+        gaps,
+        calendar,
     )
 
 
 def build_loss(recipe: Recipe, registry: Registry) -> Loss:
-    """The recipe's loss, told the channels' names when it asks (the optional ``bind(channels)``)."""
+    """The recipe's loss, told the predicted channels' names when it asks (the optional
+    ``bind(channels)``): the recipe's channels, then with ``windows.gaps`` "<channel> observed" each."""
     where = f"{recipe.where()}: loss"
     loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=where)
     bind = getattr(loss, "bind", None)
     if bind is not None:
         try:
-            bind(list(recipe.channels))
+            bind(list(recipe.channels) + [f"{name} observed" for name in recipe.channels if recipe.windows.gaps])
         except ValueError as err:  # a third-party loss refusing the channels
             raise SynthwearError(f"{where}: {err}") from None
     return loss
@@ -179,7 +184,7 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
     days, stride, least = recipe.windows.days, recipe.windows.stride, recipe.windows.min_observed
     tokens, clipped = {}, {}
     for name, part in parts.items():
-        tokens[name], clipped[name] = model.tokenize(part.values)
+        tokens[name], clipped[name] = model.day_tokens(part.values, part.dates())
     starts = {
         "train": parts["train"].window_starts(days, stride, least),
         "validation": subsample(
@@ -257,15 +262,21 @@ def evaluation_context(
     parts: dict[str, Cohort],
     model: SynthesisModel,
     synthetic: np.ndarray,
+    starts: np.ndarray,
     privacy: dict[str, Any] | None,
 ) -> EvaluationContext:
-    """What every evaluator sees: real training and holdout windows, and the synthetic cohort cut into windows."""
+    """What every evaluator sees: real training and holdout windows, and the synthetic cohort (persons
+    starting on ``starts``) cut into windows."""
     days, channels = recipe.windows.days, list(recipe.channels)
     evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
     n_cut = synthetic.shape[1] // days
+    window_starts = np.asarray(starts, dtype="datetime64[D]")[:, None] + (np.arange(n_cut) * days).astype(
+        "timedelta64[D]"
+    )
     synthetic_windows = Windows(
         synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
         np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
+        window_starts.reshape(-1),
     )
     context = EvaluationContext(
         model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed

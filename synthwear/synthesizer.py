@@ -125,6 +125,8 @@ class Synthesizer:
                 say.note(note)
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             model = build_model(recipe, self.registry, self.device)
+            if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
+                model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
             data_fingerprint = fingerprint(loaded.frame)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
@@ -163,8 +165,18 @@ class Synthesizer:
         synthetic person continues; every primed person needs the same number of calendar days."""
         if prime is not None:
             return self.continue_persons(prime, days, seed=seed, temperature=temperature)
-        values = self.sample_array(persons, days, seed=seed, temperature=temperature, progress=progress)
-        return to_long_frame(values, self.fitted.channels, start_date or self.recipe.sampling.start_date)
+        starts = self.first_days(persons, seed, start_date)
+        values = self.sample_array(persons, days, seed=seed, temperature=temperature, start=starts, progress=progress)
+        return to_long_frame(values, self.fitted.channels, starts)
+
+    def first_days(self, persons: int | None = None, seed: int | None = None, start_date: Any = None) -> np.ndarray:
+        """Each synthetic person's first day: ``start_date``, the recipe's, or drawn as the model says
+        (``SynthesisModel.first_days``); the same persons and seed always give the same days."""
+        return self.fitted.first_days(
+            persons or self.recipe.sampling.persons,
+            self.recipe.seed if seed is None else seed,
+            start_date or self.recipe.sampling.start_date,
+        )
 
     def sample_array(
         self,
@@ -174,9 +186,11 @@ class Synthesizer:
         seed: int | None = None,
         temperature: float | dict[str, float] | None = None,
         prime: np.ndarray | None = None,
+        start: np.ndarray | None = None,
         progress: bool | Progress | None = False,
     ) -> np.ndarray:
-        """``sample`` as an array (persons, days, channels), what evaluators and run folders take."""
+        """``sample`` as an array (persons, days, channels), what evaluators and run folders take;
+        ``start`` each person's first day (default: ``first_days``)."""
         model, sampling = self.fitted, self.recipe.sampling
         persons = persons or (len(prime) if prime is not None else sampling.persons)
         days = days or sampling.days or model.window_days
@@ -192,6 +206,8 @@ class Synthesizer:
                 summary_temperature=sampling.summary_temperatures(model.channels),
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
+                start=self.first_days(persons, seed) if start is None else start,
+                complete=sampling.complete,
                 on_batch=advance,
             )
         self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
@@ -216,7 +232,7 @@ class Synthesizer:
                 f"{cohort.person_ids[0]!r} {lengths[0]}; every primed person needs the same number of days"
             )
         given = cohort.values.reshape(cohort.n_persons, int(lengths[0]), -1)
-        values = self.sample_array(days=days, seed=seed, temperature=temperature, prime=given)
+        values = self.sample_array(days=days, seed=seed, temperature=temperature, prime=given, start=cohort.first_date)
         dates = cohort.first_date[:, None] + np.arange(values.shape[1]).astype("timedelta64[D]")
         frame = pd.DataFrame(values.reshape(-1, values.shape[2]), columns=self.fitted.channels)
         frame.insert(0, "date", pd.to_datetime(dates.reshape(-1)))
@@ -239,15 +255,19 @@ class Synthesizer:
         evaluator runs isolated: one that fails is a failure in the report, not an exception."""
         recipe, model = self.recipe, self.fitted
         parts = {name: self.real_part(name, frame) for name, frame in (("train", train), ("holdout", holdout))}
-        values = self.sample_array() if synthetic is None else synthetic_values(synthetic, model.channels)
+        if synthetic is None:
+            starts = self.first_days()
+            values = self.sample_array(start=starts)
+        else:
+            values, starts = synthetic_values(synthetic, model.channels)
         chosen = build_evaluators(recipe, self.registry, evaluators)
-        context = evaluation_context(recipe, parts, model, values, self.record.get("privacy"))
+        context = evaluation_context(recipe, parts, model, values, starts, self.record.get("privacy"))
         with feedback(progress) as say:
             advance = say.task("evaluating", len(chosen))
             clock = time.perf_counter()
             metrics = run_evaluators(chosen, context, on_done=lambda name: advance())
         self.record.setdefault("timings_seconds", {})["evaluate"] = time.perf_counter() - clock
-        frame = to_long_frame(values, model.channels, recipe.sampling.start_date)
+        frame = to_long_frame(values, model.channels, starts)
         return Report(metrics, {**self.record, "recipe": recipe.to_dict()}, frame, self.registry)
 
     def real_part(self, name: str, frame: pd.DataFrame | None) -> Cohort:
@@ -349,8 +369,11 @@ def fit_record(
     }
 
 
-def synthetic_values(frame: pd.DataFrame, channels: list[str], where: str = "synthetic") -> np.ndarray:
-    """A synthetic cohort's daily table back to (persons, days, C); every person needs the same days."""
+def synthetic_values(
+    frame: pd.DataFrame, channels: list[str], where: str = "synthetic"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic cohort's daily table back to (persons, days, C) and each person's first day;
+    every person needs the same days."""
     missing = [c for c in ("person_id", "date", *channels) if c not in frame.columns]
     lengths = frame.groupby("person_id", sort=False).size() if not missing else None
     if missing or lengths.nunique() != 1:
@@ -359,4 +382,6 @@ def synthetic_values(frame: pd.DataFrame, channels: list[str], where: str = "syn
             "every person must have the same number of days)"
         )
     frame = frame.sort_values(["person_id", "date"], kind="stable")
-    return frame[channels].to_numpy(float).reshape(len(lengths), int(lengths.iloc[0]), len(channels))
+    values = frame[channels].to_numpy(float).reshape(len(lengths), int(lengths.iloc[0]), len(channels))
+    dates = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")
+    return values, dates.reshape(len(lengths), -1)[:, 0]

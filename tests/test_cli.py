@@ -321,3 +321,27 @@ def test_recipe_reads_apple_health_zips_side_by_side(tmp_path):
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["data"]["persons"] == 6 and run["data"]["source"].startswith("apple_health export")
     assert run["data"]["person_days"] == 6 * 30  # every generated day, each with all three channels
+
+
+def test_a_model_with_gaps_and_weekdays_samples_them_or_complete_days_on_real_first_days(tmp_path):
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["windows"].update(gaps=True, calendar=["weekday"])
+    raw["evaluation"]["evaluators"] = [{"name": "calendar_gaps"}]
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["calendar_gaps"]["channels"]["sleep_minutes"]["synthetic"]["missing_share"] > 0
+    real_first_days = set(
+        pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv").groupby("person_id")["date"].min()
+    )
+    written = pd.read_csv(tmp_path / "run" / "synthetic.csv")
+    assert set(written.groupby("person_id")["date"].min()) <= real_first_days
+    model = str(tmp_path / "run" / "model")
+    for flags, gaps in (([], True), (["--complete", "--start-date", "2026-11-28"], False)):
+        out = tmp_path / f"cohort{len(flags)}.csv"
+        result = CliRunner().invoke(cli, ["sample", model, "--persons", "200", "--days", "14", "-o", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        cohort = pd.read_csv(out)
+        assert cohort[["resting_hr", "sleep_minutes", "steps"]].isna().any().any() == gaps
+    assert (cohort.groupby("person_id")["date"].min() == "2026-11-28").all()

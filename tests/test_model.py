@@ -211,3 +211,107 @@ def test_the_summary_day_is_drawn_at_its_own_temperature(summary_model, monkeypa
     used.clear()
     summary_model.generate(2, 5, summary_temperature=2.0, prime=same[:2, :2], seed=3)
     assert 2.0 not in used  # a continuation draws no summary: its level comes from the given days
+
+
+# --- gaps and calendar covariates ---------------------------------------------------------------
+def gap_calendar_model(tiny_recipe, **windows) -> SynthesisModel:
+    from synthwear.recipe import parse_recipe
+
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"].update(gaps=True, calendar=["weekday"], **windows)
+    torch.manual_seed(0)
+    return build_model(parse_recipe(raw), default_registry(), torch.device("cpu"))
+
+
+@pytest.fixture
+def gap_model(tiny_recipe) -> SynthesisModel:
+    return gap_calendar_model(tiny_recipe)
+
+
+def test_day_tokens_hold_bins_observed_flags_and_weekdays(gap_model):
+    values = np.array([[60.0, np.nan, 8000.0], [np.nan, 420.0, np.nan]])
+    dates = np.array(["2026-11-28", "2026-11-29"], dtype="datetime64[D]")
+    tokens, _ = gap_model.day_tokens(values, dates)
+    assert tokens.shape == (2, 3 + 3 + 1)
+    assert tokens[:, 3:6].tolist() == [[10, 0, 10], [0, 10, 0]]  # observed flags (OBSERVED = 10)
+    assert tokens[:, 6].tolist() == [5, 6]  # Saturday, Sunday
+    assert tokens[0, 1] == tokens[1, 0] == -1  # missing bins stay MISSING: never scored
+    assert gap_model.spec.vocab_sizes == (20, 20, 20, 11, 11, 11, 7)
+    assert gap_model.scored_names() == [
+        "resting_hr", "sleep_minutes", "steps", "resting_hr observed", "sleep_minutes observed", "steps observed"
+    ]  # fmt: skip
+
+
+def test_each_position_reads_the_weekday_of_the_day_it_predicts(gap_model):
+    days = gap_model.window_days
+    windows = torch.from_numpy(
+        gap_model.day_tokens(
+            np.full((1, days, 3), 60.0), np.datetime64("2026-11-28") + np.arange(days)[None].astype("timedelta64[D]")
+        )[0]
+    )
+    inputs, targets = gap_model.training_pair(windows)
+    assert targets.shape == (1, days + 1, 6) and inputs.shape == (1, days + 1, 7)
+    # the start and summary positions predict the summary and day 0 (a Saturday); then one day each
+    assert inputs[0, :, 6].tolist() == [5, 5, 6, 0, 1, 2, 3, 4][: days + 1]
+
+
+def test_gaps_are_generated_only_where_observed_is_drawn_zero(gap_model):
+    with torch.no_grad():  # "observed" certain: 0 for sleep (every value becomes a gap), 1 for the others
+        for channel, observed in ((3, 1), (4, 0), (5, 1)):
+            head = gap_model.generator.heads[channel]
+            head.weight.zero_()
+            head.bias.fill_(-10.0)
+            head.bias[10 if observed else 0] = 10.0
+    values = gap_model.generate(20, 10, seed=0)
+    assert np.isnan(values[..., 1]).all() and not np.isnan(values[..., [0, 2]]).any()
+    complete = gap_model.generate(20, 10, seed=0, complete=True)
+    assert not np.isnan(complete).any()
+
+
+def test_persons_start_on_their_first_days_and_the_calendar_follows(gap_model):
+    gap_model.start_dates = {"2026-11-28": 3, "2026-12-01": 1}
+    first = gap_model.first_days(4000, seed=1)
+    assert set(first.astype(str)) == {"2026-11-28", "2026-12-01"}
+    assert 0.7 < (first == np.datetime64("2026-11-28")).mean() < 0.8
+    np.testing.assert_array_equal(gap_model.first_days(50, seed=1), first[:50])  # seeded
+    assert (gap_model.first_days(3, seed=1, start_date="2020-02-02") == np.datetime64("2020-02-02")).all()
+    gap_model.start_dates = None  # as under differential privacy
+    assert (gap_model.first_days(3, seed=1) == np.datetime64("2000-01-01")).all()
+
+
+def test_a_weekday_changes_what_is_predicted(gap_model):
+    values = gap_model.generate(3, gap_model.window_days, seed=5, complete=True)
+    monday = gap_model.next_day_probabilities(values, np.full(3, np.datetime64("2026-11-30")))
+    sunday = gap_model.next_day_probabilities(values, np.full(3, np.datetime64("2026-11-29")))
+    assert not np.allclose(monday[2], sunday[2])
+
+
+def test_generation_past_the_window_keeps_the_calendar(gap_model, monkeypatch):
+    """Beyond the context the window slides; every position still reads its own day's weekday."""
+    seen = []
+    forward = type(gap_model.generator).forward
+    monkeypatch.setattr(
+        type(gap_model.generator), "forward", lambda self, x: seen.append(x.clone()) or forward(self, x)
+    )
+    start = np.array(["2026-11-28"], dtype="datetime64[D]")
+    gap_model.generate(1, gap_model.window_days + 4, seed=0, start=start, use_cache=False)
+    last = seen[-1][0, :, 6].tolist()  # the last slid window: start, summary, then the latest days
+    total = gap_model.window_days + 4
+    newest = [(5 + d) % 7 for d in range(total - (len(last) - 2), total)]  # weekdays of the days predicted
+    assert last[2:] == newest
+    assert last[0] == last[1] == (newest[0] - 1) % 7  # the opening positions: the first kept day's weekday
+
+
+def test_a_gap_calendar_model_round_trips_and_both_are_in_the_checksum(gap_model, tmp_path):
+    gap_model.start_dates = {"2026-11-28": 2}
+    gap_model.save(tmp_path / "m")
+    loaded = SynthesisModel.load(tmp_path / "m", default_registry())
+    assert loaded.gaps and loaded.calendar == ("weekday",) and loaded.start_dates == {"2026-11-28": 2}
+    np.testing.assert_array_equal(loaded.generate(4, 9, seed=0), gap_model.generate(4, 9, seed=0))
+    for key, value in (("gaps", False), ("calendar", ["month"])):
+        meta = json.loads((tmp_path / "m" / "model.json").read_text())
+        meta[key] = value
+        (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(SynthwearError, match="edited after training"):
+            SynthesisModel.load(tmp_path / "m", default_registry())
+        gap_model.save(tmp_path / "m")

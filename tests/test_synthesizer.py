@@ -164,3 +164,49 @@ def test_a_model_folder_without_its_fit_record_reads_the_run_json_above_it_or_sa
     with pytest.raises(SynthwearError, match="the page needs the training record"):
         report.to_html(tmp_path / "page.html")
     assert not (tmp_path / "page.html").exists()
+
+
+# --- calendar and gaps, learned ------------------------------------------------------------------
+def weekly_cohort(persons: int = 40, days: int = 84, seed: int = 0) -> pd.DataFrame:
+    """Persons who walk 5,000 steps more on Saturdays and miss sleep in runs of days (a third of them)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.Timestamp("2022-01-03") + pd.to_timedelta(np.arange(days), "D")  # starts on a Monday
+    frames = []
+    for p in range(persons):
+        first = int(rng.integers(0, 7))
+        level = rng.normal([62, 420, 8000], [5, 30, 1500])
+        values = level + rng.normal(0, [1.5, 40, 1500], (days, 3))
+        values[:, 2] += np.where(dates.weekday == 5, 5000, 0)
+        asleep_missing = np.repeat(rng.random(days // 3) < 1 / 3, 3)
+        values[asleep_missing, 1] = np.nan
+        frame = pd.DataFrame(values.round(1), columns=list(CHANNELS))
+        frame.insert(0, "date", dates)
+        frame.insert(0, "person_id", f"p{p:02d}")
+        frames.append(frame.iloc[first:])
+    return pd.concat(frames, ignore_index=True)
+
+
+def saturday_effect_and_gaps(frame: pd.DataFrame) -> tuple[float, float]:
+    saturday = frame["date"].dt.weekday == 5
+    weekdays = frame["date"].dt.weekday < 5
+    return frame.loc[saturday, "steps"].mean() - frame.loc[weekdays, "steps"].mean(), frame[
+        "sleep_minutes"
+    ].isna().mean()
+
+
+@pytest.mark.parametrize("calendar", [["weekday"], []])
+def test_weekday_effects_and_gaps_are_learned_only_when_asked_for(calendar):
+    real = weekly_cohort()
+    recipe = {**SMALL, "windows": {"days": 7, "stride": 1, "summary": True, "gaps": True, "calendar": calendar}}
+    recipe["training"] = {"epochs": 12, "batch_size": 64, "patience": 12, "learning_rate": 0.003}
+    synthetic = Synthesizer(channels=CHANNELS, **recipe).fit(real, progress=False).sample(300, 28, seed=1)
+    real_effect, real_gaps = saturday_effect_and_gaps(real)
+    effect, gaps = saturday_effect_and_gaps(synthetic)
+    assert abs(gaps - real_gaps) < 0.08  # about a third of sleep days missing, as in the data
+    assert synthetic["resting_hr"].isna().mean() < 0.01  # a channel never missing stays (nearly) complete
+    if calendar:
+        assert 0.6 < effect / real_effect < 1.4
+    else:
+        assert abs(effect / real_effect) < 0.3  # without the weekday the week is flat
+    starts = synthetic.groupby("person_id")["date"].min()
+    assert set(starts) <= set(real.groupby("person_id")["date"].min())  # first days drawn from the real ones

@@ -5,7 +5,8 @@ The classifier: scikit-learn's HistGradientBoostingClassifier (fixed seed) on si
 per channel and window (mean, standard deviation, minimum, maximum, mean absolute day-to-day
 change, lag-1 autocorrelation). The classes are balanced by subsampling the larger one, and the
 cohort's windows take on the missing days of randomly chosen holdout windows first, so that the
-classifier cannot win merely because synthetic data has no gaps.
+classifier cannot win merely because synthetic data has no gaps (a cohort with gaps of its own keeps
+them: a model that generates gaps is judged on how it does).
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def varying_columns(x: np.ndarray) -> np.ndarray:
 
 
 def with_missing_days_of(values: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each window gets the missing cells of a random donor window."""
+    """Each window gets the missing cells of a random donor window, unless the cohort has gaps of its
+    own (a model that generates gaps is judged on them)."""
+    if np.isnan(values).any():
+        return values
     mask = np.isnan(donor[rng.integers(0, len(donor), len(values))])
     return np.where(mask, np.nan, values)
 

@@ -118,6 +118,11 @@ class MembershipInference:
         holdout_fold = person_folds(context.holdout.person, folds, rng)
         real = np.concatenate([train, holdout])
         all_real = np.concatenate([context.train.values, context.holdout.values])
+        real_starts = (
+            None
+            if context.train.start is None or context.holdout.start is None
+            else (np.concatenate([context.train.start, context.holdout.start]))
+        )
         window_scores = {
             "distance_to_closest_synthetic": lambda: distance_attack(real, synthetic),
             "domias_density_ratio": lambda: domias_attack(
@@ -128,7 +133,7 @@ class MembershipInference:
                 synthetic,
                 self.config.domias_dimensions,
             ),
-            "white_box_likelihood": lambda: likelihood_attack(context.model, all_real),
+            "white_box_likelihood": lambda: likelihood_attack(context.model, all_real, real_starts),
         }
         attacks = {}
         for name, attack in window_scores.items():

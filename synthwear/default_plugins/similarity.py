@@ -71,8 +71,14 @@ class PairedSimilarity:
         k = self.config.primed_days
         if not 0 < k < real.shape[1]:
             raise ValueError(f"similarity primed_days must be between 1 and {real.shape[1] - 1}, got {k}")
-        generated = context.model.generate(
-            len(real), real.shape[1], prime=real[:, :k], temperature=self.config.temperature, seed=context.seed
+        generated = context.model.generate(  # complete: a continuation to compare needs every day
+            len(real),
+            real.shape[1],
+            prime=real[:, :k],
+            start=context.holdout.start,
+            complete=True,
+            temperature=self.config.temperature,
+            seed=context.seed,
         )
         last_primed = pd.DataFrame(real[:, :k].transpose(0, 2, 1).reshape(-1, k)).ffill(axis=1).to_numpy()[:, -1]
         persistence = np.repeat(last_primed.reshape(len(real), 1, -1), real.shape[1] - k, axis=1)

@@ -21,12 +21,12 @@ def freeze_unbatched_parameters(model: SynthesisModel) -> list[str]:
     Found with one probe pass on an all-zero batch whose size differs from the window length, so no
     private data is touched and a mis-shaped per-sample gradient cannot pass unnoticed.
     """
-    days, n_channels = model.spec.max_days, len(model.spec.vocab_sizes)
-    probe_batch = days + 1
-    targets = torch.zeros(probe_batch, days, n_channels, dtype=torch.long, device=model.device)
+    days, n_channels = model.window_days, len(model.spec.vocab_sizes)
+    probe_batch = model.spec.max_days + 1
+    windows = torch.zeros(probe_batch, days, n_channels, dtype=torch.long, device=model.device)
     probe = GradSampleModule(model.generator, batch_first=True, loss_reduction="sum")
-    try:
-        sum(logits.sum() for logits in probe(model.shifted_inputs(targets))).backward()
+    try:  # only what the loss sees: a covariate's head (never scored) stays frozen
+        sum(logits.sum() for logits in model.scored(probe(model.training_pair(windows)[0]))).backward()
         frozen = [
             name
             for name, p in model.generator.named_parameters()
