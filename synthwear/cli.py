@@ -177,7 +177,8 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     t = run["timings_seconds"]
     table.add_row("seconds train / sample", f"{t['train']:.1f} / {t['sample']:.1f}", "")
     console.print(table)
-    console.print(f"Wrote [bold]{folder}[/]: synthetic.csv, metrics.json, model/, run.json, report.html")
+    written = sorted(entry.name + "/" * entry.is_dir() for entry in folder.iterdir() if not entry.name.startswith("."))
+    console.print(f"Wrote [bold]{folder}[/]: {', '.join(written)}")
 
 
 @cli.command()
@@ -197,6 +198,17 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 )
 @click.option("--complete", is_flag=True, help="No gaps: a value on every day (models that learned gaps).")
 @click.option(
+    "--where", "where", multiple=True, help="Who to generate, e.g. \"gender == 'female'\" (repeatable: all hold)."
+)
+@click.option(
+    "--quota", "quotas", multiple=True, help='Exact share of a category, e.g. "gender=female:0.5" (repeatable).'
+)
+@click.option(
+    "--seed-table",
+    type=click.Path(path_type=Path),
+    help="CSV or Parquet: one row per person to generate, filled cells kept (sets --persons).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
@@ -214,24 +226,36 @@ def sample(
     seed: int,
     start_date: datetime | None,
     complete: bool,
+    where: tuple[str, ...],
+    quotas: tuple[str, ...],
+    seed_table: Path | None,
     output: Path,
     overwrite: bool,
     device: str | None,
 ) -> None:
-    """Sample a synthetic cohort from a saved model, without retraining.
+    """Sample a synthetic cohort from a saved model, without retraining. A model with person
+    attributes also writes them beside OUTPUT (cohort.csv -> cohort.persons.csv).
 
     \b
-    Example:
+    Examples:
         synthwear sample runs/fitbit/model --persons 1000 --days 365 -o cohort.parquet
+        synthwear sample runs/fitbit/model --persons 1000 --where "gender == 'female'" --where "age_group == '>=30'"
     """
-    from synthwear.sampling import check_request, sample_to_file
+    from synthwear.sampling import check_request, persons_path, sample_to_file
     from synthwear.synthesizer import Synthesizer
-    from synthwear.tables import check_output_file
+    from synthwear.tables import check_output_file, read_person_table
 
     with friendly_errors():
         check_output_file(output, overwrite=overwrite)
         synth = Synthesizer.load(model_dir, device=device)
         model = synth.fitted
+        table = read_person_table(seed_table, ids=False) if seed_table else None
+        who = synth.synthetic_persons(
+            persons, seed, where=list(where) or None, quotas=list(quotas) or None, seed_table=table
+        )
+        if who is not None:
+            persons = len(who)
+            check_output_file(persons_path(output), overwrite=overwrite)
         days = days or model.window_days
         sampling = synth.recipe.sampling
         summary_temperature = temperature if temperature is not None else sampling.summary_temperatures(model.channels)
@@ -250,9 +274,11 @@ def sample(
                 seed=seed,
                 start_date=start_date.date() if start_date else sampling.start_date,
                 complete=complete or sampling.complete,
+                persons_table=who,
                 on_batch=lambda n: progress.update(task, advance=n),
             )
-    console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days")
+    beside = f" and their attributes in [bold]{persons_path(output)}[/]" if who is not None else ""
+    console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days{beside}")
 
 
 @cli.command()

@@ -22,6 +22,7 @@ class Cohort:
     offsets: np.ndarray  # (P+1,) int64: person p's days are rows offsets[p]:offsets[p+1]
     first_date: np.ndarray  # (P,) datetime64[D]
     values: np.ndarray  # (D, C) float32, NaN = missing
+    attributes: np.ndarray | None = None  # (P, A) each person's attribute codes (AttributeModel.encode)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, channels: list[str], dtype: type = np.float32) -> Cohort:
@@ -49,12 +50,23 @@ class Cohort:
         lengths = np.diff(self.offsets)[persons]
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         rows = np.repeat(self.offsets[persons] - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return Cohort(self.channels, self.person_ids[persons], offsets, self.first_date[persons], self.values[rows])
+        attributes = None if self.attributes is None else self.attributes[persons]
+        return Cohort(
+            self.channels, self.person_ids[persons], offsets, self.first_date[persons], self.values[rows], attributes
+        )
 
     def dates(self) -> np.ndarray:
         """(D,) datetime64[D]: the date of every row."""
-        person = np.repeat(np.arange(self.n_persons), np.diff(self.offsets))
+        person = self.row_persons()
         return self.first_date[person] + (np.arange(self.offsets[-1]) - self.offsets[person]).astype("timedelta64[D]")
+
+    def row_persons(self) -> np.ndarray:
+        """(D,) the person index of every row."""
+        return np.repeat(np.arange(self.n_persons), np.diff(self.offsets))
+
+    def row_attributes(self) -> np.ndarray | None:
+        """(D, A) every row's person's attribute codes, when the cohort has them."""
+        return None if self.attributes is None else self.attributes[self.row_persons()]
 
     def first_day_counts(self) -> dict[str, int]:
         """How many persons start on each date (ISO date -> count)."""
@@ -87,4 +99,5 @@ class Cohort:
         """Windows with their persons and first dates, for evaluators."""
         person = self.person_of(starts)
         start_dates = self.first_date[person] + (starts - self.offsets[person]).astype("timedelta64[D]")
-        return Windows(self.gather(starts, days), self.person_ids[person], start_dates)
+        attributes = None if self.attributes is None else self.attributes[person]
+        return Windows(self.gather(starts, days), self.person_ids[person], start_dates, attributes)

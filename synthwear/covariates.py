@@ -40,23 +40,35 @@ def calendar_codes(dates: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
 
 @dataclass
 class PersonCovariates:
-    """The covariates of a batch of persons on any day: their calendar from each one's start date."""
+    """The covariates of a batch of persons on any day: their calendar from each one's start date,
+    then their attributes (the same every day)."""
 
     start: np.ndarray  # (B,) datetime64[D]: each person's first day
     calendar: tuple[str, ...] = ()
+    attributes: np.ndarray | None = None  # (B, A) attribute codes (MISSING where unknown)
 
     def at(self, days: np.ndarray) -> np.ndarray:
         """(B, T) int64 day indices (0 = a person's first day) -> (B, T, K) covariate codes."""
         dates = self.start[:, None] + np.asarray(days).astype("timedelta64[D]")
-        return calendar_codes(dates, self.calendar)
+        attributes = None if self.attributes is None else self.attributes[:, None, :]
+        return with_attributes(calendar_codes(dates, self.calendar), attributes)
 
     def span(self, days: int) -> np.ndarray:
         """(B, days, K): every day from each person's first."""
         return self.at(np.broadcast_to(np.arange(days), (len(self.start), days)))
 
 
-def covariate_sizes(calendar: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(CALENDAR_SIZES[feature] for feature in calendar)
+def with_attributes(codes: np.ndarray, attributes: np.ndarray | None) -> np.ndarray:
+    """Calendar codes (..., K) with attribute codes appended: ``attributes`` holds one row per leading
+    index of ``codes`` or broadcasts to them (a person's (B, 1, A) over all their days)."""
+    if attributes is None:
+        return codes
+    every_day = np.broadcast_to(attributes, (*codes.shape[:-1], attributes.shape[-1]))
+    return np.concatenate([codes, every_day], axis=-1)
+
+
+def covariate_sizes(calendar: tuple[str, ...], attribute_sizes: tuple[int, ...] = ()) -> tuple[int, ...]:
+    return tuple(CALENDAR_SIZES[feature] for feature in calendar) + tuple(attribute_sizes)
 
 
 def unknown_to_ids(codes: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:

@@ -79,6 +79,7 @@ class Windows:
     values: np.ndarray
     person: np.ndarray  # (N,) person id of each window
     start: np.ndarray | None = None  # (N,) first date of each window, datetime64[D], when known
+    attributes: np.ndarray | None = None  # (N, A) attribute codes of each window's person, when modelled
 
 
 @dataclass

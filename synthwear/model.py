@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from synthwear.attributes import AttributeModel
 from synthwear.covariates import (
     OBSERVED,
     PRESENCE_SIZE,
@@ -27,6 +28,7 @@ from synthwear.covariates import (
     calendar_codes,
     covariate_sizes,
     unknown_to_ids,
+    with_attributes,
 )
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
@@ -51,6 +53,7 @@ class SynthesisModel:
     )
     calendar: tuple[str, ...] = ()  # calendar covariates the generator reads (synthwear.covariates)
     start_dates: dict[str, int] | None = None  # training persons' first dates and counts: where samples start
+    attributes: AttributeModel | None = None  # per-person attributes, generated first; sequences read their codes
 
     @property
     def device(self) -> torch.device:
@@ -63,7 +66,12 @@ class SynthesisModel:
 
     @property
     def covariate_sizes(self) -> tuple[int, ...]:
-        return covariate_sizes(self.calendar)
+        """Sizes of the input-only channels: the calendar's, then each attribute's codes."""
+        return covariate_sizes(self.calendar, tuple(self.attributes.code_sizes) if self.attributes else ())
+
+    @property
+    def has_covariates(self) -> bool:
+        return bool(self.covariate_sizes)
 
     def scored_names(self) -> list[str]:
         """Names of the predicted channels, for the loss (``bind``): "steps", ..., "steps observed"."""
@@ -88,15 +96,20 @@ class SynthesisModel:
             clipped.append(n)
         return tokens, clipped
 
-    def day_tokens(self, values: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        """Days (..., C) and their dates (...,) -> (..., n_scored + K) ids the generator is trained on:
-        the channels' bins (MISSING where unknown), with ``gaps`` whether each was observed (0/1),
-        then the calendar covariates; also the number of values clipped per channel."""
+    def day_tokens(
+        self, values: np.ndarray, dates: np.ndarray, attributes: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[int]]:
+        """Days (..., C), their dates (...,) and their persons' attribute codes (..., A, or broadcasting
+        to it) -> (..., n_scored + K) ids the generator is trained on: the channels' bins (MISSING where
+        unknown), with ``gaps`` whether each was observed (0 or OBSERVED), then the covariates: calendar,
+        attributes (unknown where not given); also the number of values clipped per channel."""
         tokens, clipped = self.tokenize(values)
         parts = [tokens]
         if self.gaps:
             parts.append((tokens != MISSING).astype(np.int64) * OBSERVED)
-        parts.append(calendar_codes(dates, self.calendar))
+        if self.attributes is not None and attributes is None:
+            attributes = np.full((len(self.attributes.columns),), MISSING, dtype=np.int64)
+        parts.append(with_attributes(calendar_codes(dates, self.calendar), attributes))
         return np.concatenate(parts, axis=-1), clipped
 
     def input_ids(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -136,7 +149,7 @@ class SynthesisModel:
         and scored on: targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
         targets = self.with_summary(windows[..., : self.n_scored])
         inputs = self.shifted_inputs(targets, hide_summary)
-        if self.calendar:
+        if self.has_covariates:
             inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored :])], dim=-1)
         return inputs, targets
 
@@ -164,11 +177,15 @@ class SynthesisModel:
             values[tokens[..., n:] != OBSERVED] = np.nan
         return values
 
-    def person_covariates(self, start: np.ndarray | None, n: int) -> PersonCovariates:
-        """Covariates of ``n`` persons starting on ``start`` (unknown start: unknown calendar)."""
-        if start is None:
-            return PersonCovariates(np.full(n, np.datetime64("NaT"), "datetime64[D]"), self.calendar)
-        return PersonCovariates(np.asarray(start, dtype="datetime64[D]"), self.calendar)
+    def person_covariates(
+        self, start: np.ndarray | None, n: int, attributes: np.ndarray | None = None
+    ) -> PersonCovariates:
+        """Covariates of ``n`` persons starting on ``start`` with attribute codes ``attributes`` (n, A)
+        (unknown start: unknown calendar; no attributes given: unknown attributes)."""
+        first = np.full(n, np.datetime64("NaT"), "datetime64[D]") if start is None else start
+        if self.attributes is not None and attributes is None:
+            attributes = np.full((n, len(self.attributes.columns)), MISSING, dtype=np.int64)
+        return PersonCovariates(np.asarray(first, dtype="datetime64[D]"), self.calendar, attributes)
 
     def first_days(self, n: int, seed: int, start_date: str | date | None = None) -> np.ndarray:
         """(n,) first days of synthetic persons: ``start_date`` for all, or else drawn (seeded) from the
@@ -183,14 +200,20 @@ class SynthesisModel:
     # --- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def next_day_probabilities(
-        self, values: np.ndarray, start: np.ndarray | None = None, batch_size: int = 1024
+        self,
+        values: np.ndarray,
+        start: np.ndarray | None = None,
+        attributes: np.ndarray | None = None,
+        batch_size: int = 1024,
     ) -> list[np.ndarray]:
-        """For windows (N, T, C) starting on ``start`` (N,), per channel (N, T, n_tokens): day t's
-        distribution given days < t (with ``gaps``: given that day t is observed)."""
+        """For windows (N, T, C) starting on ``start`` (N,) of persons with attribute codes (N, A), per
+        channel (N, T, n_tokens): day t's distribution given days < t (with ``gaps``: given that day t
+        is observed)."""
         self.generator.eval()
-        days = np.arange(values.shape[1])
-        dates = self.person_covariates(start, len(values)).start[:, None] + days.astype("timedelta64[D]")
-        tokens = torch.from_numpy(self.day_tokens(values, dates)[0])
+        covariates = self.person_covariates(start, len(values), attributes)
+        dates = covariates.start[:, None] + np.arange(values.shape[1]).astype("timedelta64[D]")
+        codes = None if covariates.attributes is None else covariates.attributes[:, None, :]
+        tokens = torch.from_numpy(self.day_tokens(values, dates, codes)[0])
         out: list[list[np.ndarray]] = [[] for _ in self.channels]
         skip = int(self.summary)
         for batch in tokens.split(batch_size):
@@ -214,6 +237,7 @@ class SynthesisModel:
         seed: int = 0,
         prime: np.ndarray | None = None,
         start: np.ndarray | None = None,
+        attributes: np.ndarray | None = None,
         complete: bool = False,
         batch_size: int = 4096,
         on_batch=None,
@@ -222,7 +246,7 @@ class SynthesisModel:
         """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
         large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from;
         ``start`` (n,) each person's first date, which the calendar covariates follow (default: drawn
-        by ``first_days``). ``summary_temperature``: the temperature of a summary day (the
+        by ``first_days``); ``attributes`` (n, A) each person's attribute codes (default: unknown). ``summary_temperature``: the temperature of a summary day (the
         person's level), drawn first; by default the days' own. ``complete``: with ``gaps``, every day
         is observed (the model is told so as it goes), for uses that need a value every day.
 
@@ -248,7 +272,8 @@ class SynthesisModel:
         starts = self.first_days(n, seed) if start is None else np.asarray(start, dtype="datetime64[D]")
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)
-            covariates = self.person_covariates(starts[lo : lo + size], size)
+            codes = None if attributes is None else attributes[lo : lo + size]
+            covariates = self.person_covariates(starts[lo : lo + size], size, codes)
             seq = self.opening(covariates, None if prime is None else prime[lo : lo + size])
             if self.summary and prime is None:  # the person's level first, at its own temperature
                 seq = self.extend_sequences(seq, 1, draw, covariates, summary=True)
@@ -275,7 +300,7 @@ class SynthesisModel:
     def with_covariates_from(self, seq: torch.Tensor, covariates: PersonCovariates, first: int) -> torch.Tensor:
         """Input positions ``first ..`` (B, L, n_scored) with their covariates appended (B, L, n_scored + K):
         position q predicts day q - summary (the summary: day 0)."""
-        if not self.calendar:
+        if not self.has_covariates:
             return seq
         days = np.maximum(np.arange(first, first + seq.size(1)) - self.summary, 0)
         codes = covariates.at(np.broadcast_to(days, (seq.size(0), len(days))))
@@ -315,7 +340,7 @@ class SynthesisModel:
         kept = 1 + self.summary
         recent = seq[:, kept - self.spec.max_days :]
         front = seq[:, :kept, : self.n_scored]
-        if self.calendar:  # a training window's opening positions carry its first day's covariates
+        if self.has_covariates:  # a training window's opening positions carry its first day's covariates
             first_day = seq.size(1) - recent.size(1) - 1 - self.summary
             opening = self.with_covariates_from(front[:, :1], covariates, first_day + self.summary)
             front = torch.cat([front, opening[..., self.n_scored :].expand(-1, kept, -1)], dim=-1)
@@ -338,6 +363,7 @@ class SynthesisModel:
             "gaps": self.gaps,
             "calendar": list(self.calendar),
             "start_dates": self.start_dates,
+            "attributes": self.attributes.to_dict() if self.attributes else None,
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -376,11 +402,9 @@ class SynthesisModel:
             generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
             counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders)}
             gaps, calendar = bool(meta.get("gaps", False)), tuple(meta.get("calendar", ()))
-            expected = (
-                [e.n_tokens for e in encoders]
-                + [PRESENCE_SIZE] * len(encoders) * gaps
-                + list(covariate_sizes(calendar))
-            )
+            attributes = AttributeModel.from_dict(meta["attributes"]) if meta.get("attributes") else None
+            sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
+            expected = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
         except (KeyError, TypeError) as err:
             raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
         if len(counts) != 1 or expected != list(spec.vocab_sizes):
@@ -406,6 +430,7 @@ class SynthesisModel:
             gaps,
             calendar,
             meta.get("start_dates"),
+            attributes,
         )
 
 
@@ -414,7 +439,7 @@ def description_digest(meta: dict[str, Any]) -> str:
     so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
     garbage from weights that no longer mean what it says."""
     fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
-    for key in ("summary", "gaps", "calendar"):  # models saved before these existed keep their checksum
+    for key in ("summary", "gaps", "calendar", "attributes"):  # models saved before these keep their checksum
         if meta.get(key):
             fields[key] = meta[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

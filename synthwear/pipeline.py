@@ -27,7 +27,7 @@ from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
 from synthwear.report.page import read_json
 from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
-from synthwear.sampling import to_long_frame
+from synthwear.sampling import parse_conditions, to_long_frame
 from synthwear.steps import evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
 from synthwear.tables import atomic_path, fingerprint, write_daily_table
@@ -63,6 +63,7 @@ def run_recipe(
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
+    parse_conditions(recipe.sampling.where, recipe.sampling.quotas, where_from=f"{recipe.where()}: sampling.quotas")
     synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     shard = Shard.of_process_group()
     if resume and shard.world_size > 1:
@@ -78,9 +79,9 @@ def run_recipe(
     keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
-        starts = synth.first_days()
-        synthetic = synth.sample_array(start=starts, progress=progress)
-        folder = write_run_folder(out_dir, synth, synthetic, starts)
+        starts, persons = synth.first_days(), synth.synthetic_persons()
+        synthetic = synth.sample_array(start=starts, attributes=synth.attribute_codes(persons), progress=progress)
+        folder = write_run_folder(out_dir, synth, synthetic, starts, persons)
         checkpoint_path(out_dir).unlink(missing_ok=True)  # the run is in place: nothing left to resume
         context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, synth.record.get("privacy"))
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
@@ -116,12 +117,17 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(value, indent=2, default=str))
 
 
-def write_run_folder(out_dir: Path, synth: Synthesizer, synthetic: np.ndarray, starts: np.ndarray) -> Path:
-    """Model, synthetic cohort (persons starting on ``starts``) and run.json, assembled under a staging
-    name and swapped into place: what training and sampling made is kept before any evaluator runs."""
+def write_run_folder(
+    out_dir: Path, synth: Synthesizer, synthetic: np.ndarray, starts: np.ndarray, persons: pd.DataFrame | None
+) -> Path:
+    """Model, synthetic cohort (persons starting on ``starts``; their attributes in persons.csv when the
+    model has any) and run.json, assembled under a staging name and swapped into place: what training
+    and sampling made is kept before any evaluator runs."""
     with staging_folder(out_dir) as staging:
         frame = to_long_frame(synthetic, synth.fitted.channels, starts)
         write_daily_table(frame, staging / "synthetic.csv")
+        if persons is not None:
+            write_daily_table(persons, staging / "persons.csv")
         synth.save(staging / "model")
         write_json(staging / "run.json", synth.record)
         publish(staging, out_dir)

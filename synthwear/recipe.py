@@ -41,6 +41,10 @@ class DataSection(Section):
     # "%m/%d/%Y". Never guessed: 03/05/2021 is March or May depending on who wrote it.
     date_format: str = "ISO8601"
     columns: dict[str, str] = {}  # our name -> the file's column name, e.g. {person_id: user}
+    # Per-person attributes (age group, gender, BMI...): a CSV or Parquet with person_id and any columns,
+    # relative to the recipe; true: the shipped dataset's own persons table. Modelled jointly with the
+    # sequences (synthwear.attributes) and written beside them; docs/model.md.
+    persons: str | bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:
@@ -152,6 +156,10 @@ class SamplingSection(Section):
     # the model), or 2000-01-01 where the model keeps none (differential privacy)
     start_date: date | None = None
     complete: bool = False  # with windows.gaps: no gaps, a value on every day
+    # with data.persons: whom to generate, e.g. ["gender == 'female'", "age_group == '>=30'"] (all must hold),
+    # and quotas per category, e.g. {gender: {female: 0.5, male: 0.5}}; docs/model.md
+    where: list[str] = Field(default_factory=list)
+    quotas: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 def per_channel(temperature: float | dict[str, float], channels: list[str]) -> list[float]:

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synthwear.conditions import Conditions, parse_quota, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.tables import write_daily_tables
+from synthwear.tables import write_daily_table, write_daily_tables
 
 MAX_DAYS = 36_525  # a hundred years of days per synthetic person
 BATCH = 4096  # persons generated at once (SynthesisModel.generate_batches' default)
@@ -42,14 +43,59 @@ def to_long_frame(
     person_id, date, channels (the input's schema); ``first`` and ``total`` number a batch's persons
     within the whole cohort."""
     n, days, _ = values.shape
-    width = len(str(total or n))
-    persons = np.repeat([f"{prefix}-{first + i + 1:0{width}d}" for i in range(n)], days)
+    persons = np.repeat(synthetic_ids(n, prefix, first=first, total=total), days)
     starts = np.broadcast_to(np.asarray(start, dtype="datetime64[D]"), (n,))
     dates = (starts[:, None] + np.arange(days).astype("timedelta64[D]")).reshape(-1)
     frame = pd.DataFrame(values.reshape(n * days, -1), columns=channels)
     frame.insert(0, "date", dates)
     frame.insert(0, "person_id", persons)
     return frame
+
+
+def synthetic_ids(n: int, prefix: str = "synthetic", *, first: int = 0, total: int | None = None) -> list[str]:
+    """Ids of persons ``first .. first + n - 1`` of a cohort of ``total``: synthetic-001, ..."""
+    width = len(str(total or n))
+    return [f"{prefix}-{first + i + 1:0{width}d}" for i in range(n)]
+
+
+def sample_persons(
+    model: SynthesisModel,
+    n: int,
+    seed: int,
+    *,
+    where: Sequence[str] = (),
+    quotas: Sequence[str] | dict | None = None,
+    seed_table: pd.DataFrame | None = None,
+) -> pd.DataFrame | None:
+    """Each synthetic person's attributes (drawn before their days), with ``person_id``; None for a
+    model without attributes, where asking for conditions is a one-line error. Conditions are checked
+    against the model before anything is drawn. ``seed_table``: one row per person, cells given kept."""
+    asked = bool(where) or bool(quotas) or seed_table is not None
+    if model.attributes is None:
+        if asked:
+            raise SynthwearError(
+                "this model has no person attributes (its recipe named no data.persons): nothing to condition on"
+            )
+        return None
+    if seed_table is not None:
+        frame = model.attributes.sample_rows(seed_table.drop(columns="person_id", errors="ignore"), seed=seed)
+    else:
+        conditions, parsed = parse_conditions(where, quotas)
+        frame = model.attributes.sample(n, seed=seed, where=conditions, quotas=parsed or None)
+    frame.insert(0, "person_id", synthetic_ids(len(frame)))
+    return frame
+
+
+def parse_conditions(
+    where: Sequence[str], quotas: Sequence[str] | dict | None, *, where_from: str = "quotas"
+) -> tuple[Conditions | None, list]:
+    """``where`` conditions and quotas (strings "gender=female:0.5" or a mapping) parsed: a syntax
+    error is one line before any training or sampling; columns and values are checked against the
+    attribute model when sampling."""
+    conditions = Conditions(where) if where else None
+    if isinstance(quotas, dict):
+        return conditions, quotas_from_mapping(quotas, where_from)
+    return conditions, [parse_quota(q) for q in quotas or ()]
 
 
 def available_memory() -> int | None:
@@ -94,13 +140,16 @@ def sample_to_file(
     seed: int,
     start_date: str | date | None = None,
     complete: bool = False,
+    persons_table: pd.DataFrame | None = None,
     on_batch: Callable[[int], None] | None = None,
     batch_size: int = BATCH,
 ) -> None:
     """Generate and write the cohort batch by batch: the values one ``generate`` call with the same
     ``batch_size`` gives (the default is the pipeline's, so a run's synthetic.csv can be redrawn).
-    ``start_date``: every person's first day (default: ``SynthesisModel.first_days``)."""
+    ``start_date``: every person's first day (default: ``SynthesisModel.first_days``); ``persons_table``:
+    their attributes (``sample_persons``), written beside OUTPUT (``persons_path``)."""
     starts = model.first_days(persons, seed, start_date)
+    codes = None if persons_table is None else model.attributes.encode(persons_table, source="synthetic persons")
 
     def frames() -> Iterator[pd.DataFrame]:
         first = 0
@@ -111,6 +160,7 @@ def sample_to_file(
             summary_temperature=summary_temperature,
             seed=seed,
             start=starts,
+            attributes=codes,
             complete=complete,
             on_batch=on_batch,
             batch_size=batch_size,
@@ -120,3 +170,11 @@ def sample_to_file(
             first += len(values)
 
     write_daily_tables(frames(), output)
+    if persons_table is not None:
+        write_daily_table(persons_table, persons_path(output))
+
+
+def persons_path(output: Path) -> Path:
+    """Where a sampled cohort's persons table goes: cohort.csv -> cohort.persons.csv."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.persons{output.suffix}")

@@ -12,12 +12,14 @@ import importlib.metadata
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from synthwear.attributes import AttributeModel
 from synthwear.checkpoint import Checkpointing
 from synthwear.cohort import Cohort
 from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
@@ -29,7 +31,7 @@ from synthwear.plugins import Registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
-from synthwear.tables import read_daily_table, validate_daily_table
+from synthwear.tables import Place, read_daily_table, read_person_table, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
 
 Log = Callable[[str], None]
@@ -45,6 +47,8 @@ class LoadedData:
     licence: str | None = None
     citation: str | None = None
     notes: list[str] = field(default_factory=list)
+    persons: pd.DataFrame | None = None  # the per-person attributes table, when the recipe names one
+    persons_source: str | None = None
 
 
 def nonnegative_channels(recipe: Recipe) -> tuple[str, ...]:
@@ -61,7 +65,14 @@ def load_data(recipe: Recipe, registry: Registry) -> LoadedData:
     if data.dataset:
         dataset = get_dataset(data.dataset)
         frame = read_daily_table(dataset.path, channels, columns=data.columns, nonnegative=nonnegative)
-        return LoadedData(frame, f"synthwear dataset {dataset.name}", dataset.licence, dataset.citation)
+        loaded = LoadedData(frame, f"synthwear dataset {dataset.name}", dataset.licence, dataset.citation)
+        return with_persons(loaded, recipe, dataset.persons)
+    return with_persons(read_data_path(recipe, registry), recipe, None)
+
+
+def read_data_path(recipe: Recipe, registry: Registry) -> LoadedData:
+    """The recipe's table file or device export."""
+    channels, data, nonnegative = list(recipe.channels), recipe.data, nonnegative_channels(recipe)
     path = recipe.resolve_path(data.path)
     if data.importer:
         if not path.exists():
@@ -75,6 +86,21 @@ def load_data(recipe: Recipe, registry: Registry) -> LoadedData:
         path, channels, columns=data.columns, fmt=data.format, nonnegative=nonnegative, date_format=data.date_format
     )
     return LoadedData(frame, str(path))
+
+
+def with_persons(loaded: LoadedData, recipe: Recipe, shipped: Path | None) -> LoadedData:
+    """The recipe's persons table (``data.persons``: a path, or true for the shipped dataset's own)."""
+    wanted = recipe.data.persons
+    if wanted is False:
+        return loaded
+    if wanted is True:
+        if shipped is None:
+            raise SynthwearError(f"{recipe.where()}: data.persons: true, but {loaded.source} ships no persons table")
+        path = shipped
+    else:
+        path = recipe.resolve_path(wanted)
+    loaded.persons, loaded.persons_source = read_person_table(path), str(path)
+    return loaded
 
 
 def frame_data(recipe: Recipe, frame: pd.DataFrame, source: str = "the DataFrame") -> LoadedData:
@@ -121,9 +147,39 @@ def split_cohort(
     }
 
 
+# --- person attributes --------------------------------------------------------------------------
+def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort], log: Log) -> AttributeModel | None:
+    """The attribute model of the training persons' rows of the persons table, and every part's persons'
+    codes (``Cohort.attributes``; a person the table lacks has every attribute unknown). None without a
+    table, and under differential privacy, whose guarantee the attribute model does not share."""
+    if loaded.persons is None:
+        return None
+    if recipe.privacy:
+        log(f"{loaded.persons_source}: not modelled under differential privacy (the attribute model is not private)")
+        return None
+    table, source = loaded.persons, loaded.persons_source
+    ids = table["person_id"].astype(str)
+    if ids.duplicated().any():
+        row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
+        raise SynthwearError(f"{Place(source, 1).at(row)}: person_id {ids.iloc[row]!r} appears twice")
+    training = table[ids.isin(parts["train"].person_ids)]
+    if training.empty:
+        raise SynthwearError(f"{source}: none of the training persons is in the persons table (check person_id)")
+    model = AttributeModel.fit(training.reset_index(drop=True), source=source, seed=recipe.seed)
+    for note in model.notes:
+        log(f"persons table: {note}")
+    by_id = table.assign(person_id=ids).set_index("person_id")
+    for part in parts.values():
+        part.attributes = model.encode(by_id.reindex(part.person_ids).reset_index(drop=True), source=source)
+    return model
+
+
 # --- the model and its loss, as the recipe names them ---------------------------------------------
-def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> SynthesisModel:
-    """Encoders and generator as the recipe names them, built through the plugin registry."""
+def build_model(
+    recipe: Recipe, registry: Registry, device: torch.device, attributes: AttributeModel | None = None
+) -> SynthesisModel:
+    """Encoders and generator as the recipe names them, built through the plugin registry; with
+    ``attributes`` the sequences read each person's attribute codes."""
     where = recipe.where()
     encoders = []
     for name, spec in recipe.channels.items():
@@ -132,7 +188,8 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
             registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
         )
     summary, gaps, calendar = recipe.windows.summary, recipe.windows.gaps, tuple(recipe.windows.calendar)
-    vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(covariate_sizes(calendar))
+    sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
+    vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
     gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary)
     generator = registry.build(
         "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
@@ -149,6 +206,7 @@ def build_model(recipe: Recipe, registry: Registry, device: torch.device) -> Syn
         summary,
         gaps,
         calendar,
+        attributes=attributes,
     )
 
 
@@ -184,7 +242,7 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
     days, stride, least = recipe.windows.days, recipe.windows.stride, recipe.windows.min_observed
     tokens, clipped = {}, {}
     for name, part in parts.items():
-        tokens[name], clipped[name] = model.day_tokens(part.values, part.dates())
+        tokens[name], clipped[name] = model.day_tokens(part.values, part.dates(), part.row_attributes())
     starts = {
         "train": parts["train"].window_starts(days, stride, least),
         "validation": subsample(

@@ -37,7 +37,7 @@ from synthwear.plugins import Registry, default_registry
 from synthwear.progress import feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report
-from synthwear.sampling import to_long_frame
+from synthwear.sampling import sample_persons, to_long_frame
 from synthwear.steps import (
     Encoded,
     LoadedData,
@@ -46,6 +46,7 @@ from synthwear.steps import (
     encode,
     evaluation_context,
     evaluation_windows,
+    fit_attributes,
     frame_data,
     load_data,
     package_versions,
@@ -102,6 +103,7 @@ class Synthesizer:
         self,
         data: pd.DataFrame | None = None,
         *,
+        persons: pd.DataFrame | None = None,
         epsilon: float | None = None,
         delta: float | None = None,
         holdout_persons: list[str] | None = None,
@@ -110,7 +112,8 @@ class Synthesizer:
         resume: bool = False,
     ) -> Synthesizer:
         """Train on a daily table (or, without one, the recipe's data), holding persons out as the
-        recipe's split says (or exactly ``holdout_persons``). ``epsilon`` (and ``delta``) train with
+        recipe's split says (or exactly ``holdout_persons``). ``persons``: a per-person attributes table
+        (person_id and any columns; default: the recipe's ``data.persons``), modelled jointly. ``epsilon`` (and ``delta``) train with
         person-level DP-SGD to that budget. ``checkpoint``: a file the state is kept in after every
         epoch; ``resume`` continues from it. Returns the synthesizer, fitted."""
         if delta is not None and epsilon is None:
@@ -123,12 +126,17 @@ class Synthesizer:
             loaded = load_data(recipe, self.registry) if data is None else frame_data(recipe, data)
             for note in loaded.notes:
                 say.note(note)
+            if persons is not None:
+                loaded.persons, loaded.persons_source = persons, "the persons DataFrame"
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
-            model = build_model(recipe, self.registry, self.device)
+            attributes = fit_attributes(recipe, loaded, parts, say.note)
+            model = build_model(recipe, self.registry, self.device, attributes)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
             data_fingerprint = fingerprint(loaded.frame)  # hashed once: the checkpoint and run.json both name it
+            if loaded.persons is not None:
+                data_fingerprint += ":" + fingerprint(loaded.persons)
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()
             checkpointing = (
@@ -146,6 +154,12 @@ class Synthesizer:
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
         if privacy:
             self.record["privacy"] = privacy
+        if attributes:
+            self.record["attributes"] = {
+                "source": loaded.persons_source,
+                "columns": attributes.columns,
+                "notes": attributes.notes,
+            }
         return self
 
     # --- sample -------------------------------------------------------------------------------
@@ -158,16 +172,85 @@ class Synthesizer:
         temperature: float | dict[str, float] | None = None,
         prime: pd.DataFrame | None = None,
         start_date: str | date | None = None,
+        where: list[str] | None = None,
+        quotas: list[str] | dict[str, dict[str, float]] | None = None,
+        seed_table: pd.DataFrame | None = None,
         progress: bool | Progress | None = False,
     ) -> pd.DataFrame:
-        """A synthetic cohort as a daily table (person_id, date, channels). Defaults come from the
-        recipe's ``sampling`` section. ``prime``: real persons' days (a daily table) that each
-        synthetic person continues; every primed person needs the same number of calendar days."""
+        """A synthetic cohort as a daily table (person_id, date, channels); ``sample_cohort`` also gives
+        the persons' attributes. Defaults come from the recipe's ``sampling`` section. ``prime``: real
+        persons' days (a daily table) that each synthetic person continues; every primed person needs
+        the same number of calendar days. ``where``, ``quotas``, ``seed_table``: see ``sample_cohort``."""
         if prime is not None:
             return self.continue_persons(prime, days, seed=seed, temperature=temperature)
+        daily, _ = self.sample_cohort(
+            persons,
+            days,
+            seed=seed,
+            temperature=temperature,
+            start_date=start_date,
+            where=where,
+            quotas=quotas,
+            seed_table=seed_table,
+            progress=progress,
+        )
+        return daily
+
+    def sample_cohort(
+        self,
+        persons: int | None = None,
+        days: int | None = None,
+        *,
+        seed: int | None = None,
+        temperature: float | dict[str, float] | None = None,
+        start_date: str | date | None = None,
+        where: list[str] | None = None,
+        quotas: list[str] | dict[str, dict[str, float]] | None = None,
+        seed_table: pd.DataFrame | None = None,
+        progress: bool | Progress | None = False,
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The daily table and, for a model with person attributes, the persons table (person_id and
+        attributes, the same ids). ``where``: conditions every person meets ("gender == 'female'",
+        "bmi >= 25"); ``quotas``: exact shares per category ("gender=female:0.5" or a mapping);
+        ``seed_table``: one row per person to generate, its filled cells kept (``persons`` is then its
+        length). Conditions are checked before anything is generated."""
+        attributes = self.synthetic_persons(persons, seed, where=where, quotas=quotas, seed_table=seed_table)
+        persons = len(attributes) if attributes is not None else persons
         starts = self.first_days(persons, seed, start_date)
-        values = self.sample_array(persons, days, seed=seed, temperature=temperature, start=starts, progress=progress)
-        return to_long_frame(values, self.fitted.channels, starts)
+        values = self.sample_array(
+            persons,
+            days,
+            seed=seed,
+            temperature=temperature,
+            start=starts,
+            attributes=self.attribute_codes(attributes),
+            progress=progress,
+        )
+        return to_long_frame(values, self.fitted.channels, starts), attributes
+
+    def synthetic_persons(
+        self,
+        persons: int | None = None,
+        seed: int | None = None,
+        *,
+        where: list[str] | None = None,
+        quotas: list[str] | dict[str, dict[str, float]] | None = None,
+        seed_table: pd.DataFrame | None = None,
+    ) -> pd.DataFrame | None:
+        """The synthetic persons' attributes, drawn first (None for a model without attributes); the
+        recipe's ``sampling.where`` and ``sampling.quotas`` unless given."""
+        sampling = self.recipe.sampling
+        return sample_persons(
+            self.fitted,
+            persons or sampling.persons,
+            self.recipe.seed if seed is None else seed,
+            where=sampling.where if where is None else where,
+            quotas=sampling.quotas if quotas is None else quotas,
+            seed_table=seed_table,
+        )
+
+    def attribute_codes(self, attributes: pd.DataFrame | None) -> np.ndarray | None:
+        return None if attributes is None else self.fitted.attributes.encode(attributes, source="synthetic persons")
 
     def first_days(self, persons: int | None = None, seed: int | None = None, start_date: Any = None) -> np.ndarray:
         """Each synthetic person's first day: ``start_date``, the recipe's, or drawn as the model says
@@ -187,10 +270,12 @@ class Synthesizer:
         temperature: float | dict[str, float] | None = None,
         prime: np.ndarray | None = None,
         start: np.ndarray | None = None,
+        attributes: np.ndarray | None = None,
         progress: bool | Progress | None = False,
     ) -> np.ndarray:
         """``sample`` as an array (persons, days, channels), what evaluators and run folders take;
-        ``start`` each person's first day (default: ``first_days``)."""
+        ``start`` each person's first day (default: ``first_days``), ``attributes`` their attribute
+        codes (default: unknown)."""
         model, sampling = self.fitted, self.recipe.sampling
         persons = persons or (len(prime) if prime is not None else sampling.persons)
         days = days or sampling.days or model.window_days
@@ -207,6 +292,7 @@ class Synthesizer:
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
                 start=self.first_days(persons, seed) if start is None else start,
+                attributes=attributes,
                 complete=sampling.complete,
                 on_batch=advance,
             )
@@ -257,7 +343,7 @@ class Synthesizer:
         parts = {name: self.real_part(name, frame) for name, frame in (("train", train), ("holdout", holdout))}
         if synthetic is None:
             starts = self.first_days()
-            values = self.sample_array(start=starts)
+            values = self.sample_array(start=starts, attributes=self.attribute_codes(self.synthetic_persons()))
         else:
             values, starts = synthetic_values(synthetic, model.channels)
         chosen = build_evaluators(recipe, self.registry, evaluators)

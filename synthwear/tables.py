@@ -61,6 +61,27 @@ def read_daily_table(
     )
 
 
+def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
+    """A per-person table (CSV or Parquet by suffix) as text cells: its columns are typed by the
+    attribute model, which also names any bad row. ``ids``: a person_id column is required (a seed
+    table of persons still to generate has none)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SynthwearError(f"{path}: no such file (the persons table)")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise SynthwearError(f"{path}: the file is empty") from None
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise SynthwearError(f"{path}: cannot read the persons table: {str(err).splitlines()[0]}") from None
+    if ids and "person_id" not in table.columns:
+        raise SynthwearError(f"{path}: no 'person_id' column (columns: {', '.join(map(str, table.columns))})")
+    return table
+
+
 @dataclass(frozen=True)
 class Place:
     """Where a bad value is: the file, and a row (a line of the file when its header lines are known)."""
@@ -203,15 +224,17 @@ def write_daily_table(frame: pd.DataFrame, target: Path) -> None:
 
 
 def write_daily_tables(frames: Iterable[pd.DataFrame], target: Path) -> None:
-    """Write consecutive parts of one table as they come, so that memory holds one part at a time;
-    the file appears only once every part is written."""
+    """Write consecutive parts of one table (daily, or persons) as they come, so that memory holds one
+    part at a time; the file appears only once every part is written. Dates are written as YYYY-MM-DD."""
     target = Path(target)
     parquet = target.suffix.lower() in (".parquet", ".pq")
     with atomic_path(target) as tmp:
         writer = None
         try:
             for i, frame in enumerate(frames):
-                out = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+                out = frame
+                if "date" in frame.columns:  # a persons table has none
+                    out = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
                 if parquet:
                     table = pa.Table.from_pandas(out, preserve_index=False)
                     writer = writer or pq.ParquetWriter(tmp, table.schema)

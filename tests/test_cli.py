@@ -345,3 +345,24 @@ def test_a_model_with_gaps_and_weekdays_samples_them_or_complete_days_on_real_fi
         cohort = pd.read_csv(out)
         assert cohort[["resting_hr", "sleep_minutes", "steps"]].isna().any().any() == gaps
     assert (cohort.groupby("person_id")["date"].min() == "2026-11-28").all()
+
+
+def test_a_run_with_persons_writes_them_and_sample_conditions_on_them(tmp_path):
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["data"]["persons"] = True  # LifeSnaps' own persons.csv
+    raw["evaluation"]["evaluators"] = [{"name": "marginals"}]
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    persons = pd.read_csv(tmp_path / "run" / "persons.csv")
+    assert list(persons.columns) == ["person_id", "age_group", "gender", "bmi"]
+    assert set(persons["person_id"]) == set(pd.read_csv(tmp_path / "run" / "synthetic.csv")["person_id"])
+    out, model = tmp_path / "women.csv", str(tmp_path / "run" / "model")
+    where = ["--where", "gender == 'female'", "--where", "age_group == '>=30'"]
+    result = CliRunner().invoke(cli, ["sample", model, "--persons", "40", *where, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    women = pd.read_csv(tmp_path / "women.persons.csv")
+    assert len(women) == 40 and (women["gender"] == "female").all() and (women["age_group"] == ">=30").all()
+    result = CliRunner().invoke(cli, ["sample", model, "--where", "height > 2", "-o", str(tmp_path / "x.csv")])
+    assert result.exit_code == 1 and result.output.strip().splitlines()[-1].startswith("Error: --where")
+    assert "unknown column 'height'" in result.output and not (tmp_path / "x.csv").exists()

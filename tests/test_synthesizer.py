@@ -210,3 +210,103 @@ def test_weekday_effects_and_gaps_are_learned_only_when_asked_for(calendar):
         assert abs(effect / real_effect) < 0.3  # without the weekday the week is flat
     starts = synthetic.groupby("person_id")["date"].min()
     assert set(starts) <= set(real.groupby("person_id")["date"].min())  # first days drawn from the real ones
+
+
+# --- person attributes ---------------------------------------------------------------------------
+def grouped_cohort(persons: int = 40, days: int = 42, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Walkers (group 'a', 12,000 steps a day) and sitters ('b', 4,000), with a persons table saying which."""
+    rng = np.random.default_rng(seed)
+    groups = np.where(np.arange(persons) % 2 == 0, "a", "b")
+    dates = pd.Timestamp("2022-01-03") + pd.to_timedelta(np.arange(days), "D")
+    frames = []
+    for p, group in enumerate(groups):
+        steps = (12000 if group == "a" else 4000) + rng.normal(0, 800, days)
+        frame = pd.DataFrame(
+            {
+                "resting_hr": rng.normal(62, 2, days).round(1),
+                "sleep_minutes": rng.normal(420, 30, days).round(),
+                "steps": steps.round(),
+            }
+        )
+        frame.insert(0, "date", dates)
+        frame.insert(0, "person_id", f"p{p:02d}")
+        frames.append(frame)
+    table = pd.DataFrame(
+        {"person_id": [f"p{p:02d}" for p in range(persons)], "group": groups, "age": rng.integers(20, 70, persons)}
+    )
+    return pd.concat(frames, ignore_index=True), table
+
+
+@pytest.fixture(scope="module")
+def grouped() -> tuple[Synthesizer, pd.DataFrame, pd.DataFrame]:
+    daily, table = grouped_cohort()
+    recipe = {**SMALL, "windows": {"days": 7, "stride": 1, "summary": True}}
+    recipe["training"] = {"epochs": 10, "batch_size": 64, "patience": 10, "learning_rate": 0.003}
+    return Synthesizer(channels=CHANNELS, **recipe).fit(daily, persons=table, progress=False), daily, table
+
+
+def test_sequences_follow_the_attributes_they_are_generated_with(grouped):
+    synth, _, _ = grouped
+    for group, level in (("a", 12000), ("b", 4000)):
+        daily, persons = synth.sample_cohort(100, 14, seed=2, where=[f"group == '{group}'"])
+        assert (persons["group"] == group).all() and len(persons) == 100
+        assert set(daily["person_id"]) == set(persons["person_id"])
+        assert abs(daily["steps"].mean() - level) < 2000
+
+
+def test_quotas_and_seed_tables_give_exactly_the_persons_asked_for(grouped):
+    synth, _, _ = grouped
+    _, persons = synth.sample_cohort(50, 7, seed=1, quotas=["group=a:0.3"])
+    assert (persons["group"] == "a").sum() == 15 and (persons["group"] == "b").sum() == 35
+    seeds = pd.DataFrame({"group": ["b", "", "a"], "age": ["", "33", ""]})
+    daily, persons = synth.sample_cohort(seed=1, days=7, seed_table=seeds)
+    assert len(persons) == 3 and persons["group"].iloc[0] == "b" and persons["group"].iloc[2] == "a"
+    assert float(persons["age"].iloc[1]) == 33 and daily["person_id"].nunique() == 3
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (["sex == 'f'"], "unknown column 'sex'"),
+        (["group == 'c'"], "'c' is not a category of 'group'"),
+        (["group = 'a'"], "=="),
+    ],
+)
+def test_a_bad_condition_is_one_line_before_anything_is_generated(grouped, where, message):
+    with pytest.raises(SynthwearError, match=message) as raised:
+        grouped[0].sample(10, 7, where=where)
+    assert "\n" not in str(raised.value)
+
+
+def test_attributes_are_saved_with_the_model(grouped, tmp_path):
+    synth = grouped[0]
+    synth.save(tmp_path / "m")
+    loaded = Synthesizer.load(tmp_path / "m")
+    assert loaded.fitted.attributes.columns == ["group", "age"]
+    a, b = synth.sample_cohort(20, 7, seed=4), loaded.sample_cohort(20, 7, seed=4)
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_frame_equal(a[1], b[1])
+
+
+def test_a_model_without_attributes_refuses_conditions(fitted):
+    with pytest.raises(SynthwearError, match="no person attributes"):
+        fitted.sample(10, 7, where=["gender == 'female'"])
+    assert fitted.sample_cohort(5, 7)[1] is None
+
+
+def test_a_persons_table_with_a_repeated_id_or_none_of_the_training_persons_is_refused():
+    daily, table = grouped_cohort(persons=12, days=21)
+    recipe = {**SMALL, "training": {"epochs": 1}}
+    with pytest.raises(SynthwearError, match="appears twice"):
+        Synthesizer(channels=CHANNELS, **recipe).fit(daily, persons=pd.concat([table, table.iloc[:1]]), progress=False)
+    with pytest.raises(SynthwearError, match="none of the training persons"):
+        Synthesizer(channels=CHANNELS, **recipe).fit(
+            daily, persons=table.assign(person_id="x" + table["person_id"]), progress=False
+        )
+
+
+def test_under_differential_privacy_the_attributes_are_left_out():
+    daily, table = grouped_cohort(persons=12, days=21)
+    synth = Synthesizer(channels=CHANNELS, **{**SMALL, "training": {"epochs": 1}})
+    synth.fit(daily, persons=table, epsilon=50, progress=False)
+    assert synth.fitted.attributes is None and "attributes" not in synth.record

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from synthwear.errors import SynthwearError
-from synthwear.tables import atomic_path, fingerprint, read_daily_table, write_daily_table
+from synthwear.tables import atomic_path, fingerprint, read_daily_table, read_person_table, write_daily_table
 
 CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
 
@@ -84,3 +84,15 @@ def test_a_stated_date_format_is_used_as_stated(tmp_path):
     path = csv(tmp_path, "person_id,date,resting_hr,sleep_minutes,steps\na,03/05/2021,60,400,1000\n")
     assert read(path, date_format="%d/%m/%Y")["date"].iloc[0] == pd.Timestamp("2021-05-03")
     assert read(path, date_format="%m/%d/%Y")["date"].iloc[0] == pd.Timestamp("2021-03-05")
+
+
+def test_a_persons_table_is_read_as_text_and_needs_person_ids(tmp_path):
+    (tmp_path / "p.csv").write_text("person_id,bmi\np1,<19\np2,\n")
+    table = read_person_table(tmp_path / "p.csv")
+    assert table["bmi"].tolist() == ["<19", ""]  # typed later by the attribute model
+    (tmp_path / "q.csv").write_text("user,bmi\np1,20\n")
+    with pytest.raises(SynthwearError, match="no 'person_id' column"):
+        read_person_table(tmp_path / "q.csv")
+    assert list(read_person_table(tmp_path / "q.csv", ids=False).columns) == ["user", "bmi"]
+    with pytest.raises(SynthwearError, match="no such file"):
+        read_person_table(tmp_path / "missing.csv")

@@ -19,6 +19,12 @@ class Dataset:
     licence: str
     citation: str
 
+    @property
+    def persons(self) -> Path | None:
+        """The dataset's per-person table (persons.csv beside its days), if it ships one."""
+        path = self.path.parent / "persons.csv"
+        return path if path.is_file() else None
+
 
 _LIFESNAPS_CITATION = (
     'Yfantidou S. et al., "LifeSnaps, a 4-month multi-modal dataset capturing unobtrusive snapshots of our '
