@@ -204,6 +204,11 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     "--quota", "quotas", multiple=True, help='Exact share of a category, e.g. "gender=female:0.5" (repeatable).'
 )
 @click.option(
+    "--prime",
+    type=click.Path(path_type=Path),
+    help="A daily table (CSV or Parquet) of real persons to continue, each to --days days in all.",
+)
+@click.option(
     "--seed-table",
     type=click.Path(path_type=Path),
     help="CSV or Parquet: one row per person to generate, filled cells kept (sets --persons).",
@@ -228,6 +233,7 @@ def sample(
     complete: bool,
     where: tuple[str, ...],
     quotas: tuple[str, ...],
+    prime: Path | None,
     seed_table: Path | None,
     output: Path,
     overwrite: bool,
@@ -240,6 +246,7 @@ def sample(
     Examples:
         synthwear sample runs/fitbit/model --persons 1000 --days 365 -o cohort.parquet
         synthwear sample runs/fitbit/model --persons 1000 --where "gender == 'female'" --where "age_group == '>=30'"
+        synthwear sample runs/fitbit/model --prime history.csv --days 30 -o continued.csv
     """
     from synthwear.sampling import check_request, persons_path, sample_to_file
     from synthwear.synthesizer import Synthesizer
@@ -249,6 +256,9 @@ def sample(
         check_output_file(output, overwrite=overwrite)
         synth = Synthesizer.load(model_dir, device=device)
         model = synth.fitted
+        if prime is not None:
+            continue_from_file(synth, prime, days, seed, temperature, output)
+            return
         table = read_person_table(seed_table, ids=False) if seed_table else None
         who = synth.synthetic_persons(
             persons, seed, where=list(where) or None, quotas=list(quotas) or None, seed_table=table
@@ -279,6 +289,26 @@ def sample(
             )
     beside = f" and their attributes in [bold]{persons_path(output)}[/]" if who is not None else ""
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days{beside}")
+
+
+def continue_from_file(
+    synth, prime: Path, days: int | None, seed: int, temperature: float | None, output: Path
+) -> None:
+    """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all."""
+    from synthwear.tables import read_daily_table, write_daily_table
+
+    model = synth.fitted
+    history = read_daily_table(
+        prime, model.channels, nonnegative=tuple(c for c, (low, _) in zip(model.channels, model.ranges) if low >= 0)
+    )
+    given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
+    if days is not None and days < given:
+        raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
+    frame = synth.sample(prime=history, days=days or given + model.window_days, seed=seed, temperature=temperature)
+    write_daily_table(frame, output)
+    console.print(
+        f"Wrote [bold]{output}[/]: {frame['person_id'].nunique():,} persons continued to {frame.groupby('person_id').size().iloc[0]} days"
+    )
 
 
 @cli.command()

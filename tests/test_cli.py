@@ -366,3 +366,34 @@ def test_a_run_with_persons_writes_them_and_sample_conditions_on_them(tmp_path):
     result = CliRunner().invoke(cli, ["sample", model, "--where", "height > 2", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and result.output.strip().splitlines()[-1].startswith("Error: --where")
     assert "unknown column 'height'" in result.output and not (tmp_path / "x.csv").exists()
+
+
+def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
+    daily = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
+    history = daily[daily["person_id"].isin(daily["person_id"].unique()[:3])].groupby("person_id").head(6)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    out = tmp_path / "continued.csv"
+    result = CliRunner().invoke(
+        cli,
+        ["sample", str(tiny_run / "model"), "--prime", str(tmp_path / "history.csv"), "--days", "15", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    continued = pd.read_csv(out)
+    assert continued.groupby("person_id").size().eq(15).all() and continued["person_id"].nunique() == 3
+    given = continued.groupby("person_id").head(6).reset_index(drop=True)
+    expected = history[given.columns].sort_values(["person_id", "date"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(given, expected, check_dtype=False)  # the given days are kept as they were
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            str(tiny_run / "model"),
+            "--prime",
+            str(tmp_path / "history.csv"),
+            "--days",
+            "3",
+            "-o",
+            str(tmp_path / "y.csv"),
+        ],
+    )
+    assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
