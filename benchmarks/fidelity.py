@@ -111,10 +111,10 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     """Train a recipe with ``holdout`` never seen; its context (synthetic = its samples) and timings."""
     synth = Synthesizer(recipe).fit(holdout_persons=holdout, progress=False)
-    starts = synth.first_days()
-    synthetic = synth.sample_array(start=starts)
+    starts, codes = synth.first_days(), synth.attribute_codes(synth.synthetic_persons())
+    synthetic = synth.sample_array(start=starts, attributes=codes)
     timings = synth.record["timings_seconds"]
-    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, None)
+    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, None, codes)
     return {
         "context": context,
         "parts": synth.parts,

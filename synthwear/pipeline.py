@@ -28,9 +28,9 @@ from synthwear.report import write_report
 from synthwear.report.page import read_json
 from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
 from synthwear.sampling import parse_conditions, to_long_frame
-from synthwear.steps import evaluation_context, load_data, split_cohort
+from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
-from synthwear.tables import atomic_path, fingerprint, write_daily_table
+from synthwear.tables import atomic_path, read_person_table, write_daily_table
 from synthwear.train import Shard
 
 
@@ -80,10 +80,13 @@ def run_recipe(
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
         starts, persons = synth.first_days(), synth.synthetic_persons()
-        synthetic = synth.sample_array(start=starts, attributes=synth.attribute_codes(persons), progress=progress)
+        codes = synth.attribute_codes(persons)
+        synthetic = synth.sample_array(start=starts, attributes=codes, progress=progress)
         folder = write_run_folder(out_dir, synth, synthetic, starts, persons)
         checkpoint_path(out_dir).unlink(missing_ok=True)  # the run is in place: nothing left to resume
-        context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, synth.record.get("privacy"))
+        context = evaluation_context(
+            recipe, synth.parts, synth.model, synthetic, starts, synth.record.get("privacy"), codes
+        )
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
 
@@ -156,7 +159,7 @@ def evaluate_run_folder(
     evaluators = build_evaluators(recipe, registry, only)
     with run_folder_lock(folder):
         loaded = load_data(recipe, registry)
-        if fingerprint(loaded.frame) != run_info["data"]["fingerprint"]:
+        if data_fingerprint(loaded) != run_info["data"]["fingerprint"]:
             raise SynthwearError(
                 f"{loaded.source}: the data differs from what {folder} was trained on (fingerprint "
                 "changed), so its evaluation would compare against other persons"
@@ -164,7 +167,12 @@ def evaluate_run_folder(
         _, parts = split_cohort(recipe, loaded, lambda *a, **k: None)
         model = Synthesizer.load(folder / "model", registry=registry).fitted
         synthetic, starts = read_synthetic(folder / "synthetic.csv", model.channels)
+        codes = None
+        if model.attributes is not None:
+            attach_attributes(model.attributes, loaded, parts)
+            persons = folder / "persons.csv"
+            codes = model.attributes.encode(read_person_table(persons), source=str(persons))
         earlier = read_json(folder / "metrics.json") if only and (folder / "metrics.json").exists() else None
-        context = evaluation_context(recipe, parts, model, synthetic, starts, run_info.get("privacy"))
+        context = evaluation_context(recipe, parts, model, synthetic, starts, run_info.get("privacy"), codes)
         metrics = evaluate_into(folder, run_info, evaluators, context, progress, earlier)
     return RunResult(folder, metrics, run_info)

@@ -31,7 +31,7 @@ from synthwear.plugins import Registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
-from synthwear.tables import Place, read_daily_table, read_person_table, validate_daily_table
+from synthwear.tables import Place, fingerprint, read_daily_table, read_person_table, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
 
 Log = Callable[[str], None]
@@ -168,10 +168,22 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
     model = AttributeModel.fit(training.reset_index(drop=True), source=source, seed=recipe.seed)
     for note in model.notes:
         log(f"persons table: {note}")
-    by_id = table.assign(person_id=ids).set_index("person_id")
-    for part in parts.values():
-        part.attributes = model.encode(by_id.reindex(part.person_ids).reset_index(drop=True), source=source)
+    attach_attributes(model, loaded, parts)
     return model
+
+
+def attach_attributes(model: AttributeModel, loaded: LoadedData, parts: dict[str, Cohort]) -> None:
+    """Each part's persons' attribute codes (``Cohort.attributes``) from the persons table."""
+    by_id = loaded.persons.assign(person_id=loaded.persons["person_id"].astype(str)).set_index("person_id")
+    for part in parts.values():
+        rows = by_id.reindex(part.person_ids).reset_index(drop=True)
+        part.attributes = model.encode(rows, source=loaded.persons_source)
+
+
+def data_fingerprint(loaded: LoadedData) -> str:
+    """What a run was trained on: the daily table's fingerprint, and the persons table's when there is one."""
+    daily = fingerprint(loaded.frame)
+    return daily if loaded.persons is None else f"{daily}:{fingerprint(loaded.persons)}"
 
 
 # --- the model and its loss, as the recipe names them ---------------------------------------------
@@ -322,9 +334,10 @@ def evaluation_context(
     synthetic: np.ndarray,
     starts: np.ndarray,
     privacy: dict[str, Any] | None,
+    attributes: np.ndarray | None = None,
 ) -> EvaluationContext:
     """What every evaluator sees: real training and holdout windows, and the synthetic cohort (persons
-    starting on ``starts``) cut into windows."""
+    starting on ``starts``, with attribute codes ``attributes``) cut into windows."""
     days, channels = recipe.windows.days, list(recipe.channels)
     evaluation = {name: evaluation_windows(recipe, parts[name]) for name in ("train", "holdout")}
     n_cut = synthetic.shape[1] // days
@@ -335,6 +348,7 @@ def evaluation_context(
         synthetic[:, : n_cut * days].reshape(-1, days, len(channels)),
         np.repeat([f"synthetic-{i + 1}" for i in range(len(synthetic))], n_cut),
         window_starts.reshape(-1),
+        None if attributes is None else np.repeat(attributes, n_cut, axis=0),
     )
     context = EvaluationContext(
         model, channels, evaluation["train"], evaluation["holdout"], synthetic_windows, recipe.seed

@@ -43,6 +43,7 @@ from synthwear.steps import (
     LoadedData,
     build_loss,
     build_model,
+    data_fingerprint,
     encode,
     evaluation_context,
     evaluation_windows,
@@ -53,7 +54,6 @@ from synthwear.steps import (
     split_cohort,
     train,
 )
-from synthwear.tables import fingerprint
 from synthwear.train import resolve_device
 
 FIT_RECORD = "fit.json"  # beside model.json: how the model was trained (no person-level data)
@@ -134,13 +134,11 @@ class Synthesizer:
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
-            data_fingerprint = fingerprint(loaded.frame)  # hashed once: the checkpoint and run.json both name it
-            if loaded.persons is not None:
-                data_fingerprint += ":" + fingerprint(loaded.persons)
+            fingerprinted = data_fingerprint(loaded)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()
             checkpointing = (
-                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), data_fingerprint), resume)
+                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), fingerprinted), resume)
                 if checkpoint
                 else None
             )
@@ -149,7 +147,7 @@ class Synthesizer:
             trained(result.epochs)
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
-        self.record = fit_record(recipe, loaded, data_fingerprint, split.to_dict(), encoded, self.registry)
+        self.record = fit_record(recipe, loaded, fingerprinted, split.to_dict(), encoded, self.registry)
         self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
         if privacy:
@@ -342,12 +340,12 @@ class Synthesizer:
         recipe, model = self.recipe, self.fitted
         parts = {name: self.real_part(name, frame) for name, frame in (("train", train), ("holdout", holdout))}
         if synthetic is None:
-            starts = self.first_days()
-            values = self.sample_array(start=starts, attributes=self.attribute_codes(self.synthetic_persons()))
+            starts, codes = self.first_days(), self.attribute_codes(self.synthetic_persons())
+            values = self.sample_array(start=starts, attributes=codes)
         else:
-            values, starts = synthetic_values(synthetic, model.channels)
+            (values, starts), codes = synthetic_values(synthetic, model.channels), None
         chosen = build_evaluators(recipe, self.registry, evaluators)
-        context = evaluation_context(recipe, parts, model, values, starts, self.record.get("privacy"))
+        context = evaluation_context(recipe, parts, model, values, starts, self.record.get("privacy"), codes)
         with feedback(progress) as say:
             advance = say.task("evaluating", len(chosen))
             clock = time.perf_counter()
