@@ -206,9 +206,12 @@ class AttributeModel:
                 out[:, ks[1]] = interval_means(self.dims[ks[1]].probs)[cells.missing.astype(int)]
         return out
 
-    def encode(self, frame: pd.DataFrame, *, source: str = "the person table") -> np.ndarray:
+    def encode(self, frame: pd.DataFrame, *, source: str = "the person table", unseen: str = "error") -> np.ndarray:
         """Each person's attributes as small integer codes (N, K) for the sequence model: a category's index,
-        or a numeric value's quantile bin; -1 where missing. Real and generated persons alike."""
+        or a numeric value's quantile bin; -1 where missing. Real and generated persons alike.
+        ``unseen="missing"``: a category the model never saw (a real person outside the training persons
+        whose value no training person had) or a non-number in a numeric column is coded as missing."""
+        lenient = unseen == "missing"
         place, codes = Place(source), np.empty((len(frame), len(self.attributes)), dtype=np.int64)
         for k, att in enumerate(self.attributes):
             if att.name not in frame.columns:
@@ -217,9 +220,9 @@ class AttributeModel:
                 )
             cells = Cells(frame[att.name])
             if att.kind == "categorical":
-                codes[:, k] = category_codes(att, cells, place)
+                codes[:, k] = category_codes(att, cells, place, lenient)
             else:
-                numbers = checked_numbers(att, cells, place)
+                numbers = cells.number if lenient else checked_numbers(att, cells, place)
                 codes[:, k] = np.where(np.isnan(numbers), -1, np.searchsorted(att.bins, numbers, side="right"))
         return codes
 
@@ -450,12 +453,13 @@ def categorical_attribute(name: str, counts: dict[str, int], n: int, numeric: bo
     return att, f"categorical, {len(categories)} categories{why}, {att.missing:.0%} missing"
 
 
-def category_codes(att: Attribute, cells: Cells, place: Place) -> np.ndarray:
-    """Each value's category index (-1 where missing); a value that is no category is an error naming its row."""
+def category_codes(att: Attribute, cells: Cells, place: Place, lenient: bool = False) -> np.ndarray:
+    """Each value's category index (-1 where missing); a value that is no category is an error naming its
+    row (``lenient``: coded as missing)."""
     index = {c: i for i, c in enumerate(att.categories)}
     found = [None if t is None else find_category(att.categories, t) for t in cells.texts]
     unknown = [u for u, (t, f) in enumerate(zip(cells.texts, found)) if t is not None and f is None]
-    if unknown:
+    if unknown and not lenient:
         row = int(np.argmax(np.isin(cells.codes, unknown)))
         seen = listing(att.categories)
         raise place.error(row, att.name, f"{cells.text[row]!r} is not a category the model has seen (seen: {seen})")

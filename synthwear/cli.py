@@ -257,21 +257,27 @@ def sample(
         synth = Synthesizer.load(model_dir, device=device)
         model = synth.fitted
         if prime is not None:
+            refuse_beside_prime(click.get_current_context())
             continue_from_file(synth, prime, days, seed, temperature, output)
             return
         table = read_person_table(seed_table, ids=False) if seed_table else None
-        who = synth.synthetic_persons(
-            persons, seed, where=list(where) or None, quotas=list(quotas) or None, seed_table=table
-        )
-        if who is not None:
-            persons = len(who)
-            check_output_file(persons_path(output), overwrite=overwrite)
+        persons = len(table) if table is not None else persons
         days = days or model.window_days
         sampling = synth.recipe.sampling
         summary_temperature = temperature if temperature is not None else sampling.summary_temperatures(model.channels)
         if temperature is None:
             temperature = sampling.temperatures(model.channels)
         check_request(persons, days, len(model.channels), temperature, output)
+        who = synth.synthetic_persons(
+            persons,
+            seed,
+            where=list(where) or None,
+            quotas=list(quotas) or None,
+            seed_table=table,
+            seed_source=str(seed_table),
+        )
+        if who is not None:
+            check_output_file(persons_path(output), overwrite=overwrite)
         with make_progress() as progress:
             task = progress.add_task("sampling", total=persons)
             sample_to_file(
@@ -289,6 +295,17 @@ def sample(
             )
     beside = f" and their attributes in [bold]{persons_path(output)}[/]" if who is not None else ""
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days{beside}")
+
+
+def refuse_beside_prime(ctx: click.Context) -> None:
+    """``--prime`` continues the persons it is given: options that choose or shape new persons do not apply."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("persons", "where", "quotas", "seed_table", "start_date", "complete")
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise SynthwearError(f"--prime continues the persons it is given: {', '.join(given)} do not apply to it")
 
 
 def continue_from_file(

@@ -27,14 +27,16 @@ PRESENCE_SIZE = OBSERVED + 1
 def calendar_codes(dates: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
     """(...,) datetime64[D] -> (..., K) int64 codes of the calendar ``features``."""
     days = dates.astype("datetime64[D]")
+    unknown = np.isnat(days)  # an unknown date has an unknown calendar, not NaT's arithmetic
     columns = []
     for feature in features:
         if feature == "weekday":
-            columns.append((days.astype("int64") + 3) % 7)  # 1970-01-01 was a Thursday
+            code = (days.astype("int64") + 3) % 7  # 1970-01-01 was a Thursday
         elif feature == "month":
-            columns.append(days.astype("datetime64[M]").astype("int64") % 12)
+            code = days.astype("datetime64[M]").astype("int64") % 12
         else:  # the recipe's schema admits only CALENDAR_SIZES' names
             raise ValueError(f"unknown calendar feature {feature!r}")
+        columns.append(np.where(unknown, MISSING, code))
     return np.stack(columns, axis=-1).astype(np.int64) if columns else np.empty((*days.shape, 0), np.int64)
 
 

@@ -327,7 +327,7 @@ class SynthesisModel:
             else:
                 logits = self.generator(seq)
             day = draw.day(self.scored(logits), len(self.channels), summary)
-            if self.gaps:  # a day drawn as a gap reads as missing from then on, as in training
+            if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
                 missing = torch.tensor(self.spec.vocab_sizes[:n], device=day.device)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing, day[:, :n])
@@ -476,7 +476,7 @@ class Draw:
             for c, (channel, t) in enumerate(zip(logits, temperatures + [1.0] * (len(logits) - n_channels)))
         ]
         day = torch.stack(ids, dim=1)
-        if self.complete and not summary:
+        if self.complete:  # every day observed, and the person's share of observed days with it
             day[:, n_channels:] = OBSERVED
         return day
 

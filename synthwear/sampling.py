@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthwear.conditions import Conditions, parse_quota, quotas_from_mapping
+from synthwear.attributes import AttributeModel
+from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.tables import write_daily_table, write_daily_tables
@@ -66,6 +67,7 @@ def sample_persons(
     where: Sequence[str] = (),
     quotas: Sequence[str] | dict | None = None,
     seed_table: pd.DataFrame | None = None,
+    seed_source: str = "the seed table",
 ) -> pd.DataFrame | None:
     """Each synthetic person's attributes (drawn before their days), with ``person_id``; None for a
     model without attributes, where asking for conditions is a one-line error. Conditions are checked
@@ -74,11 +76,15 @@ def sample_persons(
     if model.attributes is None:
         if asked:
             raise SynthwearError(
-                "this model has no person attributes (its recipe named no data.persons): nothing to condition on"
+                "this model has no person attributes (no data.persons, or trained under differential privacy): "
+                "nothing to condition on"
             )
         return None
     if seed_table is not None:
-        frame = model.attributes.sample_rows(seed_table.drop(columns="person_id", errors="ignore"), seed=seed)
+        if where or quotas:
+            raise SynthwearError("a seed table says each person's attributes itself: give it without where or quotas")
+        table = seed_table.drop(columns="person_id", errors="ignore")
+        frame = model.attributes.sample_rows(table, seed=seed, source=seed_source)
     else:
         conditions, parsed = parse_conditions(where, quotas)
         frame = model.attributes.sample(n, seed=seed, where=conditions, quotas=parsed or None)
@@ -96,6 +102,23 @@ def parse_conditions(
     if isinstance(quotas, dict):
         return conditions, quotas_from_mapping(quotas, where_from)
     return conditions, [parse_quota(q) for q in quotas or ()]
+
+
+def check_conditions(
+    attributes: AttributeModel | None, where: Sequence[str], quotas: Sequence[str] | dict | None, recipe: str
+) -> None:
+    """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model, before
+    training: an unknown column, an unseen category, or conditions without attributes are one line."""
+    if not where and not quotas:
+        return
+    if attributes is None:
+        raise SynthwearError(
+            f"{recipe}: sampling.where and sampling.quotas need person attributes (data.persons, and no privacy section)"
+        )
+    conditions, parsed = parse_conditions(where, quotas, where_from=f"{recipe}: sampling.quotas")
+    base = conditions.check(attributes) if conditions else {}
+    if parsed:
+        quota_cells(parsed, 100, attributes, base)
 
 
 def available_memory() -> int | None:

@@ -173,11 +173,12 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
 
 
 def attach_attributes(model: AttributeModel, loaded: LoadedData, parts: dict[str, Cohort]) -> None:
-    """Each part's persons' attribute codes (``Cohort.attributes``) from the persons table."""
+    """Each part's persons' attribute codes (``Cohort.attributes``) from the persons table; a value no
+    training person had (an unseen category) is unknown to the model, as a missing one is."""
     by_id = loaded.persons.assign(person_id=loaded.persons["person_id"].astype(str)).set_index("person_id")
     for part in parts.values():
         rows = by_id.reindex(part.person_ids).reset_index(drop=True)
-        part.attributes = model.encode(rows, source=loaded.persons_source)
+        part.attributes = model.encode(rows, source=loaded.persons_source, unseen="missing")
 
 
 def data_fingerprint(loaded: LoadedData) -> str:

@@ -37,7 +37,7 @@ from synthwear.plugins import Registry, default_registry
 from synthwear.progress import feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report
-from synthwear.sampling import sample_persons, to_long_frame
+from synthwear.sampling import check_conditions, sample_persons, to_long_frame
 from synthwear.steps import (
     Encoded,
     LoadedData,
@@ -130,6 +130,7 @@ class Synthesizer:
                 loaded.persons, loaded.persons_source = persons, "the persons DataFrame"
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             attributes = fit_attributes(recipe, loaded, parts, say.note)
+            check_conditions(attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where())
             model = build_model(recipe, self.registry, self.device, attributes)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
@@ -234,17 +235,19 @@ class Synthesizer:
         where: list[str] | None = None,
         quotas: list[str] | dict[str, dict[str, float]] | None = None,
         seed_table: pd.DataFrame | None = None,
+        seed_source: str = "the seed table",
     ) -> pd.DataFrame | None:
         """The synthetic persons' attributes, drawn first (None for a model without attributes); the
-        recipe's ``sampling.where`` and ``sampling.quotas`` unless given."""
-        sampling = self.recipe.sampling
+        recipe's ``sampling.where`` and ``sampling.quotas`` unless given or a seed table says who."""
+        sampling, own = self.recipe.sampling, seed_table is None
         return sample_persons(
             self.fitted,
             persons or sampling.persons,
             self.recipe.seed if seed is None else seed,
-            where=sampling.where if where is None else where,
-            quotas=sampling.quotas if quotas is None else quotas,
+            where=(sampling.where if own else []) if where is None else where,
+            quotas=(sampling.quotas if own else None) if quotas is None else quotas,
             seed_table=seed_table,
+            seed_source=seed_source,
         )
 
     def attribute_codes(self, attributes: pd.DataFrame | None) -> np.ndarray | None:

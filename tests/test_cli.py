@@ -397,3 +397,17 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
         ],
     )
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            str(tiny_run / "model"),
+            "--prime",
+            str(tmp_path / "history.csv"),
+            "--persons",
+            "5",
+            "-o",
+            str(tmp_path / "y.csv"),
+        ],
+    )
+    assert result.exit_code == 1 and "--persons do not apply" in result.output

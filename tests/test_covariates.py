@@ -22,3 +22,8 @@ def test_persons_covariates_follow_each_ones_first_day():
 
 def test_unknown_codes_become_the_unknown_id():
     assert unknown_to_ids(np.array([[3, -1], [-1, 0]]), (7, 12)).tolist() == [[3, 12], [7, 0]]
+
+
+def test_an_unknown_date_has_an_unknown_calendar():
+    codes = calendar_codes(np.array(["NaT", "2024-01-06"], dtype="datetime64[D]"), ("weekday", "month"))
+    assert codes.tolist() == [[-1, -1], [5, 0]]

@@ -310,3 +310,14 @@ def test_under_differential_privacy_the_attributes_are_left_out():
     synth = Synthesizer(channels=CHANNELS, **{**SMALL, "training": {"epochs": 1}})
     synth.fit(daily, persons=table, epsilon=50, progress=False)
     assert synth.fitted.attributes is None and "attributes" not in synth.record
+
+
+def test_conditions_of_the_recipe_are_checked_before_training_and_never_beside_a_seed_table(grouped):
+    daily, table = grouped_cohort(persons=12, days=21)
+    recipe = {**SMALL, "training": {"epochs": 50}, "sampling": {"where": ["group == 'c'"]}}
+    with pytest.raises(SynthwearError, match="'c' is not a category of 'group'"):
+        Synthesizer(channels=CHANNELS, **recipe).fit(daily, persons=table, progress=False)
+    with pytest.raises(SynthwearError, match="need person attributes"):
+        Synthesizer(channels=CHANNELS, **recipe).fit(daily, progress=False)
+    with pytest.raises(SynthwearError, match="without where or quotas"):
+        grouped[0].sample(days=7, where=["group == 'a'"], seed_table=pd.DataFrame({"group": ["b"]}))

@@ -32,7 +32,7 @@ def median_forecast(probabilities: np.ndarray, representatives: np.ndarray) -> n
 class NextDayForecast:
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         values = context.holdout.values
-        probabilities = context.model.next_day_probabilities(values, context.holdout.start)
+        probabilities = context.model.next_day_probabilities(values, context.holdout.start, context.holdout.attributes)
         results: dict[str, Any] = {}
         for c, channel in enumerate(context.channels):
             forecast = median_forecast(probabilities[c], context.model.encoders[c].representatives())

@@ -118,11 +118,7 @@ class MembershipInference:
         holdout_fold = person_folds(context.holdout.person, folds, rng)
         real = np.concatenate([train, holdout])
         all_real = np.concatenate([context.train.values, context.holdout.values])
-        real_starts = (
-            None
-            if context.train.start is None or context.holdout.start is None
-            else (np.concatenate([context.train.start, context.holdout.start]))
-        )
+        real_starts, real_attributes = (real_windows_field(context, key) for key in ("start", "attributes"))
         window_scores = {
             "distance_to_closest_synthetic": lambda: distance_attack(real, synthetic),
             "domias_density_ratio": lambda: domias_attack(
@@ -133,7 +129,7 @@ class MembershipInference:
                 synthetic,
                 self.config.domias_dimensions,
             ),
-            "white_box_likelihood": lambda: likelihood_attack(context.model, all_real, real_starts),
+            "white_box_likelihood": lambda: likelihood_attack(context.model, all_real, real_starts, real_attributes),
         }
         attacks = {}
         for name, attack in window_scores.items():
@@ -254,6 +250,12 @@ def attacks_html(results: dict[str, Any], split: dict[str, Any]) -> str:
         f"{copies['threshold']:.3f} in range-scaled units); a generator as novel as a new person scores about "
         f"{copies['percentile']:g}%.</p>"
     )
+
+
+def real_windows_field(context: EvaluationContext, key: str) -> np.ndarray | None:
+    """A field of the training then holdout windows (``start``, ``attributes``), where both have it."""
+    train, holdout = getattr(context.train, key), getattr(context.holdout, key)
+    return None if train is None or holdout is None else np.concatenate([train, holdout])
 
 
 @hookimpl

@@ -102,12 +102,15 @@ def domias_attack(
     return scores
 
 
-def likelihood_attack(model: SynthesisModel, values: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+def likelihood_attack(
+    model: SynthesisModel, values: np.ndarray, starts: np.ndarray | None = None, attributes: np.ndarray | None = None
+) -> np.ndarray:
     """Mean log-probability the generator gives each window's observed bins (higher = member);
-    ``starts``: the windows' first days, which a model with calendar covariates is told."""
+    ``starts`` and ``attributes``: the windows' first days and persons' attribute codes, which a model
+    with covariates is told (an attacker who knows a person's records knows them too)."""
     tokens, _ = model.tokenize(values)
     total, count = np.zeros(len(values)), np.zeros(len(values))
-    for c, probabilities in enumerate(model.next_day_probabilities(values, starts)):
+    for c, probabilities in enumerate(model.next_day_probabilities(values, starts, attributes)):
         observed = tokens[..., c] >= 0
         chosen = np.take_along_axis(probabilities, np.maximum(tokens[..., c], 0)[..., None], -1)[..., 0]
         total += np.where(observed, np.log(np.maximum(chosen, 1e-12)), 0).sum(axis=1)

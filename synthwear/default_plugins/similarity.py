@@ -76,6 +76,7 @@ class PairedSimilarity:
             real.shape[1],
             prime=real[:, :k],
             start=context.holdout.start,
+            attributes=context.holdout.attributes,
             complete=True,
             temperature=self.config.temperature,
             seed=context.seed,
