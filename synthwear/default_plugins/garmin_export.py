@@ -191,8 +191,8 @@ class GarminExportImporter:
 
     description = "Garmin account export: DI_CONNECT UDSFile_*.json, *_sleepData.json, *_healthStatusData.json"
 
-    def __call__(self, path: Path, progress: bool | Progress | None = None) -> ImportResult:
-        """Import ``path`` (see :func:`read_garmin_export`)."""
+    def __call__(self, path: Path, progress: bool | Progress | None = True) -> ImportResult:
+        """Import ``path`` (see :func:`read_garmin_export`), with a bar over the files when there are many."""
         return read_garmin_export(path, progress)
 
 

@@ -215,8 +215,8 @@ class GoogleFitImporter:
 
     description = "Google Fit Takeout: Daily activity metrics CSVs, All Sessions *_SLEEP.json"
 
-    def __call__(self, path: Path, progress: bool | Progress | None = None) -> ImportResult:
-        """Import ``path`` (see :func:`read_google_fit`)."""
+    def __call__(self, path: Path, progress: bool | Progress | None = True) -> ImportResult:
+        """Import ``path`` (see :func:`read_google_fit`), with a bar over the files when there are many."""
         return read_google_fit(path, progress)
 
 

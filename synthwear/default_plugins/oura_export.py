@@ -224,8 +224,8 @@ class OuraExportImporter:
 
     description = "Oura ring: API v2 sleep/daily_activity/daily_readiness JSON, or oura_*_trends.csv"
 
-    def __call__(self, path: Path, progress: bool | Progress | None = None) -> ImportResult:
-        """Import ``path`` (see :func:`read_oura_export`)."""
+    def __call__(self, path: Path, progress: bool | Progress | None = True) -> ImportResult:
+        """Import ``path`` (see :func:`read_oura_export`), with a bar over the files when there are many."""
         return read_oura_export(path, progress)
 
 
