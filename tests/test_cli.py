@@ -372,42 +372,19 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     daily = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
     history = daily[daily["person_id"].isin(daily["person_id"].unique()[:3])].groupby("person_id").head(6)
     history.to_csv(tmp_path / "history.csv", index=False)
-    out = tmp_path / "continued.csv"
-    result = CliRunner().invoke(
-        cli,
-        ["sample", str(tiny_run / "model"), "--prime", str(tmp_path / "history.csv"), "--days", "15", "-o", str(out)],
-    )
+
+    def primed(out: Path, *options: str):
+        model, given = str(tiny_run / "model"), str(tmp_path / "history.csv")
+        return CliRunner().invoke(cli, ["sample", model, "--prime", given, *options, "-o", str(out)])
+
+    result = primed(tmp_path / "continued.csv", "--days", "15")
     assert result.exit_code == 0, result.output
-    continued = pd.read_csv(out)
+    continued = pd.read_csv(tmp_path / "continued.csv")
     assert continued.groupby("person_id").size().eq(15).all() and continued["person_id"].nunique() == 3
     given = continued.groupby("person_id").head(6).reset_index(drop=True)
     expected = history[given.columns].sort_values(["person_id", "date"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(given, expected, check_dtype=False)  # the given days are kept as they were
-    result = CliRunner().invoke(
-        cli,
-        [
-            "sample",
-            str(tiny_run / "model"),
-            "--prime",
-            str(tmp_path / "history.csv"),
-            "--days",
-            "3",
-            "-o",
-            str(tmp_path / "y.csv"),
-        ],
-    )
+    result = primed(tmp_path / "y.csv", "--days", "3")
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
-    result = CliRunner().invoke(
-        cli,
-        [
-            "sample",
-            str(tiny_run / "model"),
-            "--prime",
-            str(tmp_path / "history.csv"),
-            "--persons",
-            "5",
-            "-o",
-            str(tmp_path / "y.csv"),
-        ],
-    )
+    result = primed(tmp_path / "y.csv", "--persons", "5")
     assert result.exit_code == 1 and "--persons do not apply" in result.output
