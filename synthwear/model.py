@@ -403,6 +403,7 @@ class SynthesisModel:
             counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders)}
             gaps, calendar = bool(meta.get("gaps", False)), tuple(meta.get("calendar", ()))
             attributes = AttributeModel.from_dict(meta["attributes"]) if meta.get("attributes") else None
+            start_dates = checked_start_dates(meta.get("start_dates"), where)
             sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
             expected = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
         except (KeyError, TypeError) as err:
@@ -429,9 +430,23 @@ class SynthesisModel:
             bool(meta.get("summary", False)),
             gaps,
             calendar,
-            meta.get("start_dates"),
+            start_dates,
             attributes,
         )
+
+
+def checked_start_dates(value: Any, where: str) -> dict[str, int] | None:
+    """model.json's ``start_dates`` (ISO date -> persons), or None; anything else is one line."""
+    if value is None:
+        return None
+    try:
+        dates = np.array(list(value), dtype="datetime64[D]")
+        counts = np.array(list(value.values()), dtype=np.int64)
+    except (TypeError, ValueError, AttributeError):
+        raise SynthwearError(f"{where}: start_dates must map ISO dates to counts of persons") from None
+    if np.isnat(dates).any() or (counts <= 0).any():
+        raise SynthwearError(f"{where}: start_dates must map ISO dates to counts of persons") from None
+    return {str(d): int(c) for d, c in zip(dates, counts)}
 
 
 def description_digest(meta: dict[str, Any]) -> str:

@@ -83,6 +83,8 @@ def sample_persons(
     if seed_table is not None:
         if where or quotas:
             raise SynthwearError("a seed table says each person's attributes itself: give it without where or quotas")
+        if seed_table.empty:
+            raise SynthwearError(f"{seed_source}: no rows (one row per person to generate)")
         table = seed_table.drop(columns="person_id", errors="ignore")
         frame = model.attributes.sample_rows(table, seed=seed, source=seed_source)
     else:

@@ -315,3 +315,13 @@ def test_a_gap_calendar_model_round_trips_and_both_are_in_the_checksum(gap_model
         with pytest.raises(SynthwearError, match="edited after training"):
             SynthesisModel.load(tmp_path / "m", default_registry())
         gap_model.save(tmp_path / "m")
+
+
+@pytest.mark.parametrize("bad", [{"someday": 3}, {"2026-11-28": 0}, ["2026-11-28"]])
+def test_edited_start_dates_are_one_line(gap_model, tmp_path, bad):
+    gap_model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["start_dates"] = bad
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(SynthwearError, match="start_dates must map ISO dates to counts"):
+        SynthesisModel.load(tmp_path / "m", default_registry())

@@ -321,3 +321,5 @@ def test_conditions_of_the_recipe_are_checked_before_training_and_never_beside_a
         Synthesizer(channels=CHANNELS, **recipe).fit(daily, progress=False)
     with pytest.raises(SynthwearError, match="without where or quotas"):
         grouped[0].sample(days=7, where=["group == 'a'"], seed_table=pd.DataFrame({"group": ["b"]}))
+    with pytest.raises(SynthwearError, match="no rows"):
+        grouped[0].sample(days=7, seed_table=pd.DataFrame({"group": []}))
