@@ -55,10 +55,6 @@ class PersonCovariates:
         attributes = None if self.attributes is None else self.attributes[:, None, :]
         return with_attributes(calendar_codes(dates, self.calendar), attributes)
 
-    def span(self, days: int) -> np.ndarray:
-        """(B, days, K): every day from each person's first."""
-        return self.at(np.broadcast_to(np.arange(days), (len(self.start), days)))
-
 
 def with_attributes(codes: np.ndarray, attributes: np.ndarray | None) -> np.ndarray:
     """Calendar codes (..., K) with attribute codes appended: ``attributes`` holds one row per leading

@@ -125,12 +125,9 @@ class SynthesisModel:
     def covariate_inputs(self, codes: torch.Tensor) -> torch.Tensor:
         """Covariate codes of each window's days (B, T, K) -> their inputs at the T + summary positions:
         position q reads the covariates of the day it predicts (a summary, those of the first day)."""
-        codes = self.input_ids_of_covariates(codes)
-        return torch.cat([codes[:, :1]] * self.summary + [codes], dim=1)
-
-    def input_ids_of_covariates(self, codes: torch.Tensor) -> torch.Tensor:
         unknown = torch.tensor(self.covariate_sizes, dtype=torch.long, device=codes.device)
-        return torch.where(codes == MISSING, unknown, codes)
+        codes = torch.where(codes == MISSING, unknown, codes)
+        return torch.cat([codes[:, :1]] * self.summary + [codes], dim=1)
 
     def with_summary(self, tokens: torch.Tensor) -> torch.Tensor:
         """Windows (B, T, C) -> the sequences the generator models: with ``summary``, a first "day"

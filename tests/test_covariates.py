@@ -15,7 +15,7 @@ def test_weekday_and_month_of_known_dates():
 
 def test_persons_covariates_follow_each_ones_first_day():
     persons = PersonCovariates(np.array(["2026-11-28", "2026-11-30"], dtype="datetime64[D]"), ("weekday",))
-    assert persons.span(3)[..., 0].tolist() == [[5, 6, 0], [0, 1, 2]]
+    assert persons.at(np.array([[0, 1, 2], [0, 1, 2]]))[..., 0].tolist() == [[5, 6, 0], [0, 1, 2]]
     assert persons.at(np.array([[9], [0]]))[..., 0].tolist() == [[0], [0]]  # 9 days after a Saturday: Monday
     assert covariate_sizes(("weekday", "month")) == (7, 12)
 
