@@ -312,12 +312,11 @@ def continue_from_file(
     synth, prime: Path, days: int | None, seed: int, temperature: float | None, output: Path
 ) -> None:
     """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all."""
+    from synthwear.steps import nonnegative_channels
     from synthwear.tables import read_daily_table, write_daily_table
 
     model = synth.fitted
-    history = read_daily_table(
-        prime, model.channels, nonnegative=tuple(c for c, (low, _) in zip(model.channels, model.ranges) if low >= 0)
-    )
+    history = read_daily_table(prime, model.channels, nonnegative=nonnegative_channels(synth.recipe))
     given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
