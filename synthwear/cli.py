@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
 
 from synthwear.errors import SynthwearError, one_line
 from synthwear.plugins import KINDS, default_registry
+
+if TYPE_CHECKING:
+    from synthwear.privacy.plan import PrivacyPlan
 
 console = Console(stderr=True)
 
@@ -395,6 +400,129 @@ def datasets(as_json: bool) -> None:
         )
     Console().print(table)
     console.print("Cite: " + "; ".join(sorted({row["citation"] for row in rows})))
+
+
+@cli.command(name="export-base")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+def export_base(run_dir: Path, out_dir: Path) -> None:
+    """Make a finished run's model a base others fine-tune (a recipe's `base:`), with its model card.
+
+    \b
+    Example:
+        synthwear run recipes/fitbit.yaml && synthwear export-base runs/fitbit bases/lifesnaps
+    """
+    from synthwear.bases.card import CARD, export_base
+
+    with friendly_errors():
+        folder = export_base(run_dir, out_dir)
+    console.print(f"base written to {folder} (its card: {folder / CARD})")
+
+
+@cli.command(name="privacy-plan")
+@click.argument("recipe_file", type=click.Path(path_type=Path))
+@click.option(
+    "--epsilon",
+    "epsilons",
+    type=click.FloatRange(min=0, min_open=True),
+    multiple=True,
+    help="A budget to price (repeatable; inf = no DP). Default: the recipe's target_epsilon, else 1, 3 and 8.",
+)
+@click.option(
+    "--curve",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A measured privacy-utility curve (JSON) instead of the one shipped with synthwear.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def privacy_plan(recipe_file: Path, epsilons: tuple[float, ...], curve: Path | None, as_json: bool) -> None:
+    """Before spending a privacy budget: the noise each ε buys for the recipe's training persons, how
+    loud it is per step, and the fidelity measured on the nearest cohort and budget. Trains nothing.
+
+    \b
+    Example:
+        synthwear privacy-plan recipes/fitbit-dp.yaml
+        synthwear privacy-plan recipes/fitbit.yaml --epsilon 1 --epsilon 8 --json
+    """
+    from synthwear.privacy.plan import load_curve, make_plan
+    from synthwear.recipe import load_recipe
+
+    with friendly_errors():
+        recipe = load_recipe(recipe_file)
+        measured = load_curve(curve)
+        with make_progress() as progress:
+            plan = make_plan(recipe, epsilons, measured, progress=progress)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+        return
+    print_plan(plan)
+
+
+def print_plan(plan: PrivacyPlan) -> None:
+    """The settings, one row per budget and the nearest measured cells on stdout; the warnings in yellow."""
+    out, settings = Console(), plan.settings
+    origin = "the recipe's privacy: section" if plan.from_recipe else "no privacy: section, so its defaults"
+    out.print(
+        f"{plan.recipe}: {plan.train_persons} training persons (the DP unit; {plan.validation_persons} validation, "
+        f"{plan.holdout_persons} holdout); {settings['accountant']} accountant, sample rate q = "
+        f"{settings['sample_rate']:g}, {settings['steps']} steps, clipping bound {settings['max_grad_norm']:g} "
+        f"({origin})",
+        soft_wrap=True,
+    )
+    table = Table("ε", "δ", "noise σ", "persons per step q·n", "noise / signal σ/(q·n)")
+    for budget in plan.budgets:
+        table.add_row(
+            f"{budget.epsilon:g}",
+            "-" if budget.delta is None else f"{budget.delta:.1e}",
+            "-" if budget.noise_multiplier is None else f"{budget.noise_multiplier:.2f}",
+            f"{budget.persons_per_step:g}",
+            "-" if budget.noise_to_signal is None else f"{budget.noise_to_signal:.2f}",
+        )
+    out.print(table)
+    for budget in plan.budgets:
+        if budget.note:
+            out.print(f"ε = {budget.epsilon:g}: {budget.note}", soft_wrap=True)
+    print_fidelity(plan, out)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+
+
+def print_fidelity(plan: PrivacyPlan, out: Console) -> None:
+    """Per budget, the measured cells the estimate rests on: which cohort, how many persons, real or simulated."""
+    if plan.curve is None:
+        out.print("no measured privacy-utility curve is shipped yet: expected fidelity is skipped", soft_wrap=True)
+        return
+    names = [Column(name, overflow="fold") for name in ("arm", "cohort")]  # folded, not cut: they name the cell
+    numbers = [Column(name, no_wrap=True) for name in ("persons", "simulated", "ε", "discrim.", "TSTR", "folds")]
+    for budget in (budget for budget in plan.budgets if budget.noise_multiplier is not None):  # reachable ones
+        if not budget.fidelity:
+            out.print(f"no measured cell matches ε = {budget.epsilon:g}")
+            continue
+        table = Table(
+            *names,
+            *numbers,
+            box=box.SIMPLE_HEAD,
+            title=f"measured nearest to {plan.train_persons} persons at ε = {budget.epsilon:g}",
+            caption="discrim.: |accuracy - 0.5| of a real-vs-synthetic classifier, lower is better",
+        )
+        for cell in budget.fidelity:
+            table.add_row(
+                cell["arm"],
+                cell["cohort"],
+                str(cell["persons"]),
+                "yes" if cell["simulated"] else "no",
+                "-" if cell["epsilon"] is None else f"{cell['epsilon']:g}",
+                mean_sd(cell["discriminative"]),
+                mean_sd(cell.get("tstr")),
+                str(cell.get("folds", "")),
+            )
+        out.print(table)
+    out.print(
+        f"measured by: {plan.curve['command']} (commit {plan.curve['commit']}; {plan.curve['source']})", soft_wrap=True
+    )
+
+
+def mean_sd(score: dict | None) -> str:
+    return "" if score is None else f"{score['mean']:.3f}±{score['sd']:.3f}"
 
 
 @cli.command()

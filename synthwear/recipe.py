@@ -214,6 +214,19 @@ class PrivacySection(Section):
         return value
 
 
+class BaseSection(Section):
+    """Start from a trained model instead of random weights: a shipped base (``synthwear bases``)
+    trained on public data, or a model folder. Channels, calendar features and attributes the base
+    knows keep its weights; the others get new, randomly initialised embeddings and heads."""
+
+    model: str  # a shipped base's name, or a model folder (relative to the recipe)
+    # what training changes: everything; the last block and the output heads; the output heads (with the
+    # final norm); or low-rank adapters on every block's linear layers plus the heads. New channels'
+    # embeddings and heads are trained whatever the choice: the base has nothing for them.
+    train: Literal["all", "last_layers", "heads", "adapters"] = "all"
+    rank: int = Field(4, ge=1)  # the adapters' rank (train: adapters)
+
+
 class Recipe(Section):
     name: str  # names the run folder runs/<name>/, so it must be a plain folder name
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
@@ -228,6 +241,7 @@ class Recipe(Section):
     sampling: SamplingSection = SamplingSection()
     evaluation: EvaluationSection = EvaluationSection()
     privacy: PrivacySection | None = None  # set: train with person-level DP-SGD (synthwear.privacy)
+    base: BaseSection | None = None  # set: fine-tune a trained model (synthwear.transfer) instead of training anew
 
     source: Path | None = Field(None, exclude=True)  # the file it was read from, for messages and paths
 
@@ -240,6 +254,11 @@ class Recipe(Section):
                 "since the run is written to runs/<name>/"
             )
         return value
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _base_by_name(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value  # `base: lifesnaps` is `base: {model: lifesnaps}`
 
     @model_validator(mode="after")
     def _temperatures_name_channels(self) -> Recipe:

@@ -55,6 +55,7 @@ from synthwear.steps import (
     train,
 )
 from synthwear.train import resolve_device
+from synthwear.transfer import load_base, tuned_from, with_base_defaults
 
 FIT_RECORD = "fit.json"  # beside model.json: how the model was trained (no person-level data)
 
@@ -122,6 +123,8 @@ class Synthesizer:
         timings: dict[str, float] = {}
         with seeded(recipe.seed, self.device), feedback(progress) as say:
             clock = time.perf_counter()
+            base = load_base(recipe, self.registry, self.device) if recipe.base else None
+            recipe = with_base_defaults(recipe, base) if base else recipe
             loss = build_loss(recipe, self.registry)
             loaded = load_data(recipe, self.registry) if data is None else frame_data(recipe, data)
             for note in loaded.notes:
@@ -144,7 +147,8 @@ class Synthesizer:
                 else None
             )
             on_epoch, trained = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
-            result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
+            with tuned_from(recipe, model, base) as tuned:
+                result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
             trained(result.epochs)
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
@@ -153,6 +157,8 @@ class Synthesizer:
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
         if privacy:
             self.record["privacy"] = privacy
+        if tuned:
+            self.record["base"] = tuned.to_dict()
         if attributes:
             self.record["attributes"] = {
                 "source": loaded.persons_source,

@@ -30,12 +30,23 @@ _LIFESNAPS_CITATION = (
     'Yfantidou S. et al., "LifeSnaps, a 4-month multi-modal dataset capturing unobtrusive snapshots of our '
     'lives in the wild", Scientific Data 9, 663 (2022), doi:10.1038/s41597-022-01764-x; data doi:10.5281/zenodo.6826682'
 )
+_FITBIT_CROWDSOURCED_CITATION = (
+    'Furberg R., Brinton J., Keating M., Ortiz A., "Crowd-sourced Fitbit datasets 03.12.2016-05.12.2016", '
+    "Zenodo (2016), doi:10.5281/zenodo.53894"
+)
 _ROOT = files("synthwear") / "datasets"
 
 DATASETS = {
     "lifesnaps": Dataset("lifesnaps", Path(str(_ROOT / "lifesnaps" / "daily.csv")), "CC BY 4.0", _LIFESNAPS_CITATION),
     "lifesnaps-extended": Dataset(
         "lifesnaps-extended", Path(str(_ROOT / "lifesnaps" / "daily_extended.csv")), "CC BY 4.0", _LIFESNAPS_CITATION
+    ),
+    # no resting heart rate (the column is empty); steps every day, sleep for about a third of the persons
+    "fitbit-crowdsourced": Dataset(
+        "fitbit-crowdsourced",
+        Path(str(_ROOT / "fitbit_crowdsourced" / "daily.csv")),
+        "CC BY 4.0 (the Zenodo record; CC0 on its widely used mirror)",
+        _FITBIT_CROWDSOURCED_CITATION,
     ),
 }
 

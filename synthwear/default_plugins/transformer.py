@@ -205,6 +205,31 @@ class RelativeLogits(nn.Module):
         return logits.scatter_add(-1, torch.where(valid, target, self.n_bins), kernel)[..., : self.n_bins]
 
 
+class LowRankAdapter(nn.Module):
+    """A frozen linear layer plus a trainable low-rank update (LoRA, Hu et al. 2021): W x + B A x.
+
+    Fine-tuning a base on a few private persons under DP-SGD: the noise DP adds grows with the number
+    of trained parameters, and rank-r updates of each block's matrices are a small fraction of them.
+    B starts at zero, so training starts exactly at the base. Both factors are ``nn.Linear``, whose
+    per-sample gradients Opacus computes; ``merged`` folds the update back into one layer.
+    """
+
+    def __init__(self, layer: nn.Linear, rank: int):
+        super().__init__()
+        self.layer = layer.requires_grad_(False)
+        self.down = nn.Linear(layer.in_features, rank, bias=False)
+        self.up = nn.Linear(rank, layer.out_features, bias=False)
+        nn.init.zeros_(self.up.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x) + self.up(self.down(x))
+
+    def merged(self) -> nn.Linear:
+        with torch.no_grad():
+            self.layer.weight += self.up.weight @ self.down.weight
+        return self.layer.requires_grad_(True)
+
+
 @dataclass
 class KVCache:
     """Keys and values of the positions seen so far, per block, in buffers sized for the whole
@@ -288,6 +313,75 @@ class DailyTransformer(nn.Module):
             x = block.extend(x, keys, values, cache.length)
         cache.length += tokens.size(1)
         return self.logits(x, tokens), cache
+
+    # --- starting from a base model (synthwear.transfer) ----------------------------------------
+    PER_CHANNEL = ("channel_embeddings", "heads", "ordinal_embeddings", "ordinal_heads", "relative_heads")
+    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative")  # the options the weights' shapes follow
+
+    def load_base(self, base: DailyTransformer, slots: list[int | None]) -> list[str]:
+        """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
+        ``slots[i]`` (None: a channel the base lacks keeps its fresh weights). Returns the names
+        of the parameters that did not come from the base."""
+        if not isinstance(base, DailyTransformer):
+            raise ValueError(f"the base is a {type(base).__name__}, not a transformer")
+        for option in self.SHAPE:
+            mine, theirs = getattr(self.config, option), getattr(base.config, option)
+            if mine != theirs:
+                raise ValueError(f"the base's transformer has {option} {theirs}, this one {mine}")
+        if self.spec.max_days != base.spec.max_days:
+            raise ValueError(f"the base's context is {base.spec.max_days} days, this model's {self.spec.max_days}")
+        theirs, state, new = base.state_dict(), self.state_dict(), []
+        for name in state:
+            source = self.base_name(name, slots)
+            if source is None:
+                new.append(name)
+            elif theirs[source].shape != state[name].shape:
+                raise ValueError(
+                    f"{name} is {tuple(state[name].shape)} here, {tuple(theirs[source].shape)} in the base"
+                )
+            else:
+                state[name] = theirs[source]
+        self.load_state_dict(state)
+        return [name for name, _ in self.named_parameters() if name in new]
+
+    def base_name(self, name: str, slots: list[int | None]) -> str | None:
+        """The base's name for a tensor of this model (None: the base has none for it)."""
+        group, _, rest = name.partition(".")
+        if group not in self.PER_CHANNEL:
+            return name
+        index, _, tail = rest.partition(".")
+        source = slots[int(index)]
+        return None if source is None else f"{group}.{source}.{tail}"
+
+    def fine_tuning_parameters(self, part: str) -> list[str]:
+        """Names of the parameters ``part`` trains: "heads" the output heads and the final norm,
+        "last_layers" also the last block."""
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "ln_f.")
+        if part == "last_layers":
+            prefixes += (f"blocks.{len(self.blocks) - 1}.",)
+        elif part != "heads":
+            raise ValueError(f"unknown part {part!r} (heads or last_layers)")
+        return [name for name, _ in self.named_parameters() if name.startswith(prefixes)]
+
+    def add_adapters(self, rank: int) -> list[str]:
+        """Wrap every block's linear layers in a rank-``rank`` ``LowRankAdapter``; the adapters' names."""
+        for block in self.blocks:
+            for owner, name in (
+                (block.attn, "c_attn"),
+                (block.attn, "c_proj"),
+                (block.mlp, "c_fc"),
+                (block.mlp, "c_proj"),
+            ):
+                setattr(owner, name, LowRankAdapter(getattr(owner, name), rank))
+        return [name for name, _ in self.named_parameters() if ".down." in name or ".up." in name]
+
+    def merge_adapters(self) -> None:
+        """Fold every adapter into its layer: the plain transformer again, as model.json describes it."""
+        for block in self.blocks:
+            for owner in (block.attn, block.mlp):
+                for name, child in list(owner.named_children()):
+                    if isinstance(child, LowRankAdapter):
+                        setattr(owner, name, child.merged())
 
 
 @hookimpl

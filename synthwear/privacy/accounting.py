@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from opacus.accountants import create_accountant
-from opacus.accountants.utils import MAX_SIGMA, get_noise_multiplier
+from opacus.accountants.utils import get_noise_multiplier
 
 from synthwear.errors import SynthwearError
 from synthwear.recipe import PrivacySection
@@ -19,30 +20,41 @@ def resolve_delta(privacy: PrivacySection, train_persons: int) -> float:
     return privacy.target_delta if privacy.target_delta is not None else 1.0 / (10 * train_persons)
 
 
+# Noise beyond this drowns any gradient a cohort could sum to; a budget that needs more is refused
+# at once (Opacus' own search doubles up to 1e6, each evaluation slower than the last).
+NOISE_CEILING = 1e3
+
+
 def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
     """The smallest noise multiplier whose guarantee after exactly ``privacy.steps`` steps is within budget."""
-    accountant = create_accountant(privacy.accountant)
-    accountant.history = [(MAX_SIGMA, privacy.sample_rate, privacy.steps)]  # the most noise Opacus will try
-    if accountant.get_epsilon(delta=delta) > privacy.target_epsilon:  # one evaluation, not Opacus' 17 doublings
+    return noise_for_budget(privacy.target_epsilon, delta, privacy.sample_rate, privacy.steps, privacy.accountant)
+
+
+@functools.lru_cache(maxsize=64)
+def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """``calibrate_noise`` by value, remembered: the search costs seconds, and a benchmark or a
+    privacy plan asks for the same budget again and again."""
+    unreachable = (
+        f"privacy: target epsilon {target_epsilon:g} at delta {delta:.1e} cannot be reached in {steps} steps at "
+        f"sample_rate {sample_rate:g}"
+    )
+    ceiling = create_accountant(accountant)
+    ceiling.history = [(NOISE_CEILING, sample_rate, steps)]
+    if ceiling.get_epsilon(delta=delta) > target_epsilon:  # one evaluation, not Opacus' doublings
         raise SynthwearError(
-            f"privacy: target epsilon {privacy.target_epsilon:g} at delta {delta:.1e} cannot be reached in "
-            f"{privacy.steps} steps at sample_rate {privacy.sample_rate:g}, even with noise multiplier {MAX_SIGMA:g}; "
-            "raise target_epsilon or lower steps or sample_rate"
+            f"{unreachable} even with noise multiplier {NOISE_CEILING:g}; raise target_epsilon or lower steps or "
+            "sample_rate"
         )
     try:
         return get_noise_multiplier(
-            target_epsilon=privacy.target_epsilon,
+            target_epsilon=target_epsilon,
             target_delta=delta,
-            sample_rate=privacy.sample_rate,
-            steps=privacy.steps,
-            accountant=privacy.accountant,
+            sample_rate=sample_rate,
+            steps=steps,
+            accountant=accountant,
         )
     except ValueError as err:
-        raise SynthwearError(
-            f"privacy: target epsilon {privacy.target_epsilon:g} at delta {delta:.1e} cannot be reached in "
-            f"{privacy.steps} steps at sample_rate {privacy.sample_rate:g} ({err}); raise target_epsilon or "
-            "lower steps or sample_rate"
-        ) from None
+        raise SynthwearError(f"{unreachable} ({err}); raise target_epsilon or lower steps or sample_rate") from None
 
 
 @dataclass
@@ -60,6 +72,7 @@ class PrivacyAccounting:
     max_grad_norm: float
     train_persons: int
     frozen_parameters: list[str]  # kept at their initial values: no per-person gradient exists for them
+    trained_values: int  # scalars DP-SGD trained (all, or what base.train chose): the noise is added to each
     checkpoints: int  # the validation persons (not covered by the guarantee) chose among these
     processes: int = 1  # torchrun ranks that shared the persons; the noise was added once, on rank 0
     unit: str = PRIVACY_UNIT

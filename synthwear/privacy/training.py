@@ -158,13 +158,14 @@ def train_private(
     delta = resolve_delta(privacy, len(dataset))
     noise_multiplier = calibrate_noise(privacy, delta)
     with frozen_for_dp(model) as frozen:
+        trained = sum(p.numel() for p in model.generator.parameters() if p.requires_grad)
         engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
         plan = private_plan(engine, module, optimizer, loader, loss, privacy, checkpointing)
         try:
             result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
         finally:
             module.cleanup()
-    accounting = spent(engine, privacy, delta, noise_multiplier, len(dataset), frozen, shard)
+    accounting = spent(engine, privacy, delta, noise_multiplier, len(dataset), frozen, shard, trained)
     result.stopped = (
         f"privacy budget spent: {privacy.steps} noisy steps, epsilon {accounting.epsilon:.2f} at delta {delta:.1e}"
     )
@@ -210,6 +211,7 @@ def spent(
     persons: int,
     frozen: list[str],
     shard: Shard,
+    trained: int,
 ) -> PrivacyAccounting:
     """What training spent, as the accountant reports it; more than the target is an error."""
     # the accountant's upper bound; it can dip below 0 by numerical error where the true epsilon is ~0,
@@ -229,6 +231,7 @@ def spent(
         max_grad_norm=privacy.max_grad_norm,
         train_persons=persons,
         frozen_parameters=frozen,
+        trained_values=trained,
         checkpoints=privacy.checkpoints,
         processes=shard.world_size,
     )

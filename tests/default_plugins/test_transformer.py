@@ -147,3 +147,64 @@ def test_impossible_options_are_one_line_errors(options, expected):
 
     with pytest.raises(SynthwearError, match=expected):
         default_registry().build("generators", "transformer", options, GeneratorSpec((10,), 7), where="r.yaml")
+
+
+def test_load_base_takes_shared_weights_and_maps_channels_by_slot():
+    torch.manual_seed(0)
+    base = DailyTransformer(GeneratorSpec((100, 50), 21), TransformerConfig(ordinal=4, relative=2))
+    torch.manual_seed(1)
+    fresh = DailyTransformer(GeneratorSpec((50, 100, 7), 21), TransformerConfig(ordinal=4, relative=2))
+    new = fresh.load_base(base, [1, 0, None])  # channel 0 is the base's channel 1, channel 2 is new
+    torch.testing.assert_close(fresh.blocks[0].attn.c_attn.weight, base.blocks[0].attn.c_attn.weight)
+    torch.testing.assert_close(fresh.channel_embeddings[0].weight, base.channel_embeddings[1].weight)
+    torch.testing.assert_close(fresh.heads[1].weight, base.heads[0].weight)
+    torch.testing.assert_close(fresh.relative_heads[0].kernel.weight, base.relative_heads[1].kernel.weight)
+    assert set(new) == {
+        "channel_embeddings.2.weight",
+        "heads.2.weight",
+        "heads.2.bias",
+        "ordinal_embeddings.2.projection.weight",
+        "ordinal_heads.2.coefficients.weight",
+        "relative_heads.2.kernel.weight",
+        "relative_heads.2.kernel.bias",
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "days", "message"),
+    [({"n_embd": 32}, 21, "n_embd 64, this one 32"), ({}, 22, "context is 21 days, this model's 22")],
+)
+def test_load_base_refuses_another_architecture(config, days, message):
+    base = DailyTransformer(GeneratorSpec((100,), 21), TransformerConfig())
+    other = DailyTransformer(GeneratorSpec((100,), days), TransformerConfig(**config))
+    with pytest.raises(ValueError, match=message):
+        other.load_base(base, [0])
+
+
+def test_adapters_start_at_the_base_train_few_values_and_merge_into_the_plain_layers():
+    m = model()
+    tokens = torch.randint(0, 100, (2, 21, 3))
+    before = [logits.detach() for logits in m(tokens)]
+    names = m.add_adapters(rank=2)
+    assert len(names) == 3 * 4 * 2 and all(".down." in n or ".up." in n for n in names)
+    assert not m.blocks[0].attn.c_attn.layer.weight.requires_grad  # the base's matrix stays fixed
+    for a, b in zip(before, m(tokens)):
+        torch.testing.assert_close(a, b)  # the up factor starts at zero: exactly the base
+    with torch.no_grad():
+        for name, parameter in m.named_parameters():
+            if name.endswith("up.weight"):
+                parameter.normal_()
+    adapted = [logits.detach() for logits in m(tokens)]
+    m.merge_adapters()
+    assert isinstance(m.blocks[0].attn.c_attn, torch.nn.Linear) and "blocks.0.attn.c_attn.weight" in m.state_dict()
+    for a, b in zip(adapted, m(tokens)):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)  # merged: the same function, the plain module
+    assert m.blocks[0].attn.c_attn.weight.requires_grad
+
+
+def test_fine_tuning_parameters_name_the_heads_and_the_last_block():
+    m = model()
+    heads, last = m.fine_tuning_parameters("heads"), m.fine_tuning_parameters("last_layers")
+    assert "heads.0.weight" in heads and "ln_f.weight" in heads and not any(n.startswith("blocks.") for n in heads)
+    assert set(heads) < set(last) and any(n.startswith("blocks.2.") for n in last)
+    assert not any(n.startswith(("blocks.0.", "blocks.1.", "channel_embeddings")) for n in last)

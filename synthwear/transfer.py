@@ -1,0 +1,158 @@
+"""Starting from a base model: fine-tuning a trained model on new persons instead of training anew.
+
+A few dozen private persons cannot teach a transformer daily physiology, least of all under DP-SGD,
+whose noise drowns what so few persons' clipped gradients say. A base trained on public data already
+knows it; the private persons then only move it towards their cohort. The model is matched to the
+base by name: each channel ("steps"), gap twin ("steps observed"), calendar feature ("weekday") and
+attribute ("attribute gender") the base knows keeps its weights, the rest start fresh. What is then
+trained (``base.train``) is everything, the last layers, the heads, or low-rank adapters
+(``LowRankAdapter``); fresh parts are always trained, since the base has nothing for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from synthwear.bases import base_folder
+from synthwear.errors import SynthwearError
+from synthwear.model import SynthesisModel
+from synthwear.plugins import Registry
+from synthwear.recipe import BaseSection, PluginChoice, Recipe
+
+HOOKS = ("load_base", "fine_tuning_parameters", "add_adapters", "merge_adapters")  # what a generator implements
+
+
+@dataclass
+class FineTuning:
+    """What run.json records about a model that started from a base."""
+
+    base: str  # the shipped base's name or the folder
+    folder: str
+    train: str
+    rank: int | None  # the adapters' rank (train: adapters)
+    new: list[str]  # parameters the base had nothing for: initialised fresh, always trained
+    trained: list[str]  # parameters training changed (adapters: the adapters and heads, merged afterwards)
+    trained_values: int = 0
+    total_values: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_base(recipe: Recipe, registry: Registry, device: torch.device) -> SynthesisModel:
+    """The model the recipe's ``base.model`` names."""
+    folder = base_folder(recipe.base.model, recipe.resolve_path)
+    base = SynthesisModel.load(folder, registry=registry, device=device)
+    missing = [hook for hook in HOOKS if not callable(getattr(base.generator, hook, None))]
+    if missing:
+        raise SynthwearError(
+            f"{recipe.where()}: base: the {base.generator_name!r} generator cannot be fine-tuned (it lacks {missing[0]})"
+        )
+    return base
+
+
+def with_base_defaults(recipe: Recipe, base: SynthesisModel) -> Recipe:
+    """The recipe with what the base's weights were shaped by, where the recipe does not say itself:
+    its generator and options, its encoder (the bins) and its window length and summary day."""
+    update: dict = {}
+    if "generator" not in recipe.model_fields_set:
+        options = {k: v for k, v in base.recipe["generator"].items() if k != "name"}
+        update["generator"] = PluginChoice(name=base.generator_name, **options)
+    if "encoder" not in recipe.model_fields_set:
+        update["encoder"] = PluginChoice(**base.recipe["encoder"])
+    shape = {key: base.recipe["windows"][key] for key in ("days", "summary")}
+    unset = {key: value for key, value in shape.items() if key not in recipe.windows.model_fields_set}
+    if unset:
+        update["windows"] = recipe.windows.model_copy(update=unset)
+    return recipe.model_copy(update=update)
+
+
+def slot_names(model: SynthesisModel) -> list[str]:
+    """What each of the generator's input channels is, in its order."""
+    attributes = [f"attribute {name}" for name in model.attributes.columns] if model.attributes else []
+    return model.scored_names() + list(model.calendar) + attributes
+
+
+def base_slots(model: SynthesisModel, base: SynthesisModel, where: str) -> list[int | None]:
+    """For each of the model's input channels, the base's channel of the same name (None: the base has
+    none, or a covariate of another size). A shared data channel must be binned as in the base."""
+    theirs = {name: index for index, name in enumerate(slot_names(base))}
+    slots: list[int | None] = []
+    for index, name in enumerate(slot_names(model)):
+        source = theirs.get(name)
+        if source is not None and base.spec.vocab_sizes[source] != model.spec.vocab_sizes[index]:
+            if index < model.n_scored:
+                raise SynthwearError(
+                    f"{where}: channels.{name}: {binning(model, name)}, the base's {binning(base, name)}"
+                )
+            source = None
+        slots.append(source)
+    for name in set(model.channels) & set(base.channels):
+        if binning(model, name) != binning(base, name):
+            raise SynthwearError(
+                f"{where}: channels.{name}: {binning(model, name)}, the base's {binning(base, name)}; "
+                "a shared channel must be binned as in the base"
+            )
+    return slots
+
+
+def binning(model: SynthesisModel, channel: str) -> str:
+    index = model.channels.index(channel)
+    return f"range {list(model.ranges[index])} with encoder {model.encoders[index].describe()}"
+
+
+def start_from_base(model: SynthesisModel, base: SynthesisModel, where: str) -> list[str]:
+    """Load the base's weights into ``model`` where names match; the names of the fresh parameters."""
+    try:
+        return model.generator.load_base(base.generator, base_slots(model, base, where))
+    except ValueError as err:  # the architectures differ
+        raise SynthwearError(f"{where}: base: {err}") from None
+
+
+@contextmanager
+def fine_tuning(model: SynthesisModel, section: BaseSection, source: Path, new: list[str]) -> Iterator[FineTuning]:
+    """Within the block only what ``section.train`` says (and the fresh parameters) is trainable;
+    after it, adapters are folded into their layers and every parameter is trainable again, so the
+    model saved is the plain generator model.json describes."""
+    generator = model.generator
+    if section.train == "adapters":
+        trained = generator.add_adapters(section.rank) + generator.fine_tuning_parameters("heads")
+    elif section.train == "all":
+        trained = [name for name, _ in generator.named_parameters()]
+    else:
+        trained = generator.fine_tuning_parameters(section.train)
+    trained = sorted(set(trained) | set(new))
+    for name, parameter in generator.named_parameters():
+        parameter.requires_grad_(name in trained)
+    record = FineTuning(
+        section.model,
+        str(source),
+        section.train,
+        section.rank if section.train == "adapters" else None,
+        new,
+        trained,
+        sum(p.numel() for name, p in generator.named_parameters() if name in trained),
+        sum(p.numel() for name, p in generator.named_parameters() if ".down." not in name and ".up." not in name),
+    )
+    try:
+        yield record
+    finally:
+        if section.train == "adapters":
+            generator.merge_adapters()
+        generator.requires_grad_(True)
+
+
+def tuned_from(
+    recipe: Recipe, model: SynthesisModel, base: SynthesisModel | None
+) -> AbstractContextManager[FineTuning | None]:
+    """``model`` started from ``base`` and made trainable as ``recipe.base`` says, for the training
+    inside the block (nothing happens without a base)."""
+    if base is None:
+        return nullcontext()
+    new = start_from_base(model, base, recipe.where())
+    return fine_tuning(model, recipe.base, base_folder(recipe.base.model, recipe.resolve_path), new)
