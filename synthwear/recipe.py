@@ -221,9 +221,10 @@ class BaseSection(Section):
 
     model: str  # a shipped base's name, or a model folder (relative to the recipe)
     # what training changes: everything; the last block and the output heads; the output heads (with the
-    # final norm); or low-rank adapters on every block's linear layers plus the heads. New channels'
-    # embeddings and heads are trained whatever the choice: the base has nothing for them.
-    train: Literal["all", "last_layers", "heads", "adapters"] = "all"
+    # final norm); every bias (DP-BiTFiT); or low-rank adapters on every block's linear layers plus the
+    # heads. New channels' embeddings and heads are trained whatever the choice: the base has nothing
+    # for them. The base itself stays a candidate: validation keeps it if training only made it worse.
+    train: Literal["all", "last_layers", "heads", "biases", "adapters"] = "all"
     rank: int = Field(4, ge=1)  # the adapters' rank (train: adapters)
 
 

@@ -303,6 +303,7 @@ def train(
         "on_epoch": on_epoch,
         "hide_summary": recipe.windows.summary_hidden,
         "checkpointing": checkpointing,
+        "keep_start": recipe.base is not None,
     }
     if recipe.privacy:
         persons = encoded.train_persons

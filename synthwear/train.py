@@ -151,6 +151,9 @@ class TrainingPlan:
     rngs: dict[str, Any] = field(default_factory=dict)  # what a checkpoint keeps besides the tensors
     # JSON state of its own a kind of training checkpoints and restores (DP-SGD: the accountant)
     extra_state: tuple[Callable[[], dict], Callable[[dict], None]] | None = None
+    # the starting weights compete with the rounds' (a base model: training may only make it worse
+    # for these persons, above all under DP's noise); kept, they are "epoch 0"
+    keep_start: bool = False
 
 
 def learning_rate_at(step: int, config: TrainingSection, total_steps: int) -> float:
@@ -202,6 +205,9 @@ def run_training(
         state, best_state = plan.checkpointing.restore(model.generator, plan.optimizer, plan.rngs)
         if plan.extra_state:
             plan.extra_state[1](state.extra)
+    elif plan.keep_start:
+        state.best_loss = validation_loss(model, plan.loss, validation, config.batch_size * 4, shard)
+        best_state = copy.deepcopy(model.generator.state_dict())
     started = time.perf_counter() - state.seconds
     stopped = None
     for batches in plan.rounds(state):
@@ -279,12 +285,13 @@ def train_model(
     on_epoch: Callable[[dict], None] | None = None,
     checkpointing: Checkpointing | None = None,
     hide_summary: float = 0.0,
+    keep_start: bool = False,
 ) -> TrainingResult:
     """Train ``model.generator`` in place on shuffled batches of windows, with early stopping; it
     ends holding the weights of the best validation epoch. With ``checkpointing`` the state is saved
     after every epoch, and a killed run resumes from it with the same result as a run never killed.
     ``hide_summary``: the share of windows trained without their summary day
-    (``SynthesisModel.shifted_inputs``).
+    (``SynthesisModel.shifted_inputs``). ``keep_start``: the starting weights compete too (a base).
 
     Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
     from rank 0's weights.
@@ -316,6 +323,7 @@ def train_model(
         grad_clip=config.grad_clip,
         checkpointing=checkpointing,
         rngs=training_generators(loss, order=order),
+        keep_start=keep_start,
     )
     result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
     result.stopped = stopped or f"reached {config.epochs} epochs"

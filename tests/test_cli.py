@@ -388,3 +388,29 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
     result = primed(tmp_path / "y.csv", "--persons", "5")
     assert result.exit_code == 1 and "--persons do not apply" in result.output
+
+
+def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run, tmp_path):
+    base = tmp_path / "bases" / "mine"
+    result = CliRunner().invoke(cli, ["export-base", str(tiny_run), str(base)])
+    assert result.exit_code == 0, result.output
+    card = (base / "MODEL_CARD.md").read_text()
+    assert "CC BY 4.0" in card and "Fidelity on the" in card and "No differential privacy" in card
+    again = CliRunner().invoke(cli, ["export-base", str(tiny_run), str(base)])
+    assert again.exit_code == 1 and "exists; a base is exported to a new folder" in again.output
+    recipe = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    for key in ("generator", "encoder", "windows"):
+        del recipe[key]  # the base's
+    recipe["base"] = {"model": "bases/mine", "train": "heads"}  # relative to the recipe
+    recipe["privacy"] = {"target_epsilon": 2, "steps": 6, "sample_rate": 0.5, "checkpoints": 2, "accountant": "rdp"}
+    recipe["evaluation"]["evaluators"] = [{"name": "marginals"}]
+    (tmp_path / "tuned.yaml").write_text(yaml.safe_dump(recipe))
+    tuned = tmp_path / "tuned"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "tuned.yaml"), "--out", str(tuned)])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tuned / "run.json").read_text())
+    assert run["base"]["folder"] == str(base.resolve()) and run["base"]["new"] == []
+    assert 0 < run["privacy"]["trained_values"] <= run["base"]["trained_values"] < run["base"]["total_values"]
+    assert CliRunner().invoke(cli, ["export-base", str(tuned), str(tmp_path / "tuned-base")]).exit_code == 0
+    card = (tmp_path / "tuned-base" / "MODEL_CARD.md").read_text()
+    assert "Started from the base `bases/mine`" in card and "person-level DP-SGD: epsilon" in card

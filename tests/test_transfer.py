@@ -9,6 +9,7 @@ import torch
 from cohorts import REPO
 
 from synthwear import Synthesizer
+from synthwear.bases import shipped_bases
 from synthwear.errors import SynthwearError
 from synthwear.recipe import load_recipe, parse_recipe
 
@@ -111,3 +112,26 @@ def test_an_unknown_base_names_the_shipped_ones(tmp_path):
     recipe = fine_tuning_recipe(tmp_path / "nowhere")
     with pytest.raises(SynthwearError, match="neither a shipped base .*shipped: lifesnaps"):
         Synthesizer(copy.deepcopy(recipe)).fit(progress=False)
+
+
+def test_the_shipped_base_has_its_card_and_fine_tunes_on_a_cohort_it_never_saw():
+    folder = shipped_bases()["lifesnaps"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "CC BY 4.0" in card and "Yfantidou" in card and "held-out persons" in card
+    recipe = load_recipe(REPO / "recipes" / "fitbit-crowdsourced-dp.yaml").model_dump(mode="json", exclude_unset=True)
+    recipe["privacy"] |= {"steps": 4, "checkpoints": 2, "accountant": "rdp"}
+    recipe["evaluation"] = {"evaluators": BRIEF}
+    tuned = Synthesizer(recipe).fit(progress=False)
+    assert tuned.record["base"]["base"] == "lifesnaps" and tuned.record["base"]["new"] == []
+    assert tuned.model.channels == ["sleep_minutes", "steps"] and tuned.recipe.windows.summary  # the base's
+    assert tuned.record["privacy"]["epsilon"] <= 3
+
+
+def test_the_base_stays_a_candidate_so_training_that_only_harms_is_not_kept(base_folder, tmp_path):
+    recipe = fine_tuning_recipe(base_folder, "heads", channels=tiny()["channels"])  # the base's own channels
+    recipe["training"] = {**recipe["training"], "learning_rate": 50.0}  # every step throws the heads away
+    tuned = Synthesizer(recipe).fit(progress=False)
+    tuned.save(tmp_path / "tuned")
+    assert tuned.record["training"]["best_epoch"] == 0
+    for name, value in weights(base_folder).items():
+        torch.testing.assert_close(weights(tmp_path / "tuned")[name], value)

@@ -140,6 +140,8 @@ def private_section(run: dict[str, Any]) -> str:
             f"{base['total_values']:,} values (`train: {base['train']}`). New for this model (the base had "
             f"nothing for them): {', '.join(f'`{n}`' for n in base['new']) or 'nothing'}."
         )
+        if run["training"]["best_epoch"] == 0:
+            lines.append("Validation kept the base's own weights: every checkpoint of training scored worse.")
     else:
         lines.append("Trained from random weights on the data above only.")
     if privacy:

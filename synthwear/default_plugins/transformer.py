@@ -355,12 +355,14 @@ class DailyTransformer(nn.Module):
 
     def fine_tuning_parameters(self, part: str) -> list[str]:
         """Names of the parameters ``part`` trains: "heads" the output heads and the final norm,
-        "last_layers" also the last block."""
+        "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
+        if part == "biases":
+            return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
         prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":
-            raise ValueError(f"unknown part {part!r} (heads or last_layers)")
+            raise ValueError(f"unknown part {part!r} (heads, last_layers or biases)")
         return [name for name, _ in self.named_parameters() if name.startswith(prefixes)]
 
     def add_adapters(self, rank: int) -> list[str]:

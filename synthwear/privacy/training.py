@@ -141,6 +141,7 @@ def train_private(
     on_epoch: Callable[[dict], None] | None = None,
     hide_summary: float = 0.0,
     checkpointing: Checkpointing | None = None,
+    keep_start: bool = False,
 ) -> tuple[TrainingResult, PrivacyAccounting]:
     """Train ``model.generator`` in place under (epsilon, delta)-DP per training person.
 
@@ -150,6 +151,7 @@ def train_private(
     Under torchrun every rank calls this with the same arguments and ends with the same weights.
     With ``checkpointing`` (one process) a killed run resumes with the accountant, the optimizer
     and every random stream where they were: the same steps, noise and guarantee as a run never killed.
+    ``keep_start``: the starting weights (a base) are a candidate too, chosen by the same validation persons.
     """
     device = model.device
     shard = Shard.of_process_group()
@@ -160,7 +162,7 @@ def train_private(
     with frozen_for_dp(model) as frozen:
         trained = sum(p.numel() for p in model.generator.parameters() if p.requires_grad)
         engine, module, optimizer, loader = make_private(model, dataset, config, privacy, noise_multiplier, shard, seed)
-        plan = private_plan(engine, module, optimizer, loader, loss, privacy, checkpointing)
+        plan = private_plan(engine, module, optimizer, loader, loss, privacy, checkpointing, keep_start)
         try:
             result, _ = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
         finally:
@@ -180,6 +182,7 @@ def private_plan(
     loss: Loss,
     privacy: PrivacySection,
     checkpointing: Checkpointing | None,
+    keep_start: bool = False,
 ) -> TrainingPlan:
     """DP-SGD as the shared loop runs it: Opacus' module and optimizer, rounds of noisy steps
     between checkpoints, a per-window loss, and what a checkpoint must keep to resume exactly (every
@@ -200,6 +203,7 @@ def private_plan(
             lambda: {"accountant": engine.accountant.state_dict()},
             lambda extra: engine.accountant.load_state_dict(extra["accountant"]),
         ),
+        keep_start=keep_start,
     )
 
 

@@ -1,0 +1,303 @@
+"""The privacy-utility curve: what person-level DP costs, with and without a public base, by cohort size.
+
+    python benchmarks/privacy_utility.py                                  # real cohort, 5 folds, eps 1 3 8 inf
+    python benchmarks/privacy_utility.py --simulated 50 500 5000 --folds 1 --epsilons 3 inf
+    python benchmarks/privacy_utility.py --quick --out /tmp/pu            # a smoke test: 2 folds, few steps
+
+Cohorts: a real one (``--recipe``: the shipped crowd-sourced Fitbit study, which the LifeSnaps base
+never saw), and with ``--simulated N ...`` private cohorts of N persons sampled from a non-private
+model of that same crowd-sourced population (trained once on all its persons): a population other
+than the base's, so fine-tuning has something to learn, and of any size. Persons are dealt into
+folds; in each fold every arm trains on the other folds' persons and is scored on the fold's own:
+
+- **base**: the shipped base as it is, sampled for the cohort's channels (no private data used);
+- **scratch**: the base's architecture trained from random weights, under DP at each ε (lr 0.01 and
+  1,000 steps, the settings tuned for DP from scratch in recipes/fitbit-dp.yaml), or normally at ε = inf;
+- **fine-tune <part>**: the recipe's fine-tuning of the base, under DP at each ε, or normally at ε = inf;
+  every part (all, last_layers, heads, adapters) at ``--compare-at`` ε, the recipe's part elsewhere.
+
+Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target) on the unseen persons'
+21-day windows (every ``--stride`` days: held-out persons of a small cohort have one or two
+non-overlapping windows each), and the three membership attacks' AUC (trained persons vs unseen
+persons) with 95% bootstrap intervals. Mean ± sd over folds. Writes the table (Markdown) and
+synthwear/privacy/curve.json, which ``synthwear privacy-plan`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from fidelity import cell, mean_sd, scores
+
+from synthwear import Synthesizer
+from synthwear.bases import base_folder
+from synthwear.default_plugins.membership import MembershipInference
+from synthwear.errors import NotEstimable
+from synthwear.interfaces import EvaluationContext
+from synthwear.plugins import default_registry
+from synthwear.recipe import Recipe, load_recipe, parse_recipe
+from synthwear.sampling import to_long_frame
+from synthwear.split import person_folds
+from synthwear.steps import evaluation_context, frame_data, load_data, usable_persons
+
+REPO = Path(__file__).resolve().parents[1]
+ATTACKS = ("distance_to_closest_synthetic", "domias_density_ratio", "white_box_likelihood")
+PARTS = ("all", "last_layers", "heads", "biases", "adapters")
+SCRATCH = {"learning_rate": 0.01, "steps": 1000}  # recipes/fitbit-dp.yaml's tuned DP-from-scratch settings
+
+
+# --- the arms ------------------------------------------------------------------------------------
+def arm_recipes(recipe: Recipe, epsilons: list[float], compare_at: float, quick: bool) -> dict[str, Recipe | None]:
+    """Label -> recipe of every trained arm (None: the base as it is)."""
+    raw = recipe.to_dict()
+    base = Synthesizer.load(base_folder(recipe.base.model, recipe.resolve_path)).fitted
+    architecture = {key: base.recipe[key] for key in ("generator", "encoder")}
+    architecture["windows"] = {**raw["windows"], "days": base.recipe["windows"]["days"]}
+    architecture["windows"]["summary"] = base.recipe["windows"]["summary"]
+    arms: dict[str, Recipe | None] = {"base": None}
+    for epsilon in epsilons:
+        parts = PARTS if epsilon == compare_at else (recipe.base.train,)
+        scratch = {k: v for k, v in raw.items() if k != "base"} | architecture
+        arms[label("scratch", epsilon)] = variant(scratch, epsilon, SCRATCH, quick, recipe.source)
+        for part in parts:
+            tuned = raw | architecture | {"base": {**raw["base"], "train": part}}
+            arms[label(f"fine-tune {part}", epsilon)] = variant(tuned, epsilon, {}, quick, recipe.source)
+    return arms
+
+
+def label(arm: str, epsilon: float) -> str:
+    return f"{arm}, ε = {'inf' if epsilon == float('inf') else f'{epsilon:g}'}"
+
+
+def variant(raw: dict, epsilon: float, settings: dict, quick: bool, source: Path | None) -> Recipe:
+    """``raw`` at ``epsilon`` (inf: no DP, the training section's early stopping), with ``settings``
+    (learning_rate, steps) for the DP case; ``quick`` shrinks everything for a smoke test."""
+    raw = json.loads(json.dumps(raw))
+    raw["evaluation"]["evaluators"] = [{"name": "marginals"}]  # the benchmark scores itself
+    if epsilon == float("inf"):
+        raw.pop("privacy", None)
+    else:
+        raw["privacy"] = raw.get("privacy") or {"sample_rate": 0.5}
+        raw["privacy"] |= {"target_epsilon": epsilon, **({"steps": settings["steps"]} if "steps" in settings else {})}
+        if "learning_rate" in settings:
+            raw["training"]["learning_rate"] = settings["learning_rate"]
+    if quick:
+        raw["training"]["epochs"], raw["sampling"]["persons"] = 2, 40
+        if "privacy" in raw:
+            raw["privacy"] |= {"steps": 4, "checkpoints": 2, "accountant": "rdp"}
+    return parse_recipe(raw, source)
+
+
+# --- one fold ------------------------------------------------------------------------------------
+def run_fold(arms: dict[str, Recipe | None], recipe: Recipe, data: pd.DataFrame | None, holdout, args, log) -> dict:
+    rows, reference = {}, None
+    for name, arm in arms.items():
+        if arm is None:
+            continue
+        clock = time.perf_counter()
+        synth = Synthesizer(arm).fit(data, holdout_persons=holdout, progress=False)
+        starts = synth.first_days()
+        synthetic = synth.sample_array(start=starts)
+        context = strided(arm, synth, synthetic, starts, args.stride)
+        reference = reference or context
+        rows[name] = scores(context, args.target) | attack_aucs(context) | trained(synth, clock)
+        log(f"  {name}: {brief(rows[name])}")
+    base = base_windows(recipe, reference, args.seed)
+    rows = {
+        "base": scores(replace(reference, synthetic=base), args.target)
+        | attack_aucs(replace(reference, synthetic=base), model=False)
+    } | rows
+    log(f"  base: {brief(rows['base'])}")
+    rows["ceiling: real training persons"] = scores(replace(reference, synthetic=reference.train), args.target, False)
+    return {"holdout_persons": len(holdout), "holdout_windows": len(reference.holdout.values), "rows": rows}
+
+
+def strided(recipe: Recipe, synth: Synthesizer, synthetic: np.ndarray, starts, stride: int) -> EvaluationContext:
+    """The run's evaluation context, with the unseen persons' windows every ``stride`` days."""
+    privacy = synth.record.get("privacy")
+    context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, privacy)
+    days, holdout = recipe.windows.days, synth.parts["holdout"]
+    context.holdout = holdout.windows(holdout.window_starts(days, stride, recipe.windows.min_observed), days)
+    return context
+
+
+def base_windows(recipe: Recipe, reference: EvaluationContext, seed: int):
+    """Windows sampled from the base as it is, its channels cut to the cohort's."""
+    base = Synthesizer.load(base_folder(recipe.base.model, recipe.resolve_path))
+    n, days = len(reference.synthetic.values), recipe.windows.days
+    values = base.sample_array(persons=n, days=days, seed=seed)
+    keep = [base.fitted.channels.index(channel) for channel in reference.channels]
+    return replace(reference.synthetic, values=values[:, :, keep], attributes=None)
+
+
+def attack_aucs(context: EvaluationContext, model: bool = True) -> dict[str, float | None]:
+    """Each attack's AUC and whether its 95% interval holds 0.5 (1.0 / 0.0, so folds average to a share)."""
+    try:
+        attacks = MembershipInference().evaluate(context)["attacks"]
+    except NotEstimable:
+        return {}
+    result: dict[str, float | None] = {}
+    for name in ATTACKS if model else ATTACKS[:2]:
+        found = attacks.get(name, {})
+        if "auc" in found:
+            low, high = found["auc_ci"]
+            result[f"auc.{name}"] = found["auc"]
+            result[f"ci_holds_half.{name}"] = float(low <= 0.5 <= high)
+    return result
+
+
+def trained(synth: Synthesizer, clock: float) -> dict[str, float | None]:
+    privacy = synth.record.get("privacy") or {}
+    return {
+        "epsilon_spent": privacy.get("epsilon"),
+        "noise_multiplier": privacy.get("noise_multiplier"),
+        "trained_values": privacy.get("trained_values"),
+        "seconds": time.perf_counter() - clock,
+    }
+
+
+def brief(row: dict) -> str:
+    aucs = ", ".join(f"{row[f'auc.{a}']:.2f}" for a in ATTACKS if f"auc.{a}" in row)
+    return f"discriminative {row['discriminative']:.3f}, TSTR {row['tstr_mae']:.1f}, attack AUCs {aucs}"
+
+
+def tstr_target(recipe: Recipe) -> str:
+    """The recipe's tstr evaluator's target, else its first channel."""
+    targets = [e.options.get("target") for e in recipe.evaluation.evaluators if e.name == "tstr"]
+    return next((t for t in targets if t), next(iter(recipe.channels)))
+
+
+# --- cohorts -------------------------------------------------------------------------------------
+def simulated_cohort(recipe: Recipe, persons: int, days: int, seed: int, quick: bool) -> pd.DataFrame:
+    """``persons`` synthetic persons of ``days`` days from a non-private model of the recipe's own
+    population (all its persons, the recipe without base or privacy): a private cohort of any size."""
+    raw = recipe.to_dict()
+    raw = {k: v for k, v in raw.items() if k not in ("base", "privacy")} | {
+        "split": {"validation": 0.15, "holdout": 0.05}
+    }
+    raw["evaluation"]["evaluators"] = [{"name": "marginals"}]
+    if quick:
+        raw["training"]["epochs"] = 2
+    population = Synthesizer(parse_recipe(raw, recipe.source)).fit(progress=False)
+    values = population.sample_array(persons=persons, days=days, seed=seed + 1)
+    frame = to_long_frame(values, population.fitted.channels, population.first_days(persons, seed=seed + 1))
+    return frame.dropna(subset=population.fitted.channels, how="all")
+
+
+def cohort_folds(recipe: Recipe, data: pd.DataFrame | None, folds: int, seed: int) -> tuple[list[list[str]], int]:
+    """The persons dealt into folds (with one fold: a fifth held out), and how many there are."""
+    loaded = load_data(recipe, default_registry()) if data is None else frame_data(recipe, data)
+    _, persons, duplicates = usable_persons(recipe, loaded)
+    dealt = person_folds(persons, max(folds, 5), seed=seed, duplicate_groups=duplicates)
+    return dealt[:folds], len(persons)
+
+
+# --- the table -----------------------------------------------------------------------------------
+def aggregate(folds: list[dict]) -> dict[str, dict]:
+    labels = list(folds[0]["rows"])
+    columns = {column for fold in folds for row in fold["rows"].values() for column in row}
+    return {name: {c: mean_sd([f["rows"][name].get(c) for f in folds]) for c in sorted(columns)} for name in labels}
+
+
+def markdown(cohort: str, table: dict, meta: dict) -> str:
+    lines = [
+        f"**{cohort}** ({meta['persons']} persons{', simulated' if meta['simulated'] else ''}; {meta['folds']} "
+        f"fold(s), unseen persons' windows every {meta['stride']} days; TSTR target {meta['target']}; "
+        f"persistence {cell(next(iter(table.values()))['persistence_mae'], 1)})",
+        "",
+        "| arm | discriminative ↓ | TSTR MAE ↓ | distance AUC | DOMIAS AUC | white-box AUC | 95% CIs holding 0.5 | σ | train s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in table.items():
+        held = [row.get(f"ci_holds_half.{a}") for a in ATTACKS]
+        share = "–" if all(h is None for h in held) else " / ".join("–" if h is None else f"{h[0]:.0%}" for h in held)
+        aucs = [cell(row.get(f"auc.{a}"), 2) for a in ATTACKS]
+        sigma = cell(row.get("noise_multiplier"), 2)
+        lines.append(
+            f"| {name} | {cell(row.get('discriminative'))} | {cell(row.get('tstr_mae'), 1)} | "
+            + " | ".join(aucs)
+            + f" | {share} | {sigma} | {cell(row.get('seconds'), 0)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def curve_rows(cohort: str, table: dict, meta: dict) -> list[dict]:
+    """The cells in the schema ``synthwear privacy-plan`` reads."""
+    rows = []
+    for name, row in table.items():
+        if name.startswith("ceiling") or row.get("discriminative") is None:
+            continue
+        arm, _, budget = name.partition(", ε = ")
+        epsilon = None if budget in ("", "inf") else float(budget)
+        rows.append(
+            {
+                "cohort": cohort,
+                "simulated": meta["simulated"],
+                "persons": meta["persons"],
+                "epsilon": epsilon,
+                "arm": "non-private " + arm if budget == "inf" else arm,
+                "discriminative": {"mean": row["discriminative"][0], "sd": row["discriminative"][1]},
+                "tstr": None if row.get("tstr_mae") is None else {"mean": row["tstr_mae"][0], "sd": row["tstr_mae"][1]},
+                "folds": meta["folds"],
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "fitbit-crowdsourced-dp.yaml")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=[1, 3, 8, float("inf")])
+    parser.add_argument("--compare-at", type=float, default=3, help="the ε at which every fine-tuned part is run")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--simulated", type=int, nargs="*", default=[], help="simulated cohort sizes (persons)")
+    parser.add_argument("--simulated-days", type=int, default=42, help="days per simulated person")
+    parser.add_argument("--no-real", action="store_true", help="only the simulated cohorts")
+    parser.add_argument("--stride", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="2 folds, a few steps: a smoke test")
+    parser.add_argument("--out", type=Path, help="write table.md, results.json and curve.json here")
+    args = parser.parse_args(argv)
+    recipe = load_recipe(args.recipe)
+    args.target = tstr_target(recipe)
+    folds = 2 if args.quick else args.folds
+    arms = arm_recipes(recipe, args.epsilons, args.compare_at, args.quick)
+    cohorts = [] if args.no_real else [(recipe.data.dataset or str(recipe.data.path), None)]
+    for size in args.simulated:
+        frame = simulated_cohort(recipe, size, args.simulated_days, args.seed, args.quick)
+        cohorts.append((f"simulated from a model of {cohorts[0][0] if cohorts else 'the recipe data'}", frame))
+    command = "python benchmarks/privacy_utility.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout
+    results, texts, curve = {"cohorts": []}, [], {"command": command, "commit": commit.strip(), "rows": []}
+    for name, data in cohorts:
+        dealt, persons = cohort_folds(recipe, data, folds, args.seed)
+        meta = {"persons": persons, "simulated": data is not None, "folds": len(dealt), "stride": args.stride}
+        meta["target"] = args.target
+        print(f"{name}: {persons} persons", flush=True)
+        fold_results = []
+        for k, holdout in enumerate(dealt):
+            print(f" fold {k + 1}/{len(dealt)}: {len(holdout)} unseen persons", flush=True)
+            fold_results.append(run_fold(arms, recipe, data, holdout, args, print))
+        table = aggregate(fold_results)
+        texts.append(markdown(name, table, meta))
+        curve["rows"] += curve_rows(name, table, meta)
+        results["cohorts"].append({"name": name, "meta": meta, "folds": fold_results, "table": table})
+        print(texts[-1], flush=True)
+    text = f"Command: `{command}` (commit {curve['commit']})\n\n" + "\n".join(texts)
+    out = args.out or REPO / "docs" / "privacy_utility"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "curve.json").write_text(json.dumps(curve, indent=2))
+
+
+if __name__ == "__main__":
+    main()
