@@ -11,8 +11,9 @@ than the base's, so fine-tuning has something to learn, and of any size. Persons
 folds; in each fold every arm trains on the other folds' persons and is scored on the fold's own:
 
 - **base**: the shipped base as it is, sampled for the cohort's channels (no private data used);
-- **scratch**: the base's architecture trained from random weights, under DP at each ε (lr 0.01 and
-  1,000 steps, the settings tuned for DP from scratch in recipes/fitbit-dp.yaml), or normally at ε = inf;
+- **scratch**: the base's architecture trained from random weights, under DP at each ε (the learning
+  rate tuned for DP from scratch in recipes/fitbit-dp.yaml, 0.01; the recipe's steps and sample rate),
+  or normally at ε = inf;
 - **fine-tune <part>**: the recipe's fine-tuning of the base, under DP at each ε, or normally at ε = inf;
   every part (all, last_layers, heads, adapters) at ``--compare-at`` ε, the recipe's part elsewhere.
 
@@ -51,7 +52,7 @@ from synthwear.steps import evaluation_context, frame_data, load_data, usable_pe
 REPO = Path(__file__).resolve().parents[1]
 ATTACKS = ("distance_to_closest_synthetic", "domias_density_ratio", "white_box_likelihood")
 PARTS = ("all", "last_layers", "heads", "biases", "adapters")
-SCRATCH = {"learning_rate": 0.01, "steps": 1000}  # recipes/fitbit-dp.yaml's tuned DP-from-scratch settings
+SCRATCH = {"learning_rate": 0.01}  # recipes/fitbit-dp.yaml's tuned DP-from-scratch learning rate
 
 
 # --- the arms ------------------------------------------------------------------------------------

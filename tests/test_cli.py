@@ -411,6 +411,7 @@ def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run,
     run = json.loads((tuned / "run.json").read_text())
     assert run["base"]["folder"] == str(base.resolve()) and run["base"]["new"] == []
     assert 0 < run["privacy"]["trained_values"] <= run["base"]["trained_values"] < run["base"]["total_values"]
+    assert "the base bases/mine: trained heads" in (tuned / "report.html").read_text()
     assert CliRunner().invoke(cli, ["export-base", str(tuned), str(tmp_path / "tuned-base")]).exit_code == 0
     card = (tmp_path / "tuned-base" / "MODEL_CARD.md").read_text()
     assert "Started from the base `bases/mine`" in card and "person-level DP-SGD: epsilon" in card

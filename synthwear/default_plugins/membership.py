@@ -188,6 +188,7 @@ def guarantee_html(privacy: dict[str, Any] | None) -> str:
         ("steps", f"{privacy['steps']:,}"),
         ("clipping norm", f"{privacy['max_grad_norm']:g}"),
         ("frozen parameters", ", ".join(privacy["frozen_parameters"]) or "none"),
+        ("values trained under DP", f"{privacy['trained_values']:,}" if "trained_values" in privacy else "all"),
         ("checkpoints validation chose among", f"{privacy['checkpoints']} (validation persons are not covered)"),
         ("training processes", processes_text(privacy.get("processes", 1))),
     ]  # runs before torchrun DP lack the key

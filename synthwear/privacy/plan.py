@@ -87,7 +87,7 @@ def make_plan(
         from_recipe=recipe.privacy is not None,
         budgets=budgets,
         curve=None if curve is None else {key: curve.get(key) for key in ("source", "command", "commit")},
-        warnings=plan_warnings(budgets, len(split.train)),
+        warnings=plan_warnings(budgets, len(split.train), recipe.base is not None),
     )
 
 
@@ -170,10 +170,10 @@ def distance(row: dict, persons: int, epsilon: float) -> tuple:
     return abs(math.log(row["persons"] / persons)), gap, row["epsilon"] or 0.0, row["simulated"], row["cohort"]
 
 
-def plan_warnings(budgets: list[Budget], persons: int) -> list[str]:
+def plan_warnings(budgets: list[Budget], persons: int, from_base: bool = False) -> list[str]:
     """What should give a user pause before spending: noise that drowns the persons, fine-tuning that
     the measurements say buys nothing over the base model, and attacks too few persons can judge."""
-    warnings = [drowned(budget, persons) for budget in budgets if (budget.noise_to_signal or 0) > 1]
+    warnings = [drowned(budget, persons, from_base) for budget in budgets if (budget.noise_to_signal or 0) > 1]
     warnings += [
         f"at ε={budget.epsilon:g}, {beaten}" for budget in budgets if (beaten := base_unbeaten(budget.fidelity))
     ]
@@ -185,11 +185,12 @@ def plan_warnings(budgets: list[Budget], persons: int) -> list[str]:
     return warnings
 
 
-def drowned(budget: Budget, persons: int) -> str:
+def drowned(budget: Budget, persons: int, from_base: bool) -> str:
+    remedies = "fewer trained values (`base.train: biases`)" if from_base else "a base model (`base:`)"
     return (
         f"at ε={budget.epsilon:g}, each step's noise outweighs the {persons} persons' clipped gradients "
         f"(σ/(q·n) = {budget.noise_multiplier:.2f}/{budget.persons_per_step:g} = {budget.noise_to_signal:.2f}); "
-        "DP will learn little beyond the starting point — use a base model (`base:`), fewer steps, "
+        f"DP will learn little beyond the starting point — use {remedies}, fewer steps, "
         "a larger sample rate or a larger ε"
     )
 

@@ -145,10 +145,22 @@ def training_section(run: dict) -> str:
                     ", ".join(fmt(timings.get(k), 1) for k in ("train", "sample", "evaluate")),
                 ],
                 ["device", escape(run["device"])],
+                ["started from", escape(base_line(run.get("base"), training["best_epoch"]))],
                 ["differential privacy", escape(guarantee_line(run.get("privacy")))],
             ],
         )
         + "</section>"
+    )
+
+
+def base_line(base: dict[str, Any] | None, best_epoch: int) -> str:
+    """Where the weights came from, and how many of them the training persons changed."""
+    if not base:
+        return "random weights"
+    kept = "; validation kept the base's own weights" if best_epoch == 0 else ""
+    return (
+        f"the base {base['base']}: trained {base['train']} ({base['trained_values']:,} of {base['total_values']:,} "
+        f"values; new for this model: {len(base['new'])} tensors){kept}"
     )
 
 

@@ -133,6 +133,8 @@ def test_warnings_name_drowned_steps_an_unbeaten_base_and_few_persons():
     [noise, few] = plan_warnings([drowned, fine], 40)
     assert noise.startswith("at ε=1, each step's noise outweighs the 40 persons' clipped gradients") and "1.50" in noise
     assert "`base:`" in noise and "membership-attack confidence intervals" in few
+    [tuned_noise, _] = plan_warnings([drowned, fine], 40, from_base=True)  # a base already: fewer trained values
+    assert "`base.train: biases`" in tuned_noise and "`base:`" not in tuned_noise
     assert plan_warnings([fine], 100) == []
     fine.fidelity = [cell("base", 35, None, 0.21), cell("fine-tune heads", 35, 8.0, 0.25)]
     [unbeaten] = plan_warnings([fine], 100)
