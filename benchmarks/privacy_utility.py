@@ -40,7 +40,7 @@ from fidelity import cell, mean_sd, scores
 
 from synthwear import Synthesizer
 from synthwear.bases import base_folder
-from synthwear.default_plugins.membership import MembershipInference
+from synthwear.default_plugins.membership import MembershipConfig, MembershipInference
 from synthwear.errors import NotEstimable
 from synthwear.interfaces import EvaluationContext
 from synthwear.plugins import default_registry
@@ -142,7 +142,7 @@ def base_windows(recipe: Recipe, reference: EvaluationContext, seed: int):
 def attack_aucs(context: EvaluationContext, model: bool = True) -> dict[str, float | None]:
     """Each attack's AUC and whether its 95% interval holds 0.5 (1.0 / 0.0, so folds average to a share)."""
     try:
-        attacks = MembershipInference().evaluate(context)["attacks"]
+        attacks = MembershipInference(MembershipConfig(dcr_draws=0)).evaluate(context)["attacks"]
     except NotEstimable:
         return {}
     result: dict[str, float | None] = {}

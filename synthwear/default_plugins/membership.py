@@ -44,6 +44,7 @@ class MembershipConfig:
     near_copy_percentile: float = 5.0  # "near copy": closer to a training window than this % of holdout windows are
     domias_dimensions: int = 5  # principal components the DOMIAS densities are estimated in
     reference_folds: int = 5  # holdout folds for the DOMIAS cross-fitted reference density
+    dcr_draws: int = 10  # training-side draws sdmetrics' DCR score is averaged over; 0 leaves the score out
 
 
 def person_folds(persons: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -148,8 +149,10 @@ class MembershipInference:
         return {
             "attacks": attacks,
             "dcr_overfitting_protection": dcr_overfitting_protection(
-                train, context.train.person, synthetic, holdout, context.holdout.person, rng
-            ),
+                train, context.train.person, synthetic, holdout, context.holdout.person, rng, self.config.dcr_draws
+            )
+            if self.config.dcr_draws
+            else None,
             "near_copies": near_copy_share(synthetic, train, holdout, self.config.near_copy_percentile),
             "guarantee": guarantee_bounds(privacy["epsilon"], privacy["delta"]) if privacy else None,
             "windows": {"members": len(train), "non_members": len(holdout), "synthetic": len(synthetic)},
@@ -236,6 +239,13 @@ def attacks_html(results: dict[str, Any], split: dict[str, Any]) -> str:
         )
     first = results.get("persons") or next(iter(results["attacks"].values()))  # runs before "persons" was kept
     dcr, copies = results["dcr_overfitting_protection"], results["near_copies"]
+    dcr_text = (
+        "<p>sdmetrics DCROverfittingProtection: not computed (dcr_draws: 0).</p>"
+        if dcr is None
+        else f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer "
+        f"to training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
+        f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"
+    )
     return (
         f"<h3>Membership-inference attacks</h3><p>{counted(first['members'], split.get('train'), 'training persons')} "
         f"(members) against {counted(first['non_members'], split.get('holdout'), 'holdout persons')} (non-members); window scores averaged per person; an AUC of 0.5 is "
@@ -243,10 +253,8 @@ def attacks_html(results: dict[str, Any], split: dict[str, Any]) -> str:
         f"non-members one flagged non-member is an FPR of {1 / first['non_members']:.0%}, so the TPRs at low FPR are "
         f"coarse and can exceed the bound by chance; the intervals say how far.</p>"
         + table(headers, rows)
-        + f"<p>sdmetrics DCROverfittingProtection: <b>{dcr['score']:.2f}</b> (1 = synthetic windows are no closer to "
-        f"training than to holdout windows; {dcr['closer_to_training']:.0%} closer to training, "
-        f"{dcr['closer_to_holdout']:.0%} to holdout).</p>"
-        f"<p>Near-copies: <b>{copies['share']:.1%}</b> of {copies['synthetic_windows']:,} synthetic windows lie closer "
+        + dcr_text
+        + f"<p>Near-copies: <b>{copies['share']:.1%}</b> of {copies['synthetic_windows']:,} synthetic windows lie closer "
         f"to a training window than {copies['percentile']:g}% of holdout windows do (RMS distance "
         f"{copies['threshold']:.3f} in range-scaled units); a generator as novel as a new person scores about "
         f"{copies['percentile']:g}%.</p>"
