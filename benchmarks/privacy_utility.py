@@ -97,6 +97,26 @@ def variant(raw: dict, epsilon: float, settings: dict, quick: bool, source: Path
     return parse_recipe(raw, source)
 
 
+def for_cohort(arms: dict[str, Recipe | None], persons: int, simulated: bool) -> dict[str, Recipe | None]:
+    """The arms as a cohort of ``persons`` runs them. A simulated cohort is sized by its users: each DP
+    step samples about 64 persons (q = 1/round(n/64), at most the recipe's q, as Opacus wants 1/k) and
+    each person's windows start every 7 days, so 5,000 persons train in minutes; the real cohort
+    runs the recipe as written."""
+    if not simulated:
+        return arms
+    scaled = {}
+    for name, arm in arms.items():
+        if arm is None:
+            scaled[name] = arm
+            continue
+        raw = arm.to_dict()
+        raw["windows"]["stride"] = 7
+        if raw.get("privacy"):
+            raw["privacy"]["sample_rate"] = min(raw["privacy"]["sample_rate"], 1 / max(1, round(persons / 64)))
+        scaled[name] = parse_recipe(raw, arm.source)
+    return scaled
+
+
 # --- one fold ------------------------------------------------------------------------------------
 def run_fold(arms: dict[str, Recipe | None], recipe: Recipe, data: pd.DataFrame | None, holdout, args, log) -> dict:
     rows, reference = {}, None
@@ -286,7 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         fold_results = []
         for k, holdout in enumerate(dealt):
             print(f" fold {k + 1}/{len(dealt)}: {len(holdout)} unseen persons", flush=True)
-            fold_results.append(run_fold(arms, recipe, data, holdout, args, print))
+            fold_results.append(
+                run_fold(for_cohort(arms, persons, data is not None), recipe, data, holdout, args, print)
+            )
         table = aggregate(fold_results)
         texts.append(markdown(name, table, meta))
         curve["rows"] += curve_rows(name, table, meta)

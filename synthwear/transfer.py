@@ -109,7 +109,7 @@ def binning(model: SynthesisModel, channel: str) -> str:
 def start_from_base(model: SynthesisModel, base: SynthesisModel, where: str) -> list[str]:
     """Load the base's weights into ``model`` where names match; the names of the fresh parameters."""
     try:
-        return model.generator.load_base(base.generator, base_slots(model, base, where))
+        return model.generator.load_base(base.generator, base_slots(model, base, where), base.n_scored)
     except ValueError as err:  # the architectures differ
         raise SynthwearError(f"{where}: base: {err}") from None
 

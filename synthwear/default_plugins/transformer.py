@@ -318,10 +318,11 @@ class DailyTransformer(nn.Module):
     PER_CHANNEL = ("channel_embeddings", "heads", "ordinal_embeddings", "ordinal_heads", "relative_heads")
     SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative")  # the options the weights' shapes follow
 
-    def load_base(self, base: DailyTransformer, slots: list[int | None]) -> list[str]:
+    def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
-        ``slots[i]`` (None: a channel the base lacks keeps its fresh weights). Returns the names
-        of the parameters that did not come from the base."""
+        ``slots[i]`` (None: a channel the base lacks keeps its fresh weights). ``base_scored``: how
+        many of the base's channels it predicts (the rest are covariates, which have no start token).
+        Returns the names of the parameters that did not come from the base."""
         if not isinstance(base, DailyTransformer):
             raise ValueError(f"the base is a {type(base).__name__}, not a transformer")
         for option in self.SHAPE:
@@ -341,8 +342,25 @@ class DailyTransformer(nn.Module):
                 )
             else:
                 state[name] = theirs[source]
+        absent = self.absent_inputs(base, slots, base_scored)
+        state["position_embedding.weight"] = state["position_embedding.weight"] + absent
         self.load_state_dict(state)
         return [name for name, _ in self.named_parameters() if name in new]
+
+    @staticmethod
+    def absent_inputs(base: DailyTransformer, slots: list[int | None], base_scored: int) -> torch.Tensor:
+        """What the base's channels this model lacks add to every position's input: a predicted
+        channel's "start" embedding at position 0 and its "missing" one after it, a covariate's
+        "unknown" one everywhere (ordinal features are zero for all three). The base then computes
+        exactly what it would with those channels missing throughout, instead of sums it never saw."""
+        absent = torch.zeros_like(base.position_embedding.weight)
+        for j, embedding in enumerate(base.channel_embeddings):
+            if j not in slots:
+                missing, start = embedding.weight.detach()[-2:]
+                absent += missing
+                if j < base_scored:
+                    absent[0] += start - missing
+        return absent
 
     def base_name(self, name: str, slots: list[int | None]) -> str | None:
         """The base's name for a tensor of this model (None: the base has none for it)."""

@@ -179,6 +179,16 @@ def test_report_section_shows_the_guarantee_beside_the_attacks(tiny_recipe, memb
     split = {"split": {"train": members_scored + 2, "holdout": results["persons"]["non_members"]}}
     subsampled = MembershipInference.report_section(results, split)  # the count the training section shows
     assert f"{members_scored} of the {members_scored + 2} training persons (those with evaluated windows)" in subsampled
+    assert "<td>values trained under DP</td><td>all</td>" in private  # a run.json from before base fine-tuning
+    tuned = MembershipInference.report_section(results, {"privacy": {**privacy, "trained_values": 2527}})
+    assert "<td>values trained under DP</td><td>2,527</td>" in tuned
+
+
+def test_sdmetrics_dcr_score_can_be_left_out(tiny_recipe, members, non_members):
+    context = EvaluationContext(tiny_model(tiny_recipe), CHANNELS, members, non_members, members, seed=0)
+    results = MembershipInference(MembershipConfig(bootstrap=50, dcr_draws=0)).evaluate(context)
+    assert results["dcr_overfitting_protection"] is None and results["attacks"]["white_box_likelihood"]["auc"] > 0
+    assert "DCROverfittingProtection: not computed" in MembershipInference.report_section(results, {})
 
 
 def test_density_agrees_with_gaussian_kde_where_that_is_well_posed():

@@ -154,7 +154,7 @@ def test_load_base_takes_shared_weights_and_maps_channels_by_slot():
     base = DailyTransformer(GeneratorSpec((100, 50), 21), TransformerConfig(ordinal=4, relative=2))
     torch.manual_seed(1)
     fresh = DailyTransformer(GeneratorSpec((50, 100, 7), 21), TransformerConfig(ordinal=4, relative=2))
-    new = fresh.load_base(base, [1, 0, None])  # channel 0 is the base's channel 1, channel 2 is new
+    new = fresh.load_base(base, [1, 0, None], 2)  # channel 0 is the base's channel 1, channel 2 is new
     torch.testing.assert_close(fresh.blocks[0].attn.c_attn.weight, base.blocks[0].attn.c_attn.weight)
     torch.testing.assert_close(fresh.channel_embeddings[0].weight, base.channel_embeddings[1].weight)
     torch.testing.assert_close(fresh.heads[1].weight, base.heads[0].weight)
@@ -170,6 +170,18 @@ def test_load_base_takes_shared_weights_and_maps_channels_by_slot():
     }
 
 
+def test_a_base_channel_the_model_lacks_reads_as_missing_throughout():
+    torch.manual_seed(0)
+    base = DailyTransformer(GeneratorSpec((20, 30, 7), 10), TransformerConfig(ordinal=4, relative=2)).eval()
+    subset = DailyTransformer(GeneratorSpec((30,), 10), TransformerConfig(ordinal=4, relative=2)).eval()
+    subset.load_base(base, [1], base_scored=2)  # keeps the base's second channel; the third is a covariate
+    tokens = torch.randint(0, 30, (3, 10, 1))
+    tokens[:, 0] = 31  # the start token
+    full = torch.cat([torch.full((3, 10, 1), 20), tokens, torch.full((3, 10, 1), 7)], dim=-1)  # missing, unknown
+    full[:, 0, 0] = 21  # the first channel's start token; a covariate has none
+    torch.testing.assert_close(subset(tokens)[0], base(full)[1])
+
+
 @pytest.mark.parametrize(
     ("config", "days", "message"),
     [({"n_embd": 32}, 21, "n_embd 64, this one 32"), ({}, 22, "context is 21 days, this model's 22")],
@@ -178,7 +190,7 @@ def test_load_base_refuses_another_architecture(config, days, message):
     base = DailyTransformer(GeneratorSpec((100,), 21), TransformerConfig())
     other = DailyTransformer(GeneratorSpec((100,), days), TransformerConfig(**config))
     with pytest.raises(ValueError, match=message):
-        other.load_base(base, [0])
+        other.load_base(base, [0], 1)
 
 
 def test_adapters_start_at_the_base_train_few_values_and_merge_into_the_plain_layers():
