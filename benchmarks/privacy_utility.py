@@ -1,7 +1,9 @@
 """The privacy-utility curve: what person-level DP costs, with and without a public base, by cohort size.
 
-    python benchmarks/privacy_utility.py                                  # real cohort, 5 folds, eps 1 3 8 inf
-    python benchmarks/privacy_utility.py --simulated 50 500 5000 --folds 1 --epsilons 3 inf
+    python benchmarks/privacy_utility.py --out /tmp/pu-real               # real cohort, 5 folds, eps 1 3 8 inf
+    python benchmarks/privacy_utility.py --no-real --simulated 50 500 --folds 1 --epsilons 3 inf \
+        --compare-at 0 --out /tmp/pu-sim                                  # simulated cohorts, one fold each
+    python benchmarks/privacy_utility.py --ship /tmp/pu-real /tmp/pu-sim  # into synthwear/privacy/curve.json
     python benchmarks/privacy_utility.py --quick --out /tmp/pu            # a smoke test: 2 folds, few steps
 
 Cohorts: a real one (``--recipe``: the shipped crowd-sourced Fitbit study, which the LifeSnaps base
@@ -21,7 +23,8 @@ Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target)
 21-day windows (every ``--stride`` days: held-out persons of a small cohort have one or two
 non-overlapping windows each), and the three membership attacks' AUC (trained persons vs unseen
 persons) with 95% bootstrap intervals. Mean ± sd over folds. Writes the table (Markdown) and
-synthwear/privacy/curve.json, which ``synthwear privacy-plan`` reads.
+curve.json; ``--ship OUT ...`` merges such curves into synthwear/privacy/curve.json, which
+``synthwear privacy-plan`` reads.
 """
 
 from __future__ import annotations
@@ -273,6 +276,23 @@ def curve_rows(cohort: str, table: dict, meta: dict) -> list[dict]:
     return rows
 
 
+SHIPPED_CURVE = REPO / "synthwear" / "privacy" / "curve.json"
+
+
+def ship(outputs: list[Path]) -> None:
+    """The curves of several runs (``--out`` folders) as the one ``synthwear privacy-plan`` reads,
+    each row keeping the command and commit that measured it."""
+    curves = [json.loads((folder / "curve.json").read_text()) for folder in outputs]
+    rows = [row | {"command": c["command"], "commit": c["commit"]} for c in curves for row in c["rows"]]
+    merged = {
+        "command": "; ".join(c["command"] for c in curves),
+        "commit": ", ".join(dict.fromkeys(c["commit"] for c in curves)),
+        "rows": rows,
+    }
+    SHIPPED_CURVE.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"{SHIPPED_CURVE}: {len(rows)} cells from {len(curves)} runs")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "fitbit-crowdsourced-dp.yaml")
@@ -286,7 +306,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 folds, a few steps: a smoke test")
     parser.add_argument("--out", type=Path, help="write table.md, results.json and curve.json here")
+    parser.add_argument("--ship", type=Path, nargs="+", help="merge these --out folders' curves into the package's")
     args = parser.parse_args(argv)
+    if args.ship:
+        return ship(args.ship)
     recipe = load_recipe(args.recipe)
     args.target = tstr_target(recipe)
     folds = 2 if args.quick else args.folds
@@ -294,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     cohorts = [] if args.no_real else [(recipe.data.dataset or str(recipe.data.path), None)]
     for size in args.simulated:
         frame = simulated_cohort(recipe, size, args.simulated_days, args.seed, args.quick)
-        cohorts.append((f"simulated from a model of {cohorts[0][0] if cohorts else 'the recipe data'}", frame))
+        cohorts.append((f"{size} simulated from a model of {recipe.data.dataset or recipe.data.path}", frame))
     command = "python benchmarks/privacy_utility.py " + " ".join(argv if argv is not None else sys.argv[1:])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout
     results, texts, curve = {"cohorts": []}, [], {"command": command, "commit": commit.strip(), "rows": []}
