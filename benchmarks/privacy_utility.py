@@ -283,7 +283,12 @@ def ship(outputs: list[Path]) -> None:
     """The curves of several runs (``--out`` folders) as the one ``synthwear privacy-plan`` reads,
     each row keeping the command and commit that measured it."""
     curves = [json.loads((folder / "curve.json").read_text()) for folder in outputs]
-    rows = [row | {"command": c["command"], "commit": c["commit"]} for c in curves for row in c["rows"]]
+    cells = {  # a cell measured twice (the same cohort, arm and ε) counts once, as the later run has it
+        (row["cohort"], row["arm"], row["epsilon"]): row | {"command": c["command"], "commit": c["commit"]}
+        for c in curves
+        for row in c["rows"]
+    }
+    rows = list(cells.values())
     merged = {
         "command": "; ".join(c["command"] for c in curves),
         "commit": ", ".join(dict.fromkeys(c["commit"] for c in curves)),

@@ -522,7 +522,11 @@ def print_fidelity(plan: PrivacyPlan, out: Console) -> None:
 
 
 def mean_sd(score: dict | None) -> str:
-    return "" if score is None else f"{score['mean']:.3f}±{score['sd']:.3f}"
+    """A measured cell's mean ± sd: three decimals for scores, whole numbers for errors in the data's units."""
+    if score is None:
+        return ""
+    digits = 0 if abs(score["mean"]) >= 100 else 3
+    return f"{score['mean']:,.{digits}f}±{score['sd']:,.{digits}f}"
 
 
 @cli.command()
