@@ -29,6 +29,10 @@ def export_base(run_folder: Path, out: Path) -> Path:
     if out.exists():
         raise SynthwearError(f"{out}: exists; a base is exported to a new folder")
     run, metrics = read_json(run_folder / "run.json"), read_json(run_folder / "metrics.json")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SynthwearError(f"{out}: cannot make its folder ({err.strerror})") from None
     with staging_folder(out) as staging:
         for name in ("model.json", "weights.safetensors"):
             shutil.copy2(model / name, staging / name)
