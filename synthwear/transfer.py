@@ -81,23 +81,19 @@ def slot_names(model: SynthesisModel) -> list[str]:
 def base_slots(model: SynthesisModel, base: SynthesisModel, where: str) -> list[int | None]:
     """For each of the model's input channels, the base's channel of the same name (None: the base has
     none, or a covariate of another size). A shared data channel must be binned as in the base."""
-    theirs = {name: index for index, name in enumerate(slot_names(base))}
-    slots: list[int | None] = []
-    for index, name in enumerate(slot_names(model)):
-        source = theirs.get(name)
-        if source is not None and base.spec.vocab_sizes[source] != model.spec.vocab_sizes[index]:
-            if index < model.n_scored:
-                raise SynthwearError(
-                    f"{where}: channels.{name}: {binning(model, name)}, the base's {binning(base, name)}"
-                )
-            source = None
-        slots.append(source)
-    for name in set(model.channels) & set(base.channels):
+    for name in sorted(set(model.channels) & set(base.channels)):
         if binning(model, name) != binning(base, name):
             raise SynthwearError(
                 f"{where}: channels.{name}: {binning(model, name)}, the base's {binning(base, name)}; "
                 "a shared channel must be binned as in the base"
             )
+    theirs = {name: index for index, name in enumerate(slot_names(base))}
+    slots: list[int | None] = []
+    for index, name in enumerate(slot_names(model)):
+        source = theirs.get(name)
+        if source is not None and base.spec.vocab_sizes[source] != model.spec.vocab_sizes[index]:
+            source = None  # a covariate of another size (an attribute with other categories): fresh
+        slots.append(source)
     return slots
 
 
