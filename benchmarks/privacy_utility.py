@@ -30,6 +30,7 @@ curve.json; ``--ship OUT ...`` merges such curves into synthwear/privacy/curve.j
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -58,11 +59,21 @@ PARTS = ("all", "last_layers", "heads", "biases", "adapters")
 SCRATCH = {"learning_rate": 0.01}  # recipes/fitbit-dp.yaml's tuned DP-from-scratch learning rate
 
 
+def base_of(recipe: Recipe) -> Synthesizer:
+    """The recipe's base, read once: every arm's architecture and every fold's base row come from it."""
+    return loaded_base(base_folder(recipe.base.model, recipe.resolve_path))
+
+
+@functools.lru_cache(maxsize=1)
+def loaded_base(folder: Path) -> Synthesizer:
+    return Synthesizer.load(folder)
+
+
 # --- the arms ------------------------------------------------------------------------------------
 def arm_recipes(recipe: Recipe, epsilons: list[float], compare_at: float, quick: bool) -> dict[str, Recipe | None]:
     """Label -> recipe of every trained arm (None: the base as it is)."""
     raw = recipe.to_dict()
-    base = Synthesizer.load(base_folder(recipe.base.model, recipe.resolve_path)).fitted
+    base = base_of(recipe).fitted
     architecture = {key: base.recipe[key] for key in ("generator", "encoder")}
     architecture["windows"] = {**raw["windows"], "days": base.recipe["windows"]["days"]}
     architecture["windows"]["summary"] = base.recipe["windows"]["summary"]
@@ -155,7 +166,7 @@ def strided(recipe: Recipe, synth: Synthesizer, synthetic: np.ndarray, starts, s
 
 def base_windows(recipe: Recipe, reference: EvaluationContext, seed: int):
     """Windows sampled from the base as it is, its channels cut to the cohort's."""
-    base = Synthesizer.load(base_folder(recipe.base.model, recipe.resolve_path))
+    base = base_of(recipe)
     n, days = len(reference.synthetic.values), recipe.windows.days
     values = base.sample_array(persons=n, days=days, seed=seed)
     keep = [base.fitted.channels.index(channel) for channel in reference.channels]
