@@ -49,6 +49,9 @@ class GeneratorSpec:
 
     vocab_sizes: tuple[int, ...]  # value ids per channel; inputs also use n (missing) and n+1 (start)
     max_days: int  # longest context the generator must attend over (the window length)
+    # Position 1 of every sequence (after the start) is a summary day: each channel's mean bin over
+    # the window, a sequence's level; MISSING (the "missing" id) where it is hidden or unknown.
+    summary: bool = False
 
 
 @runtime_checkable

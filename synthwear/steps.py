@@ -203,7 +203,7 @@ def build_model(
     summary, gaps, calendar = recipe.windows.summary, recipe.windows.gaps, tuple(recipe.windows.calendar)
     sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
     vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
-    gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary)
+    gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary, summary)
     generator = registry.build(
         "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
     ).to(device)

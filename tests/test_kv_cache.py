@@ -12,6 +12,7 @@ from synthwear.interfaces import GeneratorSpec
 from synthwear.model import SynthesisModel
 
 SPEC = GeneratorSpec((10, 12, 8), max_days=6)
+SUMMARY_SPEC = GeneratorSpec((10, 12, 8), max_days=6, summary=True)
 
 
 class ForwardOnly(torch.nn.Module):
@@ -25,31 +26,35 @@ class ForwardOnly(torch.nn.Module):
         return self.inner(tokens)
 
 
-def make_model(generator: torch.nn.Module) -> SynthesisModel:
-    encoders = [BinningEncoder(0, 100, BinningConfig(bins=n)) for n in SPEC.vocab_sizes]
-    return SynthesisModel(["a", "b", "c"], [0, 0, 0], [(0, 100)] * 3, encoders, generator, "transformer", SPEC, {})
+def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> SynthesisModel:
+    encoders = [BinningEncoder(0, 100, BinningConfig(bins=n)) for n in spec.vocab_sizes]
+    return SynthesisModel(
+        ["a", "b", "c"], [0, 0, 0], [(0, 100)] * 3, encoders, generator, "transformer", spec, {}, spec.summary
+    )
 
 
-@pytest.mark.parametrize("options", [{}, {"ordinal": 4, "relative": 2}])
-def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options):
+@pytest.mark.parametrize("options", [{}, {"ordinal": 4, "relative": 2}, {"level": 3}])
+@pytest.mark.parametrize("prefix", [1, 2])  # the start alone, or with the summary day (the level)
+def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, prefix):
     torch.manual_seed(0)
-    generator = DailyTransformer(SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options)).eval()
+    generator = DailyTransformer(SUMMARY_SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options)).eval()
     tokens = torch.stack([torch.randint(0, n, (3, SPEC.max_days)) for n in SPEC.vocab_sizes], dim=-1)
     full = generator(tokens)
-    first, cache = generator.extend(tokens[:, :2], None)  # a primed prefix, then one day at a time
-    pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(2, SPEC.max_days)]
+    first, cache = generator.extend(tokens[:, :prefix], None)  # a primed prefix, then one day at a time
+    pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(prefix, SPEC.max_days)]
     for c in range(len(SPEC.vocab_sizes)):
         assert torch.allclose(torch.cat([p[c] for p in pieces], dim=1), full[c], atol=1e-5)
 
 
-def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context():
+@pytest.mark.parametrize(("spec", "options", "primed"), [(SPEC, {}, 2), (SUMMARY_SPEC, {"level": 3}, 0)])
+def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context(spec, options, primed):
     torch.manual_seed(0)
-    generator = DailyTransformer(SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8))
-    prime = np.random.default_rng(0).uniform(0, 100, (5, 2, 3))
-    days = SPEC.max_days + 3  # the last days slide the context
-    cached = make_model(generator).generate(5, days, seed=3, prime=prime, batch_size=2)
-    plain = make_model(ForwardOnly(generator)).generate(5, days, seed=3, prime=prime, batch_size=2)
+    generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
+    prime = np.random.default_rng(0).uniform(0, 100, (5, primed, 3)) if primed else None
+    days = spec.max_days + 3  # the last days slide the context
+    cached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2)
+    plain = make_model(ForwardOnly(generator), spec).generate(5, days, seed=3, prime=prime, batch_size=2)
     assert cached.shape == (5, days, 3)
     np.testing.assert_array_equal(cached, plain)
-    uncached = make_model(generator).generate(5, days, seed=3, prime=prime, batch_size=2, use_cache=False)
+    uncached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2, use_cache=False)
     np.testing.assert_array_equal(cached, uncached)

@@ -36,6 +36,11 @@ class TransformerConfig:
     # the bins within that many bins of the previous day's bin ("today is about yesterday, give or
     # take"), the structure of slowly varying channels that free heads learn only from much data.
     relative: int = 0
+    # With ``level`` > 0 and a summary day, each channel's logits also get a learned, context-dependent
+    # function of every bin's distance from the sequence's level (its summary bin), in that many
+    # sine/cosine frequencies: "today is about this person's level, give or take", which attention
+    # alone learns only partly from a small cohort (days drift towards the cohort's mean).
+    level: int = 0
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd"):
@@ -47,7 +52,7 @@ class TransformerConfig:
             raise ValueError(f"option 'dropout' must be in [0, 1), got {self.dropout}")
         if not 0 <= self.input_dropout <= 1:
             raise ValueError(f"option 'input_dropout' must be in [0, 1], got {self.input_dropout}")
-        for name in ("ordinal", "relative"):
+        for name in ("ordinal", "relative", "level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"option {name!r} must be at least 0, got {getattr(self, name)}")
 
@@ -205,6 +210,29 @@ class RelativeLogits(nn.Module):
         return logits.scatter_add(-1, torch.where(valid, target, self.n_bins), kernel)[..., : self.n_bins]
 
 
+class LevelLogits(nn.Module):
+    """Vectors and each sequence's level (a bin id; ``n_bins`` or more: none) -> logits that are a
+    learned combination of sine/cosine features of each bin's offset from the level, a smooth
+    kernel of any width around it; nothing where the level is unknown."""
+
+    def __init__(self, n_bins: int, n_embd: int, n_frequencies: int):
+        super().__init__()
+        self.n_bins = n_bins
+        periods = torch.logspace(math.log10(3.0), math.log10(2.0 * n_bins), n_frequencies)
+        self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
+        self.coefficients = nn.Linear(n_embd, 2 * n_frequencies, bias=False)
+
+    def features(self, level: torch.Tensor) -> torch.Tensor:
+        """(B,) levels -> (B, n_bins, 2F) features of every bin's offset from its sequence's level:
+        fixed for a sequence, so the sampler computes them once."""
+        offsets = torch.arange(self.n_bins, device=level.device)[None, :] - level[:, None]
+        angles = offsets[..., None] * self.frequencies
+        return torch.cat([angles.sin(), angles.cos()], dim=-1) * (level < self.n_bins)[:, None, None]
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.coefficients(x) @ features.transpose(1, 2).to(x.dtype)
+
+
 class LowRankAdapter(nn.Module):
     """A frozen linear layer plus a trainable low-rank update (LoRA, Hu et al. 2021): W x + B A x.
 
@@ -238,6 +266,7 @@ class KVCache:
     keys: list[torch.Tensor]  # per block (B, nh, max_days, hs)
     values: list[torch.Tensor]
     length: int = 0
+    level: list[torch.Tensor] | None = None  # per channel the level's features, once the cache has seen it
 
 
 class DailyTransformer(nn.Module):
@@ -264,6 +293,10 @@ class DailyTransformer(nn.Module):
             self.relative_heads = nn.ModuleList(
                 RelativeLogits(n, config.n_embd, config.relative) for n in spec.vocab_sizes
             )
+        if config.level and not spec.summary:
+            raise ValueError("option 'level' needs a summary day to be the level (windows.summary: true)")
+        if config.level:
+            self.level_heads = nn.ModuleList(LevelLogits(n, config.n_embd, config.level) for n in spec.vocab_sizes)
 
     def embed(self, tokens: torch.Tensor, first_position: int = 0) -> torch.Tensor:
         """(B, T, C) ids at positions first_position.. -> (B, T, n_embd) block input."""
@@ -283,8 +316,11 @@ class DailyTransformer(nn.Module):
                 x = x + self.ordinal_embeddings[c](tokens[:, :, c])
         return self.drop(x)
 
-    def logits(self, x: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
-        """Final block output (B, T, n_embd) and the input ids (B, T, C) -> per channel (B, T, n_tokens_c)."""
+    def logits(
+        self, x: torch.Tensor, tokens: torch.Tensor, level: list[torch.Tensor] | None = None, first_position: int = 0
+    ) -> list[torch.Tensor]:
+        """Final block output (B, T, n_embd) at positions first_position.., the input ids (B, T, C)
+        and the level's features per channel if known (``level_features``) -> per channel (B, T, n_tokens_c)."""
         x = self.ln_f(x)
         out = [head(x) for head in self.heads]
         for c in range(len(out)):
@@ -292,13 +328,30 @@ class DailyTransformer(nn.Module):
                 out[c] = out[c] + self.ordinal_heads[c](x)
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
                 out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])  # sampling always has it
+            if self.config.level and level is not None:
+                out[c] = out[c] + self.level_heads[c](x, level[c]) * self.after_level(x, first_position)
         return out
+
+    @staticmethod
+    def after_level(x: torch.Tensor, first_position: int) -> torch.Tensor:
+        """(T, 1) 1 at the positions that have seen the summary day (input position 1), else 0:
+        position 0 predicts the summary itself."""
+        positions = torch.arange(first_position, first_position + x.size(1), device=x.device)
+        return (positions >= 1).to(x.dtype)[:, None]
+
+    def level_features(self, tokens: torch.Tensor, first_position: int) -> list[torch.Tensor] | None:
+        """Per channel the features of the summary day's bin (``LevelLogits.features``) if the input
+        positions first_position.. include it."""
+        if not self.config.level or not first_position <= 1 < first_position + tokens.size(1):
+            return None
+        level = tokens[:, 1 - first_position]
+        return [head.features(level[:, c]) for c, head in enumerate(self.level_heads)]
 
     def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x)
-        return self.logits(x, tokens)  # C x (B, T, n_tokens_c)
+        return self.logits(x, tokens, self.level_features(tokens, 0))  # C x (B, T, n_tokens_c)
 
     def extend(self, tokens: torch.Tensor, cache: KVCache | None) -> tuple[list[torch.Tensor], KVCache]:
         """The optional KV-cache API the sampler uses when present: logits for the new days
@@ -311,12 +364,22 @@ class DailyTransformer(nn.Module):
         x = self.embed(tokens, cache.length)
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
             x = block.extend(x, keys, values, cache.length)
+        if cache.level is None:
+            cache.level = self.level_features(tokens, cache.length)
+        logits = self.logits(x, tokens, cache.level, cache.length)
         cache.length += tokens.size(1)
-        return self.logits(x, tokens), cache
+        return logits, cache
 
     # --- starting from a base model (synthwear.transfer) ----------------------------------------
-    PER_CHANNEL = ("channel_embeddings", "heads", "ordinal_embeddings", "ordinal_heads", "relative_heads")
-    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative")  # the options the weights' shapes follow
+    PER_CHANNEL = (
+        "channel_embeddings",
+        "heads",
+        "ordinal_embeddings",
+        "ordinal_heads",
+        "relative_heads",
+        "level_heads",
+    )
+    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level")  # the options the weights' shapes follow
 
     def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
@@ -376,7 +439,7 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "ln_f.")
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":

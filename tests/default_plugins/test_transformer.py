@@ -5,6 +5,7 @@ from opacus.validators import ModuleValidator
 from synthwear.default_plugins.transformer import (
     DailyTransformer,
     Dropout,
+    LevelLogits,
     RelativeLogits,
     TransformerConfig,
     keep_mask,
@@ -13,6 +14,7 @@ from synthwear.default_plugins.transformer import (
 from synthwear.interfaces import GeneratorSpec
 
 SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=21)
+SUMMARY_SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=22, summary=True)
 
 
 def model() -> DailyTransformer:
@@ -40,10 +42,10 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
             assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
 
 
-@pytest.mark.parametrize("options", [{}, {"ordinal": 8, "relative": 3}])
+@pytest.mark.parametrize("options", [{}, {"ordinal": 8, "relative": 3}, {"level": 4}])
 def test_opacus_can_compute_per_sample_gradients(options):
     torch.manual_seed(0)
-    generator = DailyTransformer(SPEC, TransformerConfig(**options)).train()
+    generator = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).train()
     assert ModuleValidator.validate(generator, strict=True) == []
 
 
@@ -70,10 +72,43 @@ def test_relative_logits_land_around_the_previous_bin_and_nowhere_without_one():
     assert not logits[2:].any()
 
 
-@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}])
+def test_level_logits_are_a_kernel_in_the_distance_from_the_level_and_nothing_without_one():
+    level = LevelLogits(n_bins=40, n_embd=1, n_frequencies=6)
+    with torch.no_grad():  # weight only the cosines: an even kernel peaking at the level
+        level.coefficients.weight.copy_(torch.tensor([[0.0] * 6 + [1.0] * 6]).T)
+    logits = level(torch.ones(3, 2, 1), level.features(torch.tensor([10, 25, 40])))  # 40: "missing"
+    assert logits[0, 0].argmax() == 10 and logits[1, 1].argmax() == 25
+    torch.testing.assert_close(logits[0, 0, 10 - 4], logits[0, 0, 10 + 4])  # symmetric around it
+    torch.testing.assert_close(logits[0, 0, 3:18], logits[1, 0, 18:33])  # the same shape at any level
+    assert logits[0, 0, 11] > logits[0, 0, 14] > logits[0, 0, 17]
+    assert not logits[2].any()
+
+
+def test_the_level_reaches_every_day_after_the_summary_and_not_the_summary_itself():
+    torch.manual_seed(0)
+    m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(level=4)).eval()
+    tokens = torch.randint(0, 100, (2, 22, 3))
+    tokens[:, 0] = 101
+    moved = tokens.clone()
+    moved[:, 1] = (tokens[:, 1] + 30) % 100  # another level
+    torch.manual_seed(0)
+    without = DailyTransformer(SUMMARY_SPEC, TransformerConfig()).eval()
+    without.load_state_dict(m.state_dict(), strict=False)
+    for a, b, c, d in zip(m(tokens), m(moved), without(tokens), without(moved)):
+        torch.testing.assert_close(a[:, 0], b[:, 0])  # position 0 predicts the summary: no level yet
+        level_effect = (a[:, 1:] - b[:, 1:]) - (c[:, 1:] - d[:, 1:])  # beyond what attention carries
+        assert (level_effect.abs().amax(dim=-1) > 1e-3).all()
+
+
+def test_the_level_option_needs_a_summary_day():
+    with pytest.raises(ValueError, match="'level' needs a summary day"):
+        DailyTransformer(SPEC, TransformerConfig(level=4))
+
+
+@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}, {"level": 4}])
 def test_ordinal_and_relative_heads_stay_causal(options):
     torch.manual_seed(0)
-    m = DailyTransformer(SPEC, TransformerConfig(**options)).eval()
+    m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).eval()
     tokens = torch.randint(0, 100, (2, 21, 3))
     before = m(tokens)
     changed = tokens.clone()
@@ -138,6 +173,7 @@ def test_the_written_out_training_attention_is_the_fused_one():
         ({"n_layer": 0}, "at least 1"),
         ({"ordinal": -1}, "'ordinal' must be at least 0"),
         ({"relative": -2}, "'relative' must be at least 0"),
+        ({"level": -1}, "'level' must be at least 0"),
     ],
 )
 def test_impossible_options_are_one_line_errors(options, expected):
