@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +32,27 @@ def friendly_errors() -> Iterator[None]:
         yield
     except SynthwearError as err:
         raise click.ClickException(one_line(err)) from None  # one line, whatever the cause said
+
+
+def checked_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--device`` is checked as it is read: a typo is the option's error, not the recipe's."""
+    from synthwear.recipe import DEVICES
+
+    if value is not None and not re.fullmatch(DEVICES, value):
+        raise click.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    return value
+
+
+def checked_start_date(ctx: click.Context, param: click.Parameter, value: datetime | None) -> datetime | None:
+    """``--start-date`` within the days a written cohort can be read back (``recipe.START_DATES``)."""
+    from synthwear.recipe import check_start_date
+
+    if value is not None:
+        try:
+            check_start_date(value.date())
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+    return value
 
 
 def make_progress() -> Progress:
@@ -82,11 +104,13 @@ def cli() -> None:
 @cli.command()
 @click.argument("recipe_file", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default: runs/<recipe name>).")
-@click.option("--seed", type=int, help="Override the recipe's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Override the recipe's seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder (never other files).")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last epoch's checkpoint.")
 @click.option(
-    "--device", help="cpu, cuda, cuda:N or mps (default: the recipe's training.device, auto = CUDA if present)."
+    "--device",
+    callback=checked_device,
+    help="cpu, cuda, cuda:N or mps (default: the recipe's training.device, auto = CUDA if present).",
 )
 def run(
     recipe_file: Path, out_dir: Path | None, seed: int | None, overwrite: bool, resume: bool, device: str | None
@@ -131,7 +155,7 @@ def interrupted(out_dir: Path) -> click.exceptions.Exit:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--only", multiple=True, help="Rerun just this evaluator (repeatable); the others' results are kept.")
 def evaluate(run_dir: Path, only: tuple[str, ...]) -> None:
     """Rerun a run's evaluators on its saved model and synthetic data, without retraining.
@@ -187,7 +211,7 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 
 
 @cli.command()
-@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("model_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--persons", type=click.IntRange(min=1), default=100, show_default=True, help="Synthetic persons.")
 @click.option("--days", type=click.IntRange(min=1), help="Days per person (default: the model's window).")
 @click.option(
@@ -199,6 +223,7 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option(
     "--start-date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    callback=checked_start_date,
     help="First day of every synthetic person (YYYY-MM-DD); default: the recipe's, else drawn from the real first days.",
 )
 @click.option("--complete", is_flag=True, help="No gaps: a value on every day (models that learned gaps).")
@@ -227,7 +252,7 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
     help="CSV or Parquet (by suffix).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("--device", help="cpu, cuda, cuda:N or mps (default: CUDA if present).")
+@click.option("--device", callback=checked_device, help="cpu, cuda, cuda:N or mps (default: CUDA if present).")
 def sample(
     model_dir: Path,
     persons: int,
@@ -333,7 +358,7 @@ def continue_from_file(
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 def report(run_dir: Path) -> None:
     """Render RUN_DIR/report.html from the files of a finished run.
 
@@ -403,7 +428,7 @@ def datasets(as_json: bool) -> None:
 
 
 @cli.command(name="export-base")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
 def export_base(run_dir: Path, out_dir: Path) -> None:
     """Make a finished run's model a base others fine-tune (a recipe's `base:`), with its model card.

@@ -376,9 +376,14 @@ class SynthesisModel:
             raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
         except json.JSONDecodeError as err:
             raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            version = meta.get("format_version") if isinstance(meta, dict) else None
-            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {version!r}")
+        except (OSError, UnicodeDecodeError) as err:  # a folder in its place, a file that is not text
+            raise SynthwearError(
+                f"{folder / 'model.json'}: cannot be read ({getattr(err, 'strerror', None) or err})"
+            ) from None
+        if not isinstance(meta, dict):
+            raise SynthwearError(f"{folder / 'model.json'}: expected a JSON object, found {type(meta).__name__}")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
         weights = folder / "weights.safetensors"
         state, stored_digest = read_weights(weights)
         if stored_digest is not None and stored_digest != description_digest(meta):
@@ -394,7 +399,9 @@ class SynthesisModel:
                 )
                 for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
             ]
-            spec = GeneratorSpec(tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"])
+            spec = GeneratorSpec(
+                tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"], bool(meta.get("summary", False))
+            )
             options = {k: v for k, v in meta["generator"].items() if k != "name"}
             generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
             counts = {len(meta[k]) for k in ("channels", "decimals", "ranges")} | {len(encoders)}

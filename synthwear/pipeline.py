@@ -18,16 +18,16 @@ import pandas as pd
 from rich.progress import Progress
 
 from synthwear.checkpoint import checkpoint_path
-from synthwear.errors import SynthwearError, one_line
+from synthwear.errors import SynthwearError
 from synthwear.evaluation import build_evaluators, failure_summary, run_evaluators
 from synthwear.interfaces import EvaluationContext, Evaluator
 from synthwear.plugins import Registry, default_registry
 from synthwear.progress import Feedback
 from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
-from synthwear.report.page import read_json
+from synthwear.report.page import read_json, read_run_table, record_problem
 from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
-from synthwear.sampling import parse_conditions, to_long_frame
+from synthwear.sampling import check_request, parse_conditions, to_long_frame
 from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
 from synthwear.tables import atomic_path, read_person_table, write_daily_table
@@ -57,13 +57,15 @@ def run_recipe(
 ) -> RunResult | None:
     """Do the whole job for a recipe and write the run folder (None on a torchrun rank other than 0).
 
-    Everything that can be checked without training is checked first: the evaluators' options and
-    the output place (never a user's folder; an earlier run only with ``overwrite``). Training keeps
+    Everything that can be checked without training is checked first: the evaluators' options, the
+    synthetic cohort against memory and disk, and the output place (never a user's folder; an earlier
+    run only with ``overwrite``). Training keeps
     a checkpoint beside the folder; ``resume`` continues a killed run from it."""
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
     parse_conditions(recipe.sampling.where, recipe.sampling.quotas, where_from=f"{recipe.where()}: sampling.quotas")
+    check_cohort(recipe, out_dir)  # on every torchrun rank, so that none is left waiting for the others
     synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     shard = Shard.of_process_group()
     if resume and shard.world_size > 1:
@@ -89,6 +91,14 @@ def run_recipe(
         )
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
+
+
+def check_cohort(recipe: Recipe, out_dir: Path) -> None:
+    """The synthetic cohort the run will sample, checked as ``synthwear sample`` checks a request: one
+    that memory or the disk cannot hold is refused now, not after the training it would waste."""
+    sampling, channels = recipe.sampling, list(recipe.channels)
+    days = sampling.days or recipe.windows.days
+    check_request(sampling.persons, days, len(channels), sampling.temperatures(channels), out_dir / "synthetic.csv")
 
 
 def evaluate_into(
@@ -140,11 +150,7 @@ def write_run_folder(
 def read_synthetic(path: Path, channels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A run's synthetic.csv back to (persons, days, C), the array it was written from, and each
     person's first day."""
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise SynthwearError(f"{path}: cannot be read ({one_line(err)})") from None
-    return synthetic_values(frame, channels, str(path))
+    return synthetic_values(read_run_table(path), channels, str(path))
 
 
 def evaluate_run_folder(
@@ -154,12 +160,16 @@ def evaluate_run_folder(
     against the same real persons: the data is read again and must match the run's fingerprint."""
     folder, registry = Path(folder), registry or default_registry()
     run_info = read_json(folder / "run.json")
+    try:
+        raw, trained_on = run_info["recipe"], run_info["data"]["fingerprint"]
+    except (KeyError, TypeError) as err:
+        raise SynthwearError(f"{folder / 'run.json'}: {record_problem(err)}") from None
     source = run_info.get("recipe_file")
-    recipe = parse_recipe(run_info.get("recipe"), source=Path(source) if source else None)
+    recipe = parse_recipe(raw, source=Path(source) if source else None)
     evaluators = build_evaluators(recipe, registry, only)
     with run_folder_lock(folder):
         loaded = load_data(recipe, registry)
-        if data_fingerprint(loaded) != run_info["data"]["fingerprint"]:
+        if data_fingerprint(loaded) != trained_on:
             raise SynthwearError(
                 f"{loaded.source}: the data differs from what {folder} was trained on (fingerprint "
                 "changed), so its evaluation would compare against other persons"

@@ -6,15 +6,34 @@ misspelled option silently falling back to its default is the worst kind of conf
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synthwear.errors import SynthwearError, one_line
+from synthwear.tables import KEYS
+
+DEVICES = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # auto: CUDA when present
+MAX_DAYS = 36_525  # a hundred years of days per synthetic person
+# First days a synthetic cohort may start on: a hundred years of days from either end stays within the
+# days pandas' datetime64[ns] holds, so every reader of the written table (synthwear's own too) can read it
+START_DATES = (date(1678, 1, 1), date(2162, 1, 1))
+
+
+def check_start_date(value: date) -> date:
+    """A synthetic cohort's first day, refused outside ``START_DATES`` (a recipe's or ``--start-date``)."""
+    if not START_DATES[0] <= value <= START_DATES[1]:
+        raise ValueError(
+            f"{value.isoformat()} is outside {START_DATES[0].isoformat()}..{START_DATES[1].isoformat()}: a cohort "
+            "starting there could run past the dates pandas, and so every reader of the table, can hold"
+        )
+    return value
 
 
 class Section(BaseModel):
@@ -46,6 +65,18 @@ class DataSection(Section):
     # sequences (synthwear.attributes) and written beside them; docs/model.md.
     persons: str | bool = False
 
+    @field_validator("date_format")
+    @classmethod
+    def _a_format_pandas_reads(cls, value: str) -> str:
+        """A bad directive (``%Q``) would otherwise surface from pandas while the file is read."""
+        if value == "mixed":
+            raise ValueError("'mixed' guesses each date's format; dates are never guessed, give the file's format")
+        try:
+            pd.to_datetime(pd.Series(["2000-01-01"]), format=value, errors="coerce")
+        except (ValueError, re.error) as err:  # re.error: a directive given twice ('%Y%Y')
+            raise ValueError(f"not a date format ({one_line(err)}); e.g. ISO8601 or '%m/%d/%Y'") from None
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> DataSection:
         if (self.dataset is None) == (self.path is None):
@@ -65,6 +96,8 @@ class ChannelSection(Section):
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not value[0] < value[1]:
             raise ValueError("range must be [low, high] with low < high")
+        if not math.isfinite(value[1] - value[0]):
+            raise ValueError("range is wider than a float holds (high - low overflows); bins would be infinitely wide")
         return value
 
 
@@ -118,7 +151,7 @@ class TrainingSection(Section):
     warmup_steps: int = Field(0, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
     grad_clip: float | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")  # auto: CUDA when present
+    device: str = Field("auto", pattern=DEVICES)
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
     precision: Literal["float32", "bfloat16"] = "float32"
@@ -126,13 +159,18 @@ class TrainingSection(Section):
 
 class SamplingSection(Section):
     persons: int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
-    days: int | None = Field(None, ge=1)  # days per synthetic person; default: the window length
+    days: int | None = Field(None, ge=1, le=MAX_DAYS)  # days per synthetic person; default: the window length
     # 1 samples the model's distribution; 0 takes the most likely bin; a mapping sets it per channel
     # (channels not named keep 1)
     temperature: float | dict[str, float] = Field(1.0)
     # with windows.summary: the temperature the person's level (the summary day) is drawn at, as
     # ``temperature`` a number or a mapping per channel; unset: the days' temperatures
     summary_temperature: float | dict[str, float] | None = None
+
+    @field_validator("start_date")
+    @classmethod
+    def _readable_start(cls, value: date | None) -> date | None:
+        return value if value is None else check_start_date(value)
 
     @field_validator("temperature", "summary_temperature")
     @classmethod
@@ -260,6 +298,39 @@ class Recipe(Section):
     @classmethod
     def _base_by_name(cls, value: Any) -> Any:
         return {"model": value} if isinstance(value, str) else value  # `base: lifesnaps` is `base: {model: lifesnaps}`
+
+    @model_validator(mode="after")
+    def _channels_are_not_keys(self) -> Recipe:
+        """A channel named ``date`` or ``person_id`` would read the key column as numbers."""
+        for name in self.channels:
+            if name in KEYS:
+                raise ValueError(
+                    f"channels: {name!r} is a key column of the daily table, not a channel; name the channel "
+                    "otherwise and map the file's column to it with data.columns"
+                )
+            if not name.strip():
+                raise ValueError(f"channels: {name!r} is blank; a channel is named after its column")
+        return self
+
+    @model_validator(mode="after")
+    def _columns_map_fields_once(self) -> Recipe:
+        """``data.columns`` maps our names to the file's: a misspelled key would be ignored silently, and
+        one file column read as two fields is a copy-paste slip."""
+        columns = self.data.columns if self.data else {}
+        unknown = sorted(set(columns) - {*KEYS, *self.channels})
+        if unknown:
+            raise ValueError(
+                f"data.columns maps {unknown[0]!r}, which is neither {' nor '.join(KEYS)} nor a channel "
+                "(it maps our name to the file's, e.g. {person_id: user})"
+            )
+        read = {name: columns.get(name, name) for name in (*KEYS, *self.channels)}
+        for column in set(read.values()):
+            fields = [name for name, read_from in read.items() if read_from == column]
+            if len(fields) > 1:
+                raise ValueError(
+                    f"data.columns reads the file's column {column!r} as both {fields[0]!r} and {fields[1]!r}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _temperatures_name_channels(self) -> Recipe:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from synthwear.errors import SynthwearError
-from synthwear.tables import current_umask
+from synthwear.tables import current_umask, nearest_existing, unwritable
 
 RUN_MARKER = "run.json"  # a folder holding this (with a recipe in it) is a synthwear run
 
@@ -46,10 +46,7 @@ def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
             )
         if not overwrite:
             raise SynthwearError(f"{out_dir}: holds an earlier run; pass --overwrite to replace it")
-    parent = out_dir.parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
+    probe = nearest_existing(out_dir.parent)
     if not probe.is_dir():
         raise SynthwearError(f"{out_dir}: {probe} is a file, so the run folder cannot be made")
     if not os.access(probe, os.W_OK | os.X_OK):
@@ -120,7 +117,10 @@ def remove_staging(out_dir: Path) -> None:
 @contextmanager
 def staging_folder(out_dir: Path) -> Iterator[Path]:
     """A hidden folder beside ``out_dir`` to assemble the run in; removed unless it was published."""
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    except OSError as err:
+        raise unwritable(out_dir, err) from None
     staging.chmod(
         0o777 & ~current_umask()
     )  # published as the run folder: mkdtemp's private 0700 is not a user's folder

@@ -22,9 +22,9 @@ from synthwear.attributes import AttributeModel
 from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.tables import write_daily_table, write_daily_tables
+from synthwear.recipe import MAX_DAYS
+from synthwear.tables import nearest_existing, write_daily_table, write_daily_tables
 
-MAX_DAYS = 36_525  # a hundred years of days per synthetic person
 BATCH = 4096  # persons generated at once (SynthesisModel.generate_batches' default)
 BYTES_PER_CELL = 24  # working memory per person-day and channel while a batch is generated and tabled
 CSV_BYTES_PER_VALUE = 8  # a written value with its separator, on average
@@ -146,7 +146,7 @@ def check_request(persons: int, days: int, channels: int, temperature: float | S
             f"persons, more than half the {free / 2**30:.1f} GiB of memory free; ask for fewer days"
         )
     file_bytes = persons * days * (CSV_BYTES_PER_ROW + channels * CSV_BYTES_PER_VALUE)
-    disk = shutil.disk_usage(Path(output).resolve().parent).free
+    disk = shutil.disk_usage(nearest_existing(Path(output).resolve().parent)).free  # a run folder is made later
     if file_bytes > disk:
         raise SynthwearError(
             f"{output}: {persons:,} persons × {days:,} days make a file of about {file_bytes / 2**30:,.1f} GiB, "

@@ -100,8 +100,9 @@ def split_persons(
     With ``holdout_persons`` (a cross-validation fold) those are the holdout, and the rest are dealt."""
     groups = person_groups(persons, duplicate_groups)
     if len(groups) < 3:
+        twins = f" ({len(groups)} once those sharing identical days count as one)" if len(groups) < len(persons) else ""
         raise SynthwearError(
-            f"{source}: {len(persons)} person(s) with a usable window, but a train/validation/holdout split "
+            f"{source}: {len(persons)} person(s) with a usable window{twins}, but a train/validation/holdout split "
             f"by person needs at least 3"
         )
     parts: dict[str, list[str]] = {"holdout": [], "validation": [], "train": []}

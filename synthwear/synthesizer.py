@@ -36,7 +36,7 @@ from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
 from synthwear.progress import feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
-from synthwear.report.page import Report
+from synthwear.report.page import Report, read_json
 from synthwear.sampling import check_conditions, sample_persons, to_long_frame
 from synthwear.steps import (
     Encoded,
@@ -394,7 +394,7 @@ class Synthesizer:
         synth.model = model
         # fit.json beside the model; a run folder's model/ written before fit.json existed has run.json above it
         record = next((path for path in (folder / FIT_RECORD, folder.parent / "run.json") if path.exists()), None)
-        synth.record = json.loads(record.read_text()) if record else {}
+        synth.record = read_json(record) if record else {}
         return synth
 
     @property

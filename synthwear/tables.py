@@ -10,6 +10,7 @@ import csv
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ import pyarrow.parquet as pq
 from synthwear.errors import SynthwearError
 
 KEYS = ("person_id", "date")
+PARQUET = (".parquet", ".pq")  # a table file with another suffix is CSV
+
+
+def is_parquet(path: Path) -> bool:
+    return Path(path).suffix.lower() in PARQUET
 
 
 def read_daily_table(
@@ -36,7 +42,9 @@ def read_daily_table(
 ) -> pd.DataFrame:
     """Read and validate a daily table; returns person_id (str), date (datetime64) and float channels."""
     path = Path(path)
-    fmt = fmt if fmt != "auto" else ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+    fmt = fmt if fmt != "auto" else ("parquet" if is_parquet(path) else "csv")
+    if path.is_dir():
+        raise SynthwearError(f"{path}: is a folder, not a CSV or Parquet file")
     if not path.is_file():
         raise SynthwearError(f"{path}: no such file")
     try:
@@ -45,7 +53,7 @@ def read_daily_table(
         raise SynthwearError(f"{path}: the file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise SynthwearError(f"{path}: cannot read as {fmt}: {str(err).splitlines()[0]}") from None
-    header = next(csv.reader([path.open(encoding="utf-8", errors="replace").readline()])) if fmt == "csv" else []
+    header = first_row(path) if fmt == "csv" else []
     twice = sorted({name for name in header if header.count(name) > 1})
     if twice or raw.columns.duplicated().any():
         name = twice[0] if twice else raw.columns[raw.columns.duplicated()][0]
@@ -61,6 +69,12 @@ def read_daily_table(
     )
 
 
+def first_row(path: Path) -> list[str]:
+    """A CSV's header as written (pandas renames a repeated column, so it is read apart)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        return next(csv.reader([handle.readline()]))
+
+
 def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
     """A per-person table (CSV or Parquet by suffix) as text cells: its columns are typed by the
     attribute model, which also names any bad row. ``ids``: a person_id column is required (a seed
@@ -69,10 +83,7 @@ def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
     if not path.is_file():
         raise SynthwearError(f"{path}: no such file (the persons table)")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = pd.read_parquet(path) if is_parquet(path) else pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise SynthwearError(f"{path}: the file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
@@ -151,7 +162,7 @@ def checked_persons(ids: pd.Series, place: Place, column: str) -> pd.Series:
 def checked_dates(written: pd.Series, place: Place, column: str, date_format: str) -> pd.Series:
     """Calendar days; text is parsed only in the stated format (03/05/2021 is never guessed)."""
     dates = (
-        pd.to_datetime(written.str.strip(), errors="coerce", format=date_format)
+        parsed_dates(written.str.strip(), date_format)
         if written.dtype == object
         else pd.to_datetime(written, errors="coerce")
     )
@@ -166,6 +177,27 @@ def checked_dates(written: pd.Series, place: Place, column: str, date_format: st
             "(set data.date_format to the file's format)",
         )
     return dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
+
+
+def parsed_dates(text: pd.Series, date_format: str) -> pd.Series:
+    """Text in ``date_format`` as timestamps. A time zone offset is dropped, not converted: a wearable's
+    day is its wearer's local day, as written. A column whose offsets differ (daylight saving time)
+    pandas parses only one cell at a time, so such a column is parsed cell by cell."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas' notice that offsets differ: handled here
+        try:
+            dates = pd.to_datetime(text, errors="coerce", format=date_format)
+        except ValueError:  # newer pandas refuses offsets that differ, where older ones give objects
+            dates = text
+    if dates.dtype != object:
+        return dates
+    return pd.to_datetime(text.map(lambda cell: wall_clock(cell, date_format)))
+
+
+def wall_clock(cell: str, date_format: str) -> pd.Timestamp:
+    """One cell as the time written in it, without its offset (NaT where it is not a date)."""
+    stamp = pd.to_datetime(cell, errors="coerce", format=date_format)
+    return stamp.tz_localize(None) if stamp.tzinfo else stamp
 
 
 def checked_values(written: pd.Series, place: Place, column: str, nonnegative: bool) -> pd.Series:
@@ -199,16 +231,35 @@ def fingerprint(frame: pd.DataFrame) -> str:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling path; it replaces ``target`` only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as err:
+        raise unwritable(target, err) from None
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's private 0600 is not what the user's files get
-        os.replace(tmp, target)
+        try:
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's private 0600 is not what the user's files get
+            os.replace(tmp, target)
+        except OSError as err:
+            raise unwritable(target, err) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def unwritable(target: Path, err: OSError) -> SynthwearError:
+    """A file that cannot be written (a folder in its place, no permission, a full disk) as one line."""
+    return SynthwearError(f"{target}: cannot be written ({err.strerror or err})")
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: where a folder would be made, or what is in the way."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def current_umask() -> int:
@@ -227,7 +278,7 @@ def write_daily_tables(frames: Iterable[pd.DataFrame], target: Path) -> None:
     """Write consecutive parts of one table (daily, or persons) as they come, so that memory holds one
     part at a time; the file appears only once every part is written. Dates are written as YYYY-MM-DD."""
     target = Path(target)
-    parquet = target.suffix.lower() in (".parquet", ".pq")
+    parquet = is_parquet(target)
     with atomic_path(target) as tmp:
         writer = None
         try:
@@ -252,9 +303,17 @@ def check_output_file(target: Path, *, overwrite: bool) -> None:
     target = Path(target)
     if target.is_dir():
         raise SynthwearError(f"{target}: is a folder; give a file name ending in .csv or .parquet")
+    if not (target.suffix.lower() == ".csv" or is_parquet(target)):
+        raise SynthwearError(
+            f"{target}: give a file name ending in .csv or .parquet (the suffix chooses the format; "
+            f"{target.suffix or 'no suffix'} is neither)"
+        )
     if target.exists() and not overwrite:
         raise SynthwearError(f"{target}: exists; pass --overwrite to replace it")
     if not target.parent.is_dir():
+        in_the_way = nearest_existing(target.parent)
+        if in_the_way.is_file():
+            raise SynthwearError(f"{target}: {in_the_way} is a file, not a folder")
         raise SynthwearError(f"{target}: the folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
         raise SynthwearError(f"{target}: the folder {target.parent} is not writable")

@@ -196,12 +196,41 @@ def test_sample_redraws_the_runs_cohort_with_the_recipes_temperatures(tiny_run, 
 def test_a_device_this_machine_lacks_is_one_line(tiny_run, tmp_path, command):
     missing = "cuda:7" if not torch.cuda.is_available() or torch.cuda.device_count() < 8 else "cuda:99"
     target = str(REPO / "recipes" / "tiny.yaml") if command == "run" else str(tiny_run / "model")
+    out = tmp_path / ("x.csv" if command == "sample" else "x")
     result = CliRunner().invoke(
-        cli, [command, target, "--device", missing, "-o" if command == "sample" else "--out", str(tmp_path / "x")]
+        cli, [command, target, "--device", missing, "-o" if command == "sample" else "--out", str(out)]
     )
     assert result.exit_code == 1
     assert f"device '{missing}'" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "x").exists()
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "TINY", "--seed", "-1", "--out", "OUT"], "'--seed': -1 is not in the range 0<=x<=4294967295"),
+        (
+            ["run", "TINY", "--device", "gpu", "--out", "OUT"],
+            "'--device': 'gpu' is not one of auto, cpu, cuda, cuda:N, mps",
+        ),
+        (["sample", "FOLDER", "--device", "gpu", "-o", "OUT"], "'--device': 'gpu' is not one of"),
+        (
+            ["sample", "FOLDER", "--start-date", "0001-01-01", "-o", "OUT"],
+            "0001-01-01 is outside 1678-01-01..2162-01-01",
+        ),
+        (["sample", "FILE", "-o", "OUT"], "Invalid value for 'MODEL_DIR': Directory"),
+        (["report", "FILE"], "Invalid value for 'RUN_DIR': Directory"),
+    ],
+)
+def test_bad_options_are_refused_as_they_are_read(tmp_path, args, expected):
+    """Before a recipe or a model is read: the option at fault is named (not the recipe), no traceback."""
+    (tmp_path / "notes.txt").write_text("mine")
+    places = {"TINY": str(REPO / "recipes" / "tiny.yaml"), "FOLDER": str(tmp_path), "FILE": str(tmp_path / "notes.txt")}
+    result = CliRunner().invoke(
+        cli, [places.get(arg, str(tmp_path / "out.csv") if arg == "OUT" else arg) for arg in args]
+    )
+    assert result.exit_code == 2 and expected in " ".join(result.output.split())
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_piped_output_still_reports_every_epoch(tmp_path):

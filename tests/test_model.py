@@ -50,6 +50,20 @@ def test_not_a_model_folder(tmp_path):
         SynthesisModel.load(tmp_path, default_registry())
 
 
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda path: path.mkdir(), "model.json: cannot be read"),  # a folder in its place
+        (lambda path: path.write_bytes(b"\xff\xfe\x00{"), "model.json: cannot be read"),  # not UTF-8 text
+        (lambda path: path.write_text("[]"), "model.json: expected a JSON object, found list"),
+    ],
+)
+def test_a_damaged_model_json_is_one_line(tmp_path, damage, expected):
+    damage(tmp_path / "model.json")
+    with pytest.raises(SynthwearError, match=expected):
+        SynthesisModel.load(tmp_path, default_registry())
+
+
 def test_generate_shapes_ranges_and_rounding(model):
     values = model.generate(50, 30, seed=0)  # longer than the 7-day context: the window slides
     assert values.shape == (50, 30, 3) and not np.isnan(values).any()

@@ -5,11 +5,13 @@ import json
 
 import pytest
 import yaml
-from cohorts import lifesnaps_cohort, small_cohort_recipe
+from cohorts import REPO, lifesnaps_cohort, small_cohort_recipe
 
+from synthwear.errors import SynthwearError
 from synthwear.evaluation import failures
-from synthwear.pipeline import run_recipe
+from synthwear.pipeline import evaluate_run_folder, run_recipe
 from synthwear.recipe import load_recipe
+from synthwear.synthesizer import Synthesizer
 
 TWO_CHANNELS = ["resting_hr", "sleep_minutes"]
 RUN_FILES = {"synthetic.csv", "metrics.json", "model", "run.json", "report.html"}
@@ -71,3 +73,22 @@ def test_a_channel_constant_for_a_person(tmp_path):
     first = frame["person_id"].iloc[0]
     frame.loc[frame["person_id"] == first, "sleep_minutes"] = 420.0
     run_small(tmp_path, frame)
+
+
+def test_a_cohort_the_disk_cannot_hold_is_refused_before_training(tmp_path, monkeypatch):
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["sampling"]["persons"] = 10**12
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(Synthesizer, "fit", lambda *a, **k: pytest.fail("trained before the cohort was checked"))
+    with pytest.raises(SynthwearError, match=r"synthetic.csv: 1,000,000,000,000 persons × 7 days make a file of about"):
+        run_recipe(load_recipe(tmp_path / "r.yaml"), tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"]
+
+
+@pytest.mark.parametrize("drop", ["recipe", "data"])
+def test_evaluate_names_what_run_json_lacks(tmp_path, drop):
+    run = {"recipe": yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text()), "data": {"fingerprint": "x"}}
+    del run[drop]
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    with pytest.raises(SynthwearError, match=rf"run.json: not what a synthwear run writes \(missing '{drop}'\)"):
+        evaluate_run_folder(tmp_path)

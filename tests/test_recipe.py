@@ -70,6 +70,35 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         (lambda t: t.replace("seed: 0", "seed: -1"), r"key 'seed'"),
         (lambda t: t.replace("training: {", "training: {device: gpu7, "), r"key 'training.device'"),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature"),
+        (
+            lambda t: t.replace("resting_hr: {range", "date: {range"),
+            "channels: 'date' is a key column of the daily table",
+        ),
+        (lambda t: t.replace("resting_hr: {range", "person_id: {range"), "channels: 'person_id' is a key column"),
+        (lambda t: t.replace("resting_hr: {range", "' ': {range"), "channels: ' ' is blank"),
+        (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, columns: {step: daily_steps}}"),
+            "data.columns maps 'step', which is neither person_id nor date nor a channel",
+        ),
+        (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, columns: {resting_hr: steps}}"),
+            "data.columns reads the file's column 'steps' as both 'resting_hr' and 'steps'",
+        ),
+        (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: '%Q-%m'}"),
+            r"key 'data.date_format': .*'Q' is a bad directive",
+        ),
+        (lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: mixed}"), "never guessed"),
+        (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: '%Y-%Y'}"),
+            r"not a date format \(redefinition of group name",
+        ),
+        (lambda t: t.replace("range: [0, 40000]", "range: [-1.0e+308, 1.0e+308]"), r"high - low overflows"),
+        (
+            lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: 0001-01-01}"),
+            r"'sampling.start_date'.* outside 1678-01-01..2162-01-01",
+        ),
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {days: 10000000}"), r"'sampling.days'.* 36525"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, edit, expected):

@@ -13,7 +13,7 @@ from cohorts import REPO
 
 from synthwear.cli import cli
 from synthwear.errors import SynthwearError
-from synthwear.run_folder import check_output_folder, run_folder_lock
+from synthwear.run_folder import check_output_folder, run_folder_lock, staging_folder
 
 TINY = str(REPO / "recipes" / "tiny.yaml")
 
@@ -110,3 +110,13 @@ def test_written_files_and_run_folders_get_the_users_usual_permissions(tmp_path,
         os.umask(previous)
     assert (out / "report.html").stat().st_mode & 0o777 == file_mode  # readable by the group, as their other files
     assert out.stat().st_mode & 0o777 == folder_mode
+
+
+def test_a_staging_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with (
+        pytest.raises(SynthwearError, match="notes.txt/run: cannot be written"),
+        staging_folder(tmp_path / "notes.txt" / "run"),
+    ):
+        pass
+    assert (tmp_path / "notes.txt").read_text() == "mine"

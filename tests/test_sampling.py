@@ -67,3 +67,11 @@ def test_a_huge_request_is_refused_before_any_sampling(model, tmp_path):
     _, folder = model
     result = CliRunner().invoke(cli, ["sample", str(folder), "--persons", "1000000000", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and "GiB" in result.output and not (tmp_path / "x.csv").exists()
+
+
+def test_a_run_folder_not_made_yet_is_checked_on_the_disk_it_will_be_made_on(tmp_path):
+    """``synthwear run`` checks its cohort before training, when its folder does not exist yet."""
+    out = tmp_path / "runs" / "new" / "synthetic.csv"
+    check_request(10, 7, 3, 1.0, out)
+    with pytest.raises(SynthwearError, match=r"make a file of about .* GiB, more than the"):
+        check_request(10**12, 7, 3, 1.0, out)

@@ -44,6 +44,13 @@ def test_too_few_persons():
         split_persons(["a", "b"], validation=0.2, holdout=0.2, seed=0, source="x.csv")
 
 
+def test_persons_sharing_identical_days_count_once_and_the_message_says_so():
+    with pytest.raises(SynthwearError, match=r"4 person\(s\) with a usable window \(2 once those sharing identical"):
+        split_persons(
+            ["a", "b", "c", "d"], validation=0.2, holdout=0.2, seed=0, duplicate_groups=[["a", "b"], ["c", "d"]]
+        )
+
+
 def test_person_folds_cover_every_person_once_and_keep_duplicates_together():
     from synthwear.split import person_folds
 

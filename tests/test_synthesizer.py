@@ -166,6 +166,18 @@ def test_a_model_folder_without_its_fit_record_reads_the_run_json_above_it_or_sa
     assert not (tmp_path / "page.html").exists()
 
 
+@pytest.mark.parametrize(
+    "record, expected", [('{"data": ', "cannot be read as JSON"), ("[1, 2]", "expected a JSON object, found list")]
+)
+def test_a_damaged_fit_record_is_one_line(tmp_path, record, expected):
+    import shutil
+
+    folder = shutil.copytree(REPO / "synthwear" / "bases" / "lifesnaps", tmp_path / "model")  # a model, no fit
+    (folder / "fit.json").write_text(record)
+    with pytest.raises(SynthwearError, match=f"{folder / 'fit.json'}: {expected}"):
+        Synthesizer.load(folder, device="cpu")
+
+
 # --- calendar and gaps, learned ------------------------------------------------------------------
 def weekly_cohort(persons: int = 40, days: int = 84, seed: int = 0) -> pd.DataFrame:
     """Persons who walk 5,000 steps more on Saturdays and miss sleep in runs of days (a third of them)."""

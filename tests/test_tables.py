@@ -1,8 +1,17 @@
+import warnings
+
 import pandas as pd
 import pytest
 
 from synthwear.errors import SynthwearError
-from synthwear.tables import atomic_path, fingerprint, read_daily_table, read_person_table, write_daily_table
+from synthwear.tables import (
+    atomic_path,
+    check_output_file,
+    fingerprint,
+    read_daily_table,
+    read_person_table,
+    write_daily_table,
+)
 
 CHANNELS = ["resting_hr", "sleep_minutes", "steps"]
 
@@ -96,3 +105,53 @@ def test_a_persons_table_is_read_as_text_and_needs_person_ids(tmp_path):
     assert list(read_person_table(tmp_path / "q.csv", ids=False).columns) == ["user", "bmi"]
     with pytest.raises(SynthwearError, match="no such file"):
         read_person_table(tmp_path / "missing.csv")
+
+
+def test_dates_keep_the_day_written_whatever_time_zone_offset_they_carry(tmp_path):
+    """A wearable's day is its wearer's local day: offsets, which differ across a daylight saving change,
+    are dropped, never converted to another day, and pandas' notice about them is not shown."""
+    path = csv(
+        tmp_path,
+        "person_id,date,resting_hr,sleep_minutes,steps\n"
+        "a,2021-03-27T23:30:00+01:00,60,400,1000\na,2021-03-28T00:30:00+02:00,61,410,2000\na,2021-03-29,62,420,3000\n"
+        "b,2021-03-27T23:30:00+01:00,60,400,1000\n",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        dates = read(path)["date"]
+    assert dates.dt.strftime("%Y-%m-%d").tolist() == ["2021-03-27", "2021-03-28", "2021-03-29", "2021-03-27"]
+
+
+def test_a_folder_is_not_a_table(tmp_path):
+    with pytest.raises(SynthwearError, match="is a folder, not a CSV or Parquet file"):
+        read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("cohort.csv.gz", r"ending in .csv or .parquet \(the suffix chooses the format; .gz is neither\)"),
+        ("cohort.xlsx", r".xlsx is neither"),
+        ("cohort", "no suffix is neither"),  # also `-o cohort/`, meant as a folder
+        ("notes.txt/cohort.csv", r"notes.txt is a file, not a folder"),
+        ("missing/cohort.csv", r"the folder .*missing does not exist"),
+    ],
+)
+def test_an_output_file_is_refused_before_any_work_unless_it_can_be_written_as_named(tmp_path, name, expected):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SynthwearError, match=expected):
+        check_output_file(tmp_path / name, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path):
+    (tmp_path / "report.html").mkdir()  # a folder where the file goes
+    with (
+        pytest.raises(SynthwearError, match="report.html: cannot be written"),
+        atomic_path(tmp_path / "report.html") as tmp,
+    ):
+        tmp.write_text("<html></html>")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SynthwearError, match="cannot be written"), atomic_path(tmp_path / "notes.txt" / "x.csv"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "report.html"]

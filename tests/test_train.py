@@ -167,6 +167,8 @@ def test_a_device_this_machine_lacks_is_refused():
     with pytest.raises(SynthwearError, match="training.device 'cuda:7'"):
         resolve_device("cuda:7" if count < 8 else "cuda:99")
     assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(SynthwearError, match="device 'gpu': not one of auto, cpu, cuda, cuda:N, mps"):
+        resolve_device("gpu")  # torch's own error lists twenty device types, over several lines
 
 
 def test_warm_up_rises_linearly_and_cosine_decays_to_a_tenth():

@@ -14,31 +14,46 @@ from pathlib import Path
 from typing import Any
 
 from synthwear.errors import SynthwearError
-from synthwear.report.page import read_json
+from synthwear.report.page import read_json, record_problem
 from synthwear.run_folder import publish, staging_folder
+from synthwear.tables import nearest_existing
 
 CARD = "MODEL_CARD.md"
+MODEL_FILES = ("model.json", "weights.safetensors")  # what a base is: the model, never the run's data
 
 
 def export_base(run_folder: Path, out: Path) -> Path:
     """Copy a finished run's model to ``out`` with its card (never over an existing folder)."""
     run_folder, out = Path(run_folder), Path(out)
-    model = run_folder / "model"
-    if not (model / "model.json").is_file():
-        raise SynthwearError(f"{run_folder}: not a finished run (no model/model.json)")
-    if out.exists():
-        raise SynthwearError(f"{out}: exists; a base is exported to a new folder")
+    check_export(run_folder, out)
     run, metrics = read_json(run_folder / "run.json"), read_json(run_folder / "metrics.json")
+    try:
+        card = model_card(run, metrics, out.name)
+    except (KeyError, TypeError) as err:
+        raise SynthwearError(f"{run_folder}: run.json or metrics.json is {record_problem(err)}") from None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SynthwearError(f"{out}: cannot make its folder ({err.strerror})") from None
     with staging_folder(out) as staging:
-        for name in ("model.json", "weights.safetensors"):
-            shutil.copy2(model / name, staging / name)
-        (staging / CARD).write_text(model_card(run, metrics, out.name))
+        for name in MODEL_FILES:
+            shutil.copy2(run_folder / "model" / name, staging / name)
+        (staging / CARD).write_text(card)
         publish(staging, out)
     return out
+
+
+def check_export(run_folder: Path, out: Path) -> None:
+    """What would stop the export half-way, refused before anything is written: a model file the run
+    lacks, and a place for the base that is taken or lies under a file."""
+    for name in MODEL_FILES:
+        if not (run_folder / "model" / name).is_file():
+            raise SynthwearError(f"{run_folder}: not a finished run (no model/{name})")
+    if out.exists():
+        raise SynthwearError(f"{out}: exists; a base is exported to a new folder")
+    in_the_way = nearest_existing(out.parent)
+    if not in_the_way.is_dir():
+        raise SynthwearError(f"{out}: {in_the_way} is a file, not a folder")
 
 
 def model_card(run: dict[str, Any], metrics: dict[str, Any], name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass
 
 from opacus.accountants import create_accountant
@@ -23,6 +24,11 @@ def resolve_delta(privacy: PrivacySection, train_persons: int) -> float:
 # Noise beyond this drowns any gradient a cohort could sum to; a budget that needs more is refused
 # at once (Opacus' own search doubles up to 1e6, each evaluation slower than the last).
 NOISE_CEILING = 1e3
+# Noise below this guarantees nothing a person would call privacy (ε near 200 at the default settings);
+# a budget reached with less is refused at once: Opacus' search would halve the noise towards zero,
+# and the PRV accountant's time and memory grow as it does (ε = 300: 2 minutes and 5 GB; ε = 1e6
+# exhausts the machine).
+NOISE_FLOOR = 0.5
 
 
 def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
@@ -38,12 +44,17 @@ def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, st
         f"privacy: target epsilon {target_epsilon:g} at delta {delta:.1e} cannot be reached in {steps} steps at "
         f"sample_rate {sample_rate:g}"
     )
-    ceiling = create_accountant(accountant)
-    ceiling.history = [(NOISE_CEILING, sample_rate, steps)]
-    if ceiling.get_epsilon(delta=delta) > target_epsilon:  # one evaluation, not Opacus' doublings
+    if epsilon_at(NOISE_CEILING, delta, sample_rate, steps, accountant) > target_epsilon:  # not Opacus' doublings
         raise SynthwearError(
             f"{unreachable} even with noise multiplier {NOISE_CEILING:g}; raise target_epsilon or lower steps or "
             "sample_rate"
+        )
+    floor = epsilon_at(NOISE_FLOOR, delta, sample_rate, steps, "rdp")  # RDP: milliseconds, and PRV only tightens it
+    if floor <= target_epsilon:
+        raise SynthwearError(
+            f"privacy: target epsilon {target_epsilon:g} is reached with a noise multiplier below {NOISE_FLOOR:g} "
+            f"(at {NOISE_FLOOR:g}, {steps} steps at sample_rate {sample_rate:g} spend only epsilon {floor:.3g}): that "
+            "guarantees nothing; lower target_epsilon, or train without privacy (privacy-plan: --epsilon inf)"
         )
     try:
         return get_noise_multiplier(
@@ -55,6 +66,15 @@ def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, st
         )
     except ValueError as err:
         raise SynthwearError(f"{unreachable} ({err}); raise target_epsilon or lower steps or sample_rate") from None
+
+
+def epsilon_at(noise_multiplier: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """The epsilon ``steps`` steps with this noise spend, by one evaluation of ``accountant``."""
+    counted = create_accountant(accountant)
+    counted.history = [(noise_multiplier, sample_rate, steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RDP's notice that its orders could be wider, at very little noise
+        return counted.get_epsilon(delta=delta)
 
 
 @dataclass

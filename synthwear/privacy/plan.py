@@ -13,13 +13,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from rich.progress import Progress
 
 from synthwear.errors import SynthwearError, one_line
 from synthwear.plugins import default_registry
 from synthwear.privacy.accounting import calibrate_noise, resolve_delta
 from synthwear.progress import feedback
-from synthwear.recipe import PrivacySection, Recipe
+from synthwear.recipe import PrivacySection, Recipe, describe_error
 from synthwear.split import PersonSplit
 from synthwear.steps import load_data, split_cohort
 
@@ -29,6 +30,29 @@ if TYPE_CHECKING:
 DEFAULT_EPSILONS = (1.0, 3.0, 8.0)  # priced when the recipe has no privacy: section and no --epsilon is given
 BASE_ARM = "base"  # the public base model alone: it spends no private budget, so it stands beside every ε
 CURVE_FIELDS = ("cohort", "simulated", "persons", "epsilon", "arm", "discriminative")
+
+
+class Score(BaseModel):
+    mean: float
+    sd: float
+
+
+class CurveRow(BaseModel):
+    """One measured cell of a privacy-utility curve, as ``expected_fidelity`` and the plan's tables read
+    it: a curve edited by hand is checked once, here, not by a traceback in the middle of the plan."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    cohort: str
+    simulated: bool
+    persons: int = Field(gt=0)  # compared on a log scale
+    epsilon: float | None = Field(gt=0)  # None: trained without differential privacy
+    arm: str
+    discriminative: Score
+    tstr: Score | None = None
+    folds: int | None = None
+
+
+CURVE_ROWS = TypeAdapter(list[CurveRow])
 
 
 @dataclass
@@ -71,8 +95,8 @@ def make_plan(
     """Split the recipe's persons as a run would and price each ε (default: the recipe's target,
     else ``DEFAULT_EPSILONS``); ``curve`` (``load_curve``) adds the measured fidelity."""
     with feedback(progress) as say:
-        split = split_as_a_run_would(recipe, say.note)
         privacy, epsilons = planned_budgets(recipe.privacy, epsilons)
+        split = split_as_a_run_would(recipe, say.note)
         advance = say.task("calibrating noise", len(epsilons))
         budgets = []
         for epsilon in epsilons:
@@ -101,6 +125,11 @@ def planned_budgets(privacy: PrivacySection | None, asked: Sequence[float]) -> t
     """The settings to plan with and the ε to price: a recipe without a privacy: section is priced
     with the section's defaults, so its user sees what adding one would cost."""
     epsilons = list(asked) or ([privacy.target_epsilon] if privacy else list(DEFAULT_EPSILONS))
+    for epsilon in epsilons:
+        if not epsilon > 0:  # NaN included
+            raise SynthwearError(
+                f"epsilon {epsilon:g}: a privacy budget is a number > 0 (inf: no differential privacy)"
+            )
     return privacy or PrivacySection(target_epsilon=epsilons[0]), epsilons
 
 
@@ -138,13 +167,19 @@ def load_curve(path: Path | None = None) -> dict | None:
     if path is None and not source.is_file():
         return None
     try:
-        curve = json.loads(source.read_text())
+        curve = json.loads(source.read_text(encoding="utf-8"))
         rows = curve["rows"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError) as err:  # ValueError: not JSON, or not UTF-8
         raise SynthwearError(f"{source}: not a privacy-utility curve ({one_line(err)})") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise SynthwearError(f"{source}: not a privacy-utility curve (its rows must be a list of objects)")
     lacking = [key for key in CURVE_FIELDS if any(key not in row for row in rows)]
     if lacking:
         raise SynthwearError(f"{source}: a curve row lacks {', '.join(lacking)}")
+    try:
+        CURVE_ROWS.validate_python(rows)
+    except ValidationError as err:
+        raise SynthwearError(f"{source}: curve rows: {describe_error(err)}") from None
     return {**curve, "source": str(source)}
 
 

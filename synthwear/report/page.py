@@ -215,6 +215,23 @@ def read_json(path: Path) -> dict[str, Any]:
     return value
 
 
+def record_problem(err: KeyError | TypeError) -> str:
+    """What is wrong with a run's JSON file that parses but lacks what synthwear writes in it (edited by
+    hand, or cut short)."""
+    what = f"missing {one_line(err)}" if isinstance(err, KeyError) else f"a value of the wrong type: {one_line(err)}"
+    return f"not what a synthwear run writes ({what})"
+
+
+def read_run_table(path: Path) -> pd.DataFrame:
+    """A run folder's table (synthetic.csv), or one line saying that it is missing or unreadable."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise SynthwearError(f"{path.parent}: not a finished run folder, {path.name} is missing") from None
+    except (OSError, ValueError) as err:  # pandas' EmptyDataError and ParserError are ValueErrors
+        raise SynthwearError(f"{path}: cannot be read ({one_line(err)})") from None
+
+
 def render(run: dict[str, Any], metrics: dict[str, Any], synthetic: pd.DataFrame, registry: Registry) -> str:
     """The page for a run's record (run.json's content), its metrics and its synthetic cohort."""
     recipe = run["recipe"]
@@ -254,7 +271,16 @@ def write_report(folder: Path) -> Path:
     """Write ``report.html`` into a run folder (atomically) and return its path."""
     folder = Path(folder)
     run, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
-    html = render(run, metrics, pd.read_csv(folder / "synthetic.csv"), default_registry())
+    synthetic = read_run_table(folder / "synthetic.csv")
+    try:
+        lacking = [name for name in ("person_id", *run["recipe"]["channels"]) if name not in synthetic.columns]
+        if lacking:
+            raise SynthwearError(
+                f"{folder / 'synthetic.csv'}: no column {lacking[0]!r}; a run's cohort has person_id and its channels"
+            )
+        html = render(run, metrics, synthetic, default_registry())
+    except (KeyError, TypeError) as err:
+        raise SynthwearError(f"{folder / 'run.json'}: {record_problem(err)}") from None
     return write_html(html, folder / "report.html")
 
 

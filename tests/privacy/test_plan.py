@@ -158,6 +158,35 @@ def test_a_curve_file_is_read_and_a_broken_one_is_one_line(tmp_path, curve_file)
         load_curve(tmp_path / "short.json")
 
 
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([1, 2], r"not a privacy-utility curve \(its rows must be a list of objects\)"),
+        ({"a": 1}, r"its rows must be a list of objects"),
+        ([cell("scratch", 0, 1.0, 0.2)], r"curve rows: key '0.persons': Input should be greater than 0"),
+        ([cell("scratch", 35, "one", 0.2)], r"curve rows: key '0.epsilon': Input should be a valid number"),
+        ([{**cell("scratch", 35, 1.0, 0.2), "discriminative": 0.2}], r"curve rows: key '0.discriminative'"),
+    ],
+)
+def test_a_curve_edited_into_the_wrong_shape_is_one_line(tmp_path, rows, expected):
+    """Checked when read, not met as a traceback half-way through the plan."""
+    (tmp_path / "curve.json").write_text(json.dumps({"rows": rows}))
+    with pytest.raises(SynthwearError, match=expected):
+        load_curve(tmp_path / "curve.json")
+    (tmp_path / "curve.json").write_bytes(b"\xff\xfe not text")
+    with pytest.raises(SynthwearError, match="not a privacy-utility curve .*'utf-8' codec"):
+        load_curve(tmp_path / "curve.json")
+
+
+def test_cli_an_epsilon_that_is_not_a_number_is_one_line_before_the_data_is_read(no_shipped_curve, monkeypatch):
+    monkeypatch.setattr(plan, "split_as_a_run_would", lambda *a: pytest.fail("read the data first"))
+    result = CliRunner().invoke(cli, ["privacy-plan", str(TINY), "--epsilon", "nan"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: epsilon nan: a privacy budget is a number > 0 (inf: no differential privacy)"
+    ]
+
+
 def test_cli_prices_one_three_eight_for_the_tiny_recipes_training_persons(no_shipped_curve):
     result = CliRunner().invoke(cli, ["privacy-plan", str(TINY), "--json"])
     assert result.exit_code == 0, result.output

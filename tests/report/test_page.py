@@ -1,7 +1,10 @@
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from synthwear.cli import cli
@@ -110,6 +113,33 @@ def test_damaged_metrics_is_a_one_line_error_naming_the_file(tiny_run, tmp_path)
     result = CliRunner().invoke(cli, ["report", str(copy)])
     assert result.exit_code == 1 and f"{copy / 'metrics.json'}: cannot be read as JSON" in result.output
     assert "Traceback" not in result.output
+
+
+def replace_with_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda run: (run / "synthetic.csv").unlink(), r"run: not a finished run folder, synthetic.csv is missing"),
+        (lambda run: (run / "synthetic.csv").write_text(""), r"synthetic.csv: cannot be read \(No columns"),
+        (lambda run: (run / "synthetic.csv").write_text("a,b\n1,2\n"), r"synthetic.csv: no column 'person_id'"),
+        (
+            lambda run: (run / "run.json").write_text('{"recipe": {"name": "x"}}'),
+            r"run.json: not what a synthwear run writes \(missing 'channels'\)",
+        ),
+        (lambda run: replace_with_folder(run / "report.html"), r"report.html: cannot be written \(Is a directory\)"),
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_naming_the_file(tiny_run, tmp_path, damage, expected):
+    copy = shutil.copytree(tiny_run, tmp_path / "run")
+    damage(copy)
+    result = CliRunner().invoke(cli, ["report", str(copy)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.output.strip().splitlines()
+    assert re.search(expected, line), line
 
 
 def test_the_guarantee_is_on_the_page_whenever_dp_trained_the_model(tiny_run):
