@@ -3,16 +3,18 @@
     python benchmarks/fidelity.py                          # 5 folds; writes docs/benchmarks.md + docs/fidelity.json
     python benchmarks/fidelity.py --quick --out /tmp/fid   # 2 folds, 2 epochs: a smoke test (the test suite's)
     python benchmarks/fidelity.py --recipes recipes/fitbit.yaml recipes/paper.yaml --par-epochs 128 512
+    python benchmarks/fidelity.py --par-epochs --mostly-minutes 2 10   # MOSTLY AI rows only, two budgets
     python benchmarks/fidelity.py --variant "no summary day: windows.summary=false" --par-epochs   # an ablation row
 
 Persons, not windows, are dealt into folds, and ids judged to be one person (identical days) stay in
 one fold. In each fold every synthesizer is trained on the other folds' persons only (a synthwear
 recipe also draws its early-stopping validation persons from those), samples 21-day windows, and is
 scored on the fold's own persons by the project's evaluators. Rows, all on the same folds: each
-recipe; SDV's PARSynthesizer per ``--par-epochs`` (the ``bench`` extra; skipped, with the reason,
-when SDV is absent); the ceiling (real windows of the training persons, scored as if synthetic) and
-the floor (independent days drawn from them). Every number is a mean ± sd over folds. MOSTLY AI's
-engine is not wired in yet: its row says so.
+recipe; SDV's PARSynthesizer per ``--par-epochs`` (the ``bench`` extra) and MOSTLY AI's TabularARGN
+per ``--mostly-minutes`` (the ``mostly`` extra), both fitted on the windows the first recipe trains
+on and skipped, with the reason, when their package is absent; the ceiling (real windows of the
+training persons, scored as if synthetic) and the floor (independent days drawn from them). Every
+number is a mean ± sd over folds.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import argparse
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from peers import fit_par, sample_par, sdv_installed
+from peers import fit_mostly, fit_par, mostlyai_installed, sample_mostly, sample_par, sdv_installed
 
 from synthwear import Synthesizer
 from synthwear.default_plugins.calendar_gaps import CalendarAndGaps
@@ -123,13 +127,31 @@ def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     }
 
 
-def par_fold(context: EvaluationContext, train_windows: np.ndarray, epochs: int, sequences: int, seed: int) -> dict:
-    """PARSynthesizer fitted on the same training persons' windows (every stride-1 window, as synthwear sees)."""
+# A peer row: its label, fit(windows, channels) -> (model, seconds), sample(model, sequences, days, channels).
+Peer = tuple[str, Callable, Callable]
+
+
+def available_peers(par_epochs: list[int], mostly_minutes: list[float], seed: int) -> list[Peer]:
+    """The peer rows this run can have; a peer whose package is missing has none (``peer_notes`` says why)."""
+    rows: list[Peer] = []
+    if sdv_installed():
+        rows += [(f"PARSynthesizer ({e} epochs)", partial(fit_par, epochs=e), sample_par) for e in par_epochs]
+    if mostlyai_installed():
+        rows += [
+            (f"MOSTLY AI TabularARGN ({m:g} min)", partial(fit_mostly, minutes=m, seed=seed), sample_mostly)
+            for m in mostly_minutes
+        ]
+    return rows
+
+
+def peer_fold(context: EvaluationContext, train_windows: np.ndarray, peer: Peer, sequences: int, seed: int) -> dict:
+    """A peer fitted on the same training persons' windows (every stride-1 window, as synthwear sees), its
+    samples as the context's synthetic windows: every peer is held to synthwear on the same footing."""
+    label, fit, sample = peer
     torch.manual_seed(seed)
-    synthesizer, train_s = fit_par(train_windows, context.channels, epochs)
-    days = train_windows.shape[1]
-    values, sample_s = sample_par(synthesizer, sequences, days, context.channels)
-    synthetic = Windows(values, np.array([f"par-{i}" for i in range(sequences)]))
+    model, train_s = fit(train_windows, context.channels)
+    values, sample_s = sample(model, sequences, train_windows.shape[1], context.channels)
+    synthetic = Windows(values, np.array([f"{label}-{i}" for i in range(sequences)]))
     return {
         "context": replace(context, synthetic=synthetic),
         "train_s": train_s,
@@ -144,7 +166,7 @@ def training_windows(recipe: Recipe, parts) -> np.ndarray:
 
 
 # --- one fold, all rows ----------------------------------------------------------------------------
-def run_fold(recipes: dict[str, Recipe], holdout: list[str], par_epochs: list[int], seed: int, log) -> dict:
+def run_fold(recipes: dict[str, Recipe], holdout: list[str], peer_rows: list[Peer], seed: int, log) -> dict:
     rows: dict[str, dict] = {}
     base = None
     for label, recipe in recipes.items():
@@ -155,12 +177,11 @@ def run_fold(recipes: dict[str, Recipe], holdout: list[str], par_epochs: list[in
     first = next(iter(recipes.values()))
     target = tstr_target(first)
     base_context = base["context"]
-    if par_epochs and sdv_installed():
-        windows = training_windows(first, base["parts"])
-        for epochs in par_epochs:
-            fold = par_fold(base_context, windows, epochs, first.sampling.persons, seed)
-            rows[f"PARSynthesizer ({epochs} epochs)"] = timed_scores(fold, first)
-            log(f"  PAR {epochs}: {summary(rows[f'PARSynthesizer ({epochs} epochs)'])}")
+    windows = training_windows(first, base["parts"]) if peer_rows else None
+    for peer in peer_rows:
+        label = peer[0]
+        rows[label] = timed_scores(peer_fold(base_context, windows, peer, first.sampling.persons, seed), first)
+        log(f"  {label}: {summary(rows[label])}")
     n = len(base_context.synthetic.values)
     floor = independent_days(base_context.train, n, seed)
     rows["ceiling: real training persons"] = scores(replace(base_context, synthetic=base_context.train), target, False)
@@ -184,12 +205,20 @@ def summary(row: dict) -> str:
     )
 
 
-def par_notes(par_epochs: list[int]) -> list[str]:
-    if not par_epochs:
-        return ["PARSynthesizer rows not run (--par-epochs was given no epoch counts)."]
-    if not sdv_installed():
-        return ["PARSynthesizer rows skipped: SDV is not installed (pip install -e '.[bench]')."]
-    return []
+def peer_notes(par_epochs: list[int], mostly_minutes: list[float]) -> list[str]:
+    """Why a peer the table is read against has no row: not asked for, or its package is missing."""
+    sdv = "SDV is not installed (pip install -e '.[bench]')"
+    mostly = "mostlyai-engine is not installed or does not import (pip install -e '.[mostly]')"
+    return [
+        *skip_note("PARSynthesizer", "--par-epochs", par_epochs, sdv_installed(), sdv),
+        *skip_note("MOSTLY AI TabularARGN", "--mostly-minutes", mostly_minutes, mostlyai_installed(), mostly),
+    ]
+
+
+def skip_note(rows: str, option: str, budgets: list, installed: bool, missing: str) -> list[str]:
+    if not budgets:
+        return [f"{rows} rows not run ({option} was given no values)."]
+    return [] if installed else [f"{rows} rows skipped: {missing}."]
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -299,7 +328,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="how persons are dealt into folds")
     parser.add_argument("--par-epochs", type=int, nargs="*", default=[128, 512], help="a PARSynthesizer row per count")
-    parser.add_argument("--quick", action="store_true", help="2 folds, 2 epochs, PAR 1 epoch: a smoke test")
+    parser.add_argument(
+        "--mostly-minutes",
+        type=float,
+        nargs="*",
+        default=[5.0],
+        help="a MOSTLY AI TabularARGN row per training-time cap in minutes (CPU). Default 5: over twice the ~2 min "
+        "synthwear fitbit trains per fold on CPU, so the peer is not starved; the engine may stop sooner by its "
+        "own early stopping, and the row's seconds to train show what it used",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 folds, 2 epochs, PAR 1 epoch, MOSTLY 0.2 min: a smoke test"
+    )
     parser.add_argument("--out", type=Path, help="write results.json and table.md here instead of docs/")
     args = parser.parse_args(argv)
 
@@ -313,7 +353,10 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.variant:
         label, recipe = variant(first_recipe, spec)
         recipes[f"synthwear, {label}"] = recipe
-    folds, par_epochs = (2, [1] if args.par_epochs else []) if args.quick else (args.folds, args.par_epochs)
+    folds, par_epochs, mostly_minutes = args.folds, args.par_epochs, args.mostly_minutes
+    if args.quick:  # the smallest budgets, and still no row for a peer that was switched off
+        folds, par_epochs, mostly_minutes = 2, [1] if par_epochs else [], [0.2] if mostly_minutes else []
+    peer_rows = available_peers(par_epochs, mostly_minutes, args.seed)
     first = next(iter(recipes.values()))
     loaded = load_data(first, default_registry())
     _, persons, duplicates = usable_persons(first, loaded)
@@ -321,9 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {"folds": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for k, holdout in enumerate(dealt):
         print(f"fold {k + 1}/{folds}: {len(holdout)} unseen persons", flush=True)
-        results["folds"].append(run_fold(recipes, holdout, par_epochs, args.seed, print))
-    notes = par_notes(par_epochs)
-    notes.append("MOSTLY AI's engine (mostlyai-engine) is not wired into this benchmark yet: no row.")
+        results["folds"].append(run_fold(recipes, holdout, peer_rows, args.seed, print))
+    notes = peer_notes(par_epochs, mostly_minutes)
     meta = {
         "folds": folds,
         "seed": args.seed,

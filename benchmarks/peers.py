@@ -2,12 +2,16 @@
 
 A peer is fitted on windows (N, T, C) of real values (NaN = missing) and samples windows of the same
 length. SDV's PARSynthesizer (the ``bench`` extra) models each window as one sequence, ``day`` as
-its index; it is the best-known open sequential synthesizer and what users compare us with.
+its index; it is the best-known open sequential synthesizer and what users compare us with. MOSTLY
+AI's open engine (the ``mostly`` extra), an autoregressive network trained for a time budget, is
+the other one they ask about; its TabularARGN also takes each window as one sequence.
 """
 
 from __future__ import annotations
 
 import time
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,3 +60,70 @@ def sample_par(synthesizer, sequences: int, days: int, channels: list[str]) -> t
     seconds = time.perf_counter() - started
     values = sampled.sort_values(["window", "day"])[channels].to_numpy(dtype=float)
     return values.reshape(sequences, days, len(channels)), seconds
+
+
+@cache
+def mostlyai_installed() -> bool:
+    """Whether MOSTLY AI's engine imports here; asked once, since a broken install fails slowly (via transformers)."""
+    try:
+        import mostlyai.engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def mostly_context(sequences: int) -> pd.DataFrame:
+    """One context row per window, its key alone: TabularARGN takes sequences as a target table keyed
+    into a context table, and a window has no attributes of its own to put there."""
+    return pd.DataFrame({"window": np.arange(sequences)})
+
+
+def fit_mostly(windows: np.ndarray, channels: list[str], minutes: float, seed: int):
+    """A TabularARGN fitted on CPU for at most ``minutes`` (it may stop sooner: early stopping, 100
+    epochs) and the seconds its fit took. ``day`` is left out: the engine takes the rows' order within
+    a window as its sequence order, so a generated day column would only add noise."""
+    from mostlyai.engine import TabularARGN
+
+    model = TabularARGN(
+        tgt_context_key="window",
+        ctx_primary_key="window",
+        ctx_data=mostly_context(len(windows)),
+        max_training_time=minutes,
+        device="cpu",
+        random_state=seed,
+        verbose=0,
+    )
+    started = time.perf_counter()
+    model.fit(par_windows_frame(windows, channels).drop(columns="day"))
+    return model, time.perf_counter() - started
+
+
+def sample_mostly(model, sequences: int, days: int, channels: list[str]) -> tuple[np.ndarray, float]:
+    """(sequences, days, C) sampled windows (NaN = missing) and the seconds sampling took.
+
+    The engine draws each sequence's length, so a window can come back longer than ``days`` (cut to
+    its first ``days``) or shorter, even empty (the rest padded with NaN, as missing days). Windows are
+    placed by their key, not by the order they come back in.
+    """
+    context = mostly_context(sequences)
+    started = time.perf_counter()
+    model.sample(ctx_data=context, device="cpu")
+    seconds = time.perf_counter() - started
+    sampled = generated_rows(model)
+    day = sampled.groupby("window", sort=False).cumcount().to_numpy()
+    window = pd.Index(context["window"].astype(str)).get_indexer(sampled["window"].astype(str))
+    if (window < 0).any():
+        raise ValueError("TabularARGN sampled a window key it was not given")
+    kept = day < days
+    values = np.full((sequences, days, len(channels)), np.nan)
+    values[window[kept], day[kept]] = sampled.loc[kept, channels].to_numpy(dtype=float, na_value=np.nan)
+    return values, seconds
+
+
+def generated_rows(model) -> pd.DataFrame:
+    """The engine's last generated rows in the order it wrote them: step by step, across all sequences
+    at once. ``TabularARGN.sample`` returns them sorted by key with pandas' default, unstable sort,
+    which can shuffle the days within a sequence, so they are read back from its documented output
+    (parquet parts in the workspace's SyntheticData folder), where each sequence's rows are in order."""
+    parts = sorted((Path(model.workspace_path_) / "SyntheticData").glob("*.parquet"))
+    return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)

@@ -21,7 +21,8 @@ def quick(tmp_path_factory):
         fidelity.main(
             ["--quick", "--out", str(out), "--variant", "plain heads: generator.ordinal=0 generator.relative=0"]
         )
-        return json.loads((out / "results.json").read_text()), (out / "table.md").read_text(), peers.sdv_installed()
+        installed = {"sdv": peers.sdv_installed(), "mostly": peers.mostlyai_installed()}
+        return json.loads((out / "results.json").read_text()), (out / "table.md").read_text(), installed
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
 
@@ -33,7 +34,7 @@ def test_every_person_is_unseen_in_exactly_one_fold(quick):
 
 
 def test_rows_and_columns(quick):
-    results, table, with_sdv = quick
+    results, table, installed = quick
     rows = results["table"]
     expected = {
         "synthwear fitbit",
@@ -42,8 +43,10 @@ def test_rows_and_columns(quick):
         "floor: independent days",
     }
     assert expected <= set(rows)
-    assert ("PARSynthesizer (1 epochs)" in rows) == with_sdv
-    assert with_sdv or "PARSynthesizer rows skipped: SDV is not installed" in table
+    assert ("PARSynthesizer (1 epochs)" in rows) == installed["sdv"]
+    assert installed["sdv"] or "PARSynthesizer rows skipped: SDV is not installed" in table
+    assert ("MOSTLY AI TabularARGN (0.2 min)" in rows) == installed["mostly"]
+    assert installed["mostly"] or "MOSTLY AI TabularARGN rows skipped: mostlyai-engine is not installed" in table
     synthwear, ceiling = rows["synthwear fitbit"], rows["ceiling: real training persons"]
     for column in ("discriminative", "tstr_mae", "near_copies", "variance_ratio.resting_hr", "lag1_error.steps"):
         mean, sd = synthwear[column]
@@ -73,3 +76,33 @@ def test_a_variant_changes_only_the_settings_it_names():
     assert {k: v for k, v in changed.to_dict().items() if k not in ("windows", "loss")} == unchanged
     with pytest.raises(SystemExit, match="not key=value"):
         variant(recipe, "broken: windows.summary")
+
+
+def test_mostly_samples_are_placed_by_key_and_step_cut_and_padded_to_the_window(tmp_path):
+    """Without the engine: a stand-in writes what its generate() does, each step across all sequences
+    at once, keys as strings, one sequence too long, one short, one missing."""
+    import sys
+
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from peers import sample_mostly
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+    lengths = {"2": 4, "0": 3, "3": 1}  # window 1 comes back empty
+
+    class Engine:
+        workspace_path_ = str(tmp_path)
+
+        def sample(self, ctx_data, device):
+            assert list(ctx_data["window"]) == [0, 1, 2, 3] and device == "cpu"
+            steps = [(key, step) for step in range(4) for key, n in lengths.items() if step < n]
+            rows = pd.DataFrame({"window": [k for k, _ in steps], "x": [10.0 * int(k) + s for k, s in steps]})
+            (tmp_path / "SyntheticData").mkdir()
+            rows.to_parquet(tmp_path / "SyntheticData" / "part.000000.000000.parquet")
+
+    values, seconds = sample_mostly(Engine(), 4, 3, ["x"])
+    assert values.shape == (4, 3, 1) and seconds >= 0
+    np.testing.assert_array_equal(values[..., 0], [[0, 1, 2], [np.nan] * 3, [20, 21, 22], [30, np.nan, np.nan]])
