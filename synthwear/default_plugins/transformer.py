@@ -155,13 +155,18 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def ordinal_frequencies(n_bins: int, n_frequencies: int) -> torch.Tensor:
+    """(n_frequencies,) angular frequencies per bin, periods spaced geometrically from 3 bins (a
+    day-to-day step) to twice the range (a level)."""
+    periods = torch.logspace(math.log10(3.0), math.log10(2.0 * n_bins), n_frequencies, dtype=torch.float64)
+    return 2 * math.pi / periods
+
+
 def ordinal_features(n_bins: int, n_frequencies: int) -> torch.Tensor:
-    """(n_bins, 2 * n_frequencies) sines and cosines of the bin index, periods spaced geometrically
-    from 3 bins (a day-to-day step) to twice the range (a level). Products of two such features
+    """(n_bins, 2 * n_frequencies) sines and cosines of the bin index. Products of two such features
     give cos(ω (a - b)), a kernel in the distance between bins, which is how a linear map turns
     "yesterday was bin a" into "today is near bin a"."""
-    periods = torch.logspace(math.log10(3.0), math.log10(2.0 * n_bins), n_frequencies, dtype=torch.float64)
-    angles = torch.arange(n_bins, dtype=torch.float64)[:, None] * (2 * math.pi / periods)[None, :]
+    angles = torch.arange(n_bins, dtype=torch.float64)[:, None] * ordinal_frequencies(n_bins, n_frequencies)[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
 
 
@@ -218,8 +223,7 @@ class LevelLogits(nn.Module):
     def __init__(self, n_bins: int, n_embd: int, n_frequencies: int):
         super().__init__()
         self.n_bins = n_bins
-        periods = torch.logspace(math.log10(3.0), math.log10(2.0 * n_bins), n_frequencies)
-        self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
+        self.register_buffer("frequencies", ordinal_frequencies(n_bins, n_frequencies).float(), persistent=False)
         self.coefficients = nn.Linear(n_embd, 2 * n_frequencies, bias=False)
 
     def features(self, level: torch.Tensor) -> torch.Tensor:
