@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -36,10 +35,10 @@ def friendly_errors() -> Iterator[None]:
 
 def checked_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--device`` is checked as it is read: a typo is the option's error, not the recipe's."""
-    from synthwear.recipe import DEVICES
+    from synthwear.recipe import DEVICE_NAMES, is_device
 
-    if value is not None and not re.fullmatch(DEVICES, value):
-        raise click.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    if value is not None and not is_device(value):
+        raise click.BadParameter(f"{value!r} is not one of {DEVICE_NAMES}")
     return value
 
 

@@ -20,6 +20,16 @@ from synthwear.errors import SynthwearError, one_line
 from synthwear.tables import KEYS
 
 DEVICES = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # auto: CUDA when present
+
+
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N, mps"
+
+
+def is_device(name: str) -> bool:
+    """Whether torch would take ``name`` as a device (``auto``: CUDA when present)."""
+    return re.fullmatch(DEVICES, name) is not None
+
+
 MAX_DAYS = 36_525  # a hundred years of days per synthetic person
 # First days a synthetic cohort may start on: a hundred years of days from either end stays within the
 # days pandas' datetime64[ns] holds, so every reader of the written table (synthwear's own too) can read it

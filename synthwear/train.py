@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from synthwear.checkpoint import Checkpointing, TrainingState, training_generato
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
-from synthwear.recipe import DEVICES, TrainingSection
+from synthwear.recipe import DEVICE_NAMES, TrainingSection, is_device
 
 
 @dataclass
@@ -103,8 +102,8 @@ class TrainingResult:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` means CUDA when present, else CPU."""
-    if not re.fullmatch(DEVICES, name):
-        raise SynthwearError(f"device {name!r}: not one of auto, cpu, cuda, cuda:N, mps")
+    if not is_device(name):
+        raise SynthwearError(f"device {name!r}: not one of {DEVICE_NAMES}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)

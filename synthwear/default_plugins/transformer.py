@@ -327,13 +327,14 @@ class DailyTransformer(nn.Module):
         and the level's features per channel if known (``level_features``) -> per channel (B, T, n_tokens_c)."""
         x = self.ln_f(x)
         out = [head(x) for head in self.heads]
+        after_level = self.after_level(x, first_position) if self.config.level and level is not None else None
         for c in range(len(out)):
             if self.config.ordinal:
                 out[c] = out[c] + self.ordinal_heads[c](x)
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
                 out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])  # sampling always has it
-            if self.config.level and level is not None:
-                out[c] = out[c] + self.level_heads[c](x, level[c]) * self.after_level(x, first_position)
+            if after_level is not None:
+                out[c] = out[c] + self.level_heads[c](x, level[c]) * after_level
         return out
 
     @staticmethod
