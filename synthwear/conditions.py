@@ -90,6 +90,11 @@ class Condition:
     column: str
     clauses: tuple[tuple[str, tuple[Value, ...]], ...]
     text: str
+    origin: str = "--where"  # where it was written (an option, a recipe's field), for messages
+
+    @property
+    def said(self) -> str:
+        return f"{self.origin} {self.text!r}"
 
 
 @dataclass(frozen=True)
@@ -113,19 +118,19 @@ class Allowed:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-def parse_where(text: str) -> Condition:
-    """Parse one condition; anything else is a one-line ``SynthwearError`` naming the problem and the accepted forms."""
-    tokens = tokenize(text)
+def parse_where(text: str, origin: str = "--where") -> Condition:
+    """Parse one condition; anything else is a one-line ``SynthwearError`` naming where it was written
+    (``origin``: the option or the recipe's field), the problem and the accepted forms."""
+    if not isinstance(text, str):
+        raise SynthwearError(f"{origin} {text!r}: a condition is text; {FORMS}")
     try:
-        column, clauses = parse_tokens(tokens)
+        column, clauses = parse_tokens(tokenize(text))
     except SynthwearError as err:
-        raise SynthwearError(f"--where {text.strip()!r}: {err}; {FORMS}") from None
-    return Condition(column, clauses, text.strip())
+        raise SynthwearError(f"{origin} {text.strip()!r}: {err}; {FORMS}") from None
+    return Condition(column, clauses, text.strip(), origin)
 
 
 def tokenize(text: str) -> list[Token]:
-    if not isinstance(text, str):
-        raise SynthwearError(f"--where {text!r}: a condition is text; {FORMS}")
     tokens, pos = [], 0
     while pos < len(text):
         if text[pos].isspace():
@@ -133,18 +138,18 @@ def tokenize(text: str) -> list[Token]:
             continue
         match = TOKEN.match(text, pos)
         if match is None:
-            raise SynthwearError(f"--where {text.strip()!r}: unexpected {text[pos]!r} at character {pos + 1}; {FORMS}")
-        tokens.append(token(match, text))
+            raise SynthwearError(f"unexpected {text[pos]!r} at character {pos + 1}")
+        tokens.append(token(match))
         pos = match.end()
     return tokens
 
 
-def token(match: re.Match, text: str) -> Token:
+def token(match: re.Match) -> Token:
     kind, written = match.lastgroup or "", match.group()
     if kind == "number":
         value = float(written)
         if not math.isfinite(value):
-            raise SynthwearError(f"--where {text.strip()!r}: {written} is not a finite number; {FORMS}")
+            raise SynthwearError(f"{written} is not a finite number")
         return Token(kind, written, value)
     if kind == "string":
         return Token(kind, written, re.sub(r"\\(.)", r"\1", written[1:-1]))
@@ -161,7 +166,7 @@ def parse_tokens(tokens: list[Token]) -> tuple[str, tuple[tuple[str, tuple[Value
     if not tokens:
         raise SynthwearError("the condition is empty")
     if any(t.text in ("and", "or") for t in tokens):
-        raise SynthwearError("one condition per --where (give --where several times; they combine with AND)")
+        raise SynthwearError("one condition per entry (give several; they combine with AND)")
     if "=" in [t.text for t in tokens]:
         raise SynthwearError("'=' is not a comparison; equality is '=='")
     if kinds[:2] == ["name", "keyword"]:
@@ -223,8 +228,10 @@ def membership(tokens: list[Token]) -> tuple[str, tuple[Value, ...]]:
 class Conditions:
     """A conjunction of conditions (``--where`` given several times)."""
 
-    def __init__(self, items: Iterable[Condition | str] = ()) -> None:
-        self.items: tuple[Condition, ...] = tuple(parse_where(i) if isinstance(i, str) else i for i in items)
+    def __init__(self, items: Iterable[Condition | str] = (), origin: str = "--where") -> None:
+        self.items: tuple[Condition, ...] = tuple(
+            i if isinstance(i, Condition) else parse_where(i, origin) for i in items
+        )
 
     def __and__(self, other: Conditions) -> Conditions:
         return Conditions((*self.items, *other.items))
@@ -244,12 +251,12 @@ class Conditions:
         allowed: dict[str, Allowed] = {}
         said: dict[str, list[str]] = {}
         for cond in self.items:
-            mine = resolve(cond, attribute(model, cond.column, f"--where {cond.text!r}"))
+            mine = resolve(cond, attribute(model, cond.column, cond.said))
             both = allowed[cond.column] & mine if cond.column in allowed else mine
-            said.setdefault(cond.column, []).append(repr(cond.text))
+            said.setdefault(cond.column, []).append(cond.said)
             if not both:
                 raise SynthwearError(
-                    f"--where {' and '.join(said[cond.column])} contradict: no value of {cond.column!r} meets them all"
+                    f"{' and '.join(said[cond.column])} contradict: no value of {cond.column!r} meets them all"
                 )
             allowed[cond.column] = both
         return allowed
@@ -274,13 +281,13 @@ def resolve(cond: Condition, att: Attribute) -> Allowed:
     allowed = Allowed(frozenset(att.categories)) if att.kind == "categorical" else Allowed(intervals=((-INF, INF),))
     for op, values in cond.clauses:
         mine = (
-            categorical_clause(op, values, att, cond.text)
+            categorical_clause(op, values, att, cond.said)
             if att.kind == "categorical"
-            else numeric_clause(op, values, att, cond.text)
+            else numeric_clause(op, values, att, cond.said)
         )
         allowed = allowed & mine
     if not allowed:
-        raise SynthwearError(f"--where {cond.text!r}: no value of {cond.column!r} meets it")
+        raise SynthwearError(f"{cond.said}: no value of {cond.column!r} meets it")
     return allowed
 
 
@@ -305,9 +312,9 @@ def numeric_set(op: str, values: tuple[float, ...]) -> Intervals:
     }[op]
 
 
-def numeric_clause(op: str, values: tuple[Value, ...], att: Attribute, text: str) -> Allowed:
+def numeric_clause(op: str, values: tuple[Value, ...], att: Attribute, said: str) -> Allowed:
     if any(isinstance(v, str) for v in values):
-        raise SynthwearError(f"--where {text!r}: column {att.name!r} is numeric; compare it with numbers, not text")
+        raise SynthwearError(f"{said}: column {att.name!r} is numeric; compare it with numbers, not text")
     wanted = Allowed(intervals=numeric_set(op, values))  # type: ignore[arg-type]
     inside = wanted & Allowed(intervals=((att.low, att.high),))
     if att.integer:
@@ -316,19 +323,19 @@ def numeric_clause(op: str, values: tuple[Value, ...], att: Attribute, text: str
     if not inside:
         kind = "whole numbers " if att.integer else ""
         raise SynthwearError(
-            f"--where {text!r}: no value the model was fitted on meets it (column {att.name!r} holds {kind}from {att.low:g} to {att.high:g})"
+            f"{said}: no value the model was fitted on meets it (column {att.name!r} holds {kind}from {att.low:g} to {att.high:g})"
         )
     return inside
 
 
-def categorical_clause(op: str, values: tuple[Value, ...], att: Attribute, text: str) -> Allowed:
+def categorical_clause(op: str, values: tuple[Value, ...], att: Attribute, said: str) -> Allowed:
     """Quoted values name categories; numbers select the categories whose label lies wholly within."""
     every = frozenset(att.categories)
     if all(isinstance(v, str) for v in values):
         unseen = [v for v in values if v not in every]
         if unseen:
             raise SynthwearError(
-                f"--where {text!r}: {unseen[0]!r} is not a category of {att.name!r} (seen: {listing(att.categories)})"
+                f"{said}: {unseen[0]!r} is not a category of {att.name!r} (seen: {listing(att.categories)})"
             )
         named = frozenset(values)  # type: ignore[arg-type]
         return Allowed(named if op in ("==", "in") else every - named)
@@ -336,7 +343,7 @@ def categorical_clause(op: str, values: tuple[Value, ...], att: Attribute, text:
     labelled = {c: label_interval(c) for c in att.categories}
     if not any(labelled.values()):
         raise SynthwearError(
-            f"--where {text!r}: column {att.name!r} is categorical with no numeric categories; "
+            f"{said}: column {att.name!r} is categorical with no numeric categories; "
             f"compare it with quoted categories (seen: {listing(att.categories)})"
         )
     chosen = frozenset(
@@ -344,7 +351,7 @@ def categorical_clause(op: str, values: tuple[Value, ...], att: Attribute, text:
     )
     if not chosen:
         raise SynthwearError(
-            f"--where {text!r}: no category of {att.name!r} lies wholly within it (seen: {listing(att.categories)})"
+            f"{said}: no category of {att.name!r} lies wholly within it (seen: {listing(att.categories)})"
         )
     return Allowed(chosen)
 
@@ -457,7 +464,7 @@ def quota_cells(
         for column, (text, mine, _) in zip(groups, cell):
             both = allowed[column] & mine if column in allowed else mine
             if not both:
-                raise SynthwearError(f"{text} contradicts the --where conditions on {column!r}")
+                raise SynthwearError(f"{text} contradicts the where conditions on {column!r}")
             allowed[column] = both
         if count:
             out.append((allowed, count))

@@ -64,13 +64,19 @@ def run_recipe(
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
-    parse_conditions(recipe.sampling.where, recipe.sampling.quotas, where_from=f"{recipe.where()}: sampling.quotas")
+    where = recipe.where()
+    parse_conditions(
+        recipe.sampling.where,
+        recipe.sampling.quotas,
+        where_from=f"{where}: sampling.where",
+        quotas_from=f"{where}: sampling.quotas",
+    )
     check_cohort(recipe, out_dir)  # on every torchrun rank, so that none is left waiting for the others
     synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     shard = Shard.of_process_group()
     if resume and shard.world_size > 1:
         raise SynthwearError(
-            f"{recipe.where()}: --resume is not available for torchrun runs yet: the ranks' states are not checkpointed"
+            f"{where}: --resume is not available for torchrun runs yet: the ranks' states are not checkpointed"
         )
     if shard.rank != 0:
         synth.fit(progress=None)  # trains its shard; rank 0 alone samples and writes

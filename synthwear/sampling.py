@@ -95,14 +95,18 @@ def sample_persons(
 
 
 def parse_conditions(
-    where: Sequence[str], quotas: Sequence[str] | dict | None, *, where_from: str = "quotas"
+    where: Sequence[str],
+    quotas: Sequence[str] | dict | None,
+    *,
+    where_from: str = "--where",
+    quotas_from: str = "quotas",
 ) -> tuple[Conditions | None, list]:
     """``where`` conditions and quotas (strings "gender=female:0.5" or a mapping) parsed: a syntax
-    error is one line before any training or sampling; columns and values are checked against the
-    attribute model when sampling."""
-    conditions = Conditions(where) if where else None
+    error is one line, naming where it was written, before any training or sampling; columns and
+    values are checked against the attribute model when sampling."""
+    conditions = Conditions(where, where_from) if where else None
     if isinstance(quotas, dict):
-        return conditions, quotas_from_mapping(quotas, where_from)
+        return conditions, quotas_from_mapping(quotas, quotas_from)
     return conditions, [parse_quota(q) for q in quotas or ()]
 
 
@@ -117,7 +121,9 @@ def check_conditions(
         raise SynthwearError(
             f"{recipe}: sampling.where and sampling.quotas need person attributes (data.persons, and no privacy section)"
         )
-    conditions, parsed = parse_conditions(where, quotas, where_from=f"{recipe}: sampling.quotas")
+    conditions, parsed = parse_conditions(
+        where, quotas, where_from=f"{recipe}: sampling.where", quotas_from=f"{recipe}: sampling.quotas"
+    )
     base = conditions.check(attributes) if conditions else {}
     if parsed:
         quota_cells(parsed, 100, attributes, base)

@@ -79,7 +79,7 @@ def test_parses_the_accepted_forms(text, column, clauses):
         ("", "the condition is empty"),
         ("gender = 'female'", "equality is '=='"),
         ("gender == female", "female is not quoted"),
-        ("gender == 'female' and age > 3", "one condition per --where"),
+        ("gender == 'female' and age > 3", "one condition per entry"),
         ("age >", "not a condition this language reads"),
         ("age > 'x'", "'>' compares numbers, and 'x' is text"),
         ("'a' < age < 'b'", "'<' compares numbers"),
@@ -154,7 +154,7 @@ def test_a_bound_partly_outside_the_fitted_range_is_accepted(model):
         (["gender >= 3"], r"'gender' is categorical with no numeric categories"),
         (["bmi >= 31"], r"no category of 'bmi' lies wholly within it"),
         (["35 <= age < 32"], r"no value of 'age' meets it"),
-        (["age > 50", "age < 40"], r"--where 'age > 50' and 'age < 40' contradict"),
+        (["age > 50", "age < 40"], r"--where 'age > 50' and --where 'age < 40' contradict"),
         (["gender == 'female'", "gender == 'male'"], r"contradict: no value of 'gender' meets them all"),
     ],
 )
@@ -283,7 +283,7 @@ def test_quota_cells_cross_columns_and_keep_the_rest(model):
         (
             ["gender=female:0.5"],
             ["gender == 'male'"],
-            r"--quota 'gender=female:0.5' contradicts the --where conditions on 'gender'",
+            r"--quota 'gender=female:0.5' contradicts the where conditions on 'gender'",
         ),
     ],
 )

@@ -327,8 +327,12 @@ def test_under_differential_privacy_the_attributes_are_left_out():
 def test_conditions_of_the_recipe_are_checked_before_training_and_never_beside_a_seed_table(grouped):
     daily, table = grouped_cohort(persons=12, days=21)
     recipe = {**SMALL, "training": {"epochs": 50}, "sampling": {"where": ["group == 'c'"]}}
-    with pytest.raises(SynthwearError, match="'c' is not a category of 'group'"):
+    with pytest.raises(SynthwearError, match=r"sampling.where \"group == 'c'\": 'c' is not a category of 'group'"):
         Synthesizer(channels=CHANNELS, **recipe).fit(daily, persons=table, progress=False)
+    badly_written = {**recipe, "sampling": {"where": ["group = 'a'"]}}
+    with pytest.raises(SynthwearError, match=r"sampling.where \"group = 'a'\": '=' is not a comparison") as raised:
+        Synthesizer(channels=CHANNELS, **badly_written).fit(daily, persons=table, progress=False)
+    assert "--where" not in str(raised.value)
     with pytest.raises(SynthwearError, match="need person attributes"):
         Synthesizer(channels=CHANNELS, **recipe).fit(daily, progress=False)
     with pytest.raises(SynthwearError, match="without where or quotas"):
