@@ -41,6 +41,12 @@ class TransformerConfig:
     # sine/cosine frequencies: "today is about this person's level, give or take", which attention
     # alone learns only partly from a small cohort (days drift towards the cohort's mean).
     level: int = 0
+    # With ``deviations`` (and a level), a day after the summary is drawn from a mixture: with a
+    # learned, context-dependent weight from the level and relative kernels alone (a deviation from
+    # this person's level and yesterday), else from the absolute heads (the cohort's marginal: rare
+    # days far from any level). Added together, as without it, the absolute heads pull every person
+    # towards the cohort's mean: synthetic persons then differ half as much as real ones.
+    deviations: bool = False
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd"):
@@ -236,6 +242,12 @@ class LevelLogits(nn.Module):
     def forward(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         return self.coefficients(x) @ features.transpose(1, 2).to(x.dtype)
 
+    @staticmethod
+    def known(features: torch.Tensor) -> torch.Tensor:
+        """(B, n_bins, 2F) features -> (B, 1, 1) 1 where the sequence's level is known (a known
+        level's cosine at offset 0 is 1; an unknown one's features are all zero)."""
+        return (features[:, :, -1].abs().amax(dim=1) > 0).to(features.dtype)[:, None, None]
+
 
 class LowRankAdapter(nn.Module):
     """A frozen linear layer plus a trainable low-rank update (LoRA, Hu et al. 2021): W x + B A x.
@@ -299,6 +311,10 @@ class DailyTransformer(nn.Module):
             )
         if config.level and not spec.summary:
             raise ValueError("option 'level' needs a summary day to be the level (windows.summary: true)")
+        if config.deviations and not config.level:
+            raise ValueError("option 'deviations' needs 'level' > 0: days are scored around the level")
+        if config.deviations:  # per channel the logit of the absolute part's weight in the mixture
+            self.mixture_heads = nn.ModuleList(nn.Linear(config.n_embd, 1) for _ in spec.vocab_sizes)
         if config.level:
             self.level_heads = nn.ModuleList(LevelLogits(n, config.n_embd, config.level) for n in spec.vocab_sizes)
 
@@ -326,15 +342,27 @@ class DailyTransformer(nn.Module):
         """Final block output (B, T, n_embd) at positions first_position.., the input ids (B, T, C)
         and the level's features per channel if known (``level_features``) -> per channel (B, T, n_tokens_c)."""
         x = self.ln_f(x)
-        out = [head(x) for head in self.heads]
         after_level = self.after_level(x, first_position) if self.config.level and level is not None else None
-        for c in range(len(out)):
-            if self.config.ordinal:
-                out[c] = out[c] + self.ordinal_heads[c](x)
+        out = []
+        for c, head in enumerate(self.heads):
+            absolute = head(x) + self.ordinal_heads[c](x) if self.config.ordinal else head(x)
+            kernels = []  # the terms around yesterday's bin and around the level
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
-                out[c] = out[c] + self.relative_heads[c](x, tokens[:, :, c])  # sampling always has it
+                kernels.append(self.relative_heads[c](x, tokens[:, :, c]))  # sampling always has it
             if after_level is not None:
-                out[c] = out[c] + self.level_heads[c](x, level[c]) * after_level
+                kernels.append(self.level_heads[c](x, level[c]) * after_level)
+            plain = absolute
+            for kernel in kernels:
+                plain = plain + kernel
+            if self.config.deviations and after_level is not None:
+                around = sum(kernels)
+                weight = self.mixture_heads[c](x)  # (B, T, 1): logit of the absolute part's share
+                mixed = torch.logaddexp(
+                    F.log_softmax(around, dim=-1) + F.logsigmoid(-weight),
+                    F.log_softmax(absolute, dim=-1) + F.logsigmoid(weight),
+                )
+                plain = torch.where(after_level * LevelLogits.known(level[c]) > 0, mixed, plain)
+            out.append(plain)
         return out
 
     @staticmethod
@@ -383,8 +411,17 @@ class DailyTransformer(nn.Module):
         "ordinal_heads",
         "relative_heads",
         "level_heads",
+        "mixture_heads",
     )
-    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level")  # the options the weights' shapes follow
+    SHAPE = (
+        "n_layer",
+        "n_head",
+        "n_embd",
+        "ordinal",
+        "relative",
+        "level",
+        "deviations",
+    )  # the options the weights' shapes follow
 
     def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
@@ -444,7 +481,7 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "ln_f.")
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":

@@ -42,7 +42,9 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
             assert not torch.allclose(a[:, t + 1 :], b[:, t + 1 :])
 
 
-@pytest.mark.parametrize("options", [{}, {"ordinal": 8, "relative": 3}, {"level": 4}])
+@pytest.mark.parametrize(
+    "options", [{}, {"ordinal": 8, "relative": 3}, {"level": 4}, {"relative": 3, "level": 4, "deviations": True}]
+)
 def test_opacus_can_compute_per_sample_gradients(options):
     torch.manual_seed(0)
     generator = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).train()
@@ -103,9 +105,32 @@ def test_the_level_reaches_every_day_after_the_summary_and_not_the_summary_itsel
 def test_the_level_option_needs_a_summary_day():
     with pytest.raises(ValueError, match="'level' needs a summary day"):
         DailyTransformer(SPEC, TransformerConfig(level=4))
+    with pytest.raises(ValueError, match="'deviations' needs 'level'"):
+        DailyTransformer(SUMMARY_SPEC, TransformerConfig(deviations=True))
 
 
-@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}, {"level": 4}])
+def test_deviations_mix_the_kernels_and_the_absolute_heads_where_the_level_is_known():
+    torch.manual_seed(0)
+    m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(relative=3, level=4, deviations=True)).eval()
+    tokens = torch.randint(0, 100, (3, 22, 3))
+    tokens[:, 0], tokens[2, 1, 0] = 101, 100  # the start; the third sequence's first channel has no level
+    plain = DailyTransformer(SUMMARY_SPEC, TransformerConfig(relative=3, level=4)).eval()
+    plain.load_state_dict(m.state_dict(), strict=False)
+    with torch.no_grad():
+        mixed, summed = m(tokens), plain(tokens)
+        for c in range(3):
+            torch.testing.assert_close(mixed[c][:, 0], summed[c][:, 0])  # the summary itself: the plain sum
+            normalised = mixed[c][:2, 1:].logsumexp(dim=-1)  # the mixture's log-probabilities
+            torch.testing.assert_close(normalised, torch.zeros_like(normalised))
+        torch.testing.assert_close(mixed[0][2], summed[0][2])  # no level: the plain sum
+        m.mixture_heads[1].bias.fill_(-30.0)  # the absolute part's weight ~ 0: only the kernels remain
+        kernels = m(tokens)[1][:, 1:]
+        m.mixture_heads[1].bias.fill_(30.0)  # ~ 1: only the absolute heads
+        absolute = m(tokens)[1][:, 1:]
+    assert not torch.allclose(kernels, absolute, atol=1e-3)  # the weight chooses between two distributions
+
+
+@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}, {"level": 4}, {"level": 4, "deviations": True}])
 def test_ordinal_and_relative_heads_stay_causal(options):
     torch.manual_seed(0)
     m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).eval()
