@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         "data": loaded.source,
         "persons": len(persons),
         "notes": notes,
-        "command": "python benchmarks/fidelity.py " + " ".join(argv or __import__("sys").argv[1:]),
+        "command": "python benchmarks/fidelity.py " + shlex.join(argv or sys.argv[1:]),
     }
     table = aggregate(results["folds"])
     results |= {"meta": meta, "table": table}
