@@ -105,7 +105,11 @@ def cli() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Run folder (default: runs/<recipe name>).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), help="Override the recipe's seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder (never other files).")
-@click.option("--resume", is_flag=True, help="Continue a killed run from its last epoch's checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a killed run from its last epoch's checkpoint, or finish its evaluation if it was killed after training.",
+)
 @click.option(
     "--device",
     callback=checked_device,

@@ -26,7 +26,14 @@ from synthwear.progress import Feedback
 from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
 from synthwear.report.page import read_json, read_run_table, record_problem
-from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
+from synthwear.run_folder import (
+    check_output_folder,
+    is_run_folder,
+    publish,
+    run_folder_lock,
+    staging_folder,
+    unfinished_evaluation,
+)
 from synthwear.sampling import check_request, parse_conditions, to_long_frame
 from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
@@ -60,7 +67,8 @@ def run_recipe(
     Everything that can be checked without training is checked first: the evaluators' options, the
     synthetic cohort against memory and disk, and the output place (never a user's folder; an earlier
     run only with ``overwrite``). Training keeps
-    a checkpoint beside the folder; ``resume`` continues a killed run from it."""
+    a checkpoint beside the folder; ``resume`` continues a killed run from it, or, killed after the
+    folder was written, finishes its evaluation."""
     registry = registry or default_registry()
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
@@ -81,6 +89,10 @@ def run_recipe(
     if shard.rank != 0:
         synth.fit(progress=None)  # trains its shard; rank 0 alone samples and writes
         return None
+    if resume and not overwrite and not checkpoint_path(out_dir).exists() and is_run_folder(out_dir):
+        if not unfinished_evaluation(out_dir):
+            raise SynthwearError(f"{out_dir}: the run is complete, nothing to resume (--overwrite runs it again)")
+        return evaluate_run_folder(out_dir, registry=registry, progress=progress)  # killed after training
     check_output_folder(out_dir, overwrite=overwrite)
     if resume and not checkpoint_path(out_dir).exists():
         raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")

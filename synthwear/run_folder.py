@@ -33,6 +33,12 @@ def is_run_folder(path: Path) -> bool:
         return False
 
 
+def unfinished_evaluation(path: Path) -> bool:
+    """True for a run folder whose model and synthetic data are in place but whose evaluation was
+    cut off (killed before metrics.json and the report were written): ``--resume`` finishes it."""
+    return is_run_folder(path) and not all((path / name).is_file() for name in ("metrics.json", "report.html"))
+
+
 def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
     """Refuse, in one line and before any work, every output place that would cost the user a file."""
     out_dir = Path(out_dir)
@@ -43,6 +49,11 @@ def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
             raise SynthwearError(
                 f"{out_dir}: the folder holds files that are not a synthwear run; "
                 "a run never replaces them (choose another --out)"
+            )
+        if not overwrite and unfinished_evaluation(out_dir):
+            raise SynthwearError(
+                f"{out_dir}: holds a run whose evaluation was cut off; pass --resume to finish it, "
+                "or --overwrite to replace it"
             )
         if not overwrite:
             raise SynthwearError(f"{out_dir}: holds an earlier run; pass --overwrite to replace it")

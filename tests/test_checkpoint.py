@@ -107,3 +107,61 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path, slow_recipe):
 
     result = CliRunner().invoke(cli, ["run", str(slow_recipe), "--out", str(tmp_path / "run"), "--resume"])
     assert result.exit_code == 1 and "no checkpoint to resume" in result.output
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The slow recipe run once, never killed: the recipe and the run's folder."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["training"].update(epochs=5, patience=5)
+    raw["windows"]["stride"] = 1
+    raw["generator"].update(n_embd=32)
+    raw["evaluation"]["evaluators"] = [{"name": "forecast"}, {"name": "discriminative"}]
+    recipe = folder / "slow.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    done = subprocess.run([*CLI, "run", str(recipe), "--out", str(folder / "run")], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return recipe, folder / "run"
+
+
+MOMENTS = {  # what a kill -9 interrupts, told by what the run has left beside its folder so far
+    "starting up": lambda place: False,  # killed after the first half second
+    "reading the data": lambda place: (place / ".run.lock").exists(),
+    "training": lambda place: (place / ".run.checkpoint.safetensors").exists(),
+    "writing the run folder": lambda place: any(place.glob(".run.tmp-*")),
+    "evaluating": lambda place: (place / "run" / "run.json").exists(),
+    "writing the report": lambda place: (place / "run" / "metrics.json").exists(),
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_kill_at_any_point_then_resume_gives_the_uninterrupted_run(tmp_path, uninterrupted, moment):
+    """kill -9 as soon as the run reaches ``moment``, then what the user is told to do: ``--resume``
+    where anything is kept, else the same command again. The result is the run never killed, and
+    nothing else is left beside it."""
+    recipe, reference = uninterrupted
+    out = tmp_path / "run"
+    command = [*CLI, "run", str(recipe), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + (0.5 if moment == "starting up" else 120)
+    while time.monotonic() < deadline and process.poll() is None and not MOMENTS[moment](tmp_path):
+        time.sleep(0.001)
+    process.kill()
+    process.wait(timeout=60)
+    if not (out / "report.html").is_file():  # else it had finished; --resume would say so
+        kept = (tmp_path / ".run.checkpoint.safetensors").exists() or out.exists()
+        again = subprocess.run(command + ["--resume"] * kept, capture_output=True)
+        assert again.returncode == 0, again.stderr.decode()[-2000:]
+    expected, got = (load_file(folder / "model" / "weights.safetensors") for folder in (reference, out))
+    assert all((expected[k] == got[k]).all() for k in expected)
+    assert (out / "synthetic.csv").read_bytes() == (reference / "synthetic.csv").read_bytes()
+    metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (reference, out)]
+    assert metrics[0] == metrics[1] and (out / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, staging or checkpoint
+
+
+def test_resume_of_a_complete_run_says_there_is_nothing_to_resume(uninterrupted):
+    recipe, reference = uninterrupted
+    done = subprocess.run([*CLI, "run", str(recipe), "--out", str(reference), "--resume"], capture_output=True)
+    assert done.returncode == 1 and b"the run is complete, nothing to resume" in done.stdout + done.stderr
