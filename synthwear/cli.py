@@ -145,12 +145,16 @@ def run(
 
 
 def interrupted(out_dir: Path) -> click.exceptions.Exit:
-    """Ctrl-C: one line saying what is left (the run folder is untouched; the training checkpoint, if
-    one was written, is kept for ``--resume``), and the shell's exit status for SIGINT, 130."""
+    """Ctrl-C: one line saying what is left (the run folder is untouched, or in place with its
+    evaluation cut off; the training checkpoint, if one was written, is kept for ``--resume``), and
+    the shell's exit status for SIGINT, 130."""
     from synthwear.checkpoint import checkpoint_path
+    from synthwear.run_folder import unfinished_evaluation
 
     kept = checkpoint_path(out_dir)
-    if kept.exists():
+    if unfinished_evaluation(out_dir) and not kept.exists():
+        console.print(f"[red]interrupted:[/] the run is in {out_dir} but not evaluated; add --resume to finish it")
+    elif kept.exists():
         console.print(f"[red]interrupted:[/] training so far is kept in {kept}; add --resume to continue from it")
     else:
         console.print(f"[red]interrupted:[/] nothing was written to {out_dir}")

@@ -37,7 +37,7 @@ from synthwear.run_folder import (
 from synthwear.sampling import check_request, parse_conditions, to_long_frame
 from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
-from synthwear.tables import atomic_path, read_person_table, write_daily_table
+from synthwear.tables import atomic_path, read_person_table, unwritable, write_daily_table
 from synthwear.train import Shard
 
 
@@ -79,21 +79,19 @@ def run_recipe(
         where_from=f"{where}: sampling.where",
         quotas_from=f"{where}: sampling.quotas",
     )
-    check_cohort(recipe, out_dir)  # on every torchrun rank, so that none is left waiting for the others
-    synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     shard = Shard.of_process_group()
     if resume and shard.world_size > 1:
         raise SynthwearError(
             f"{where}: --resume is not available for torchrun runs yet: the ranks' states are not checkpointed"
         )
+    if resume and evaluation_to_finish(recipe, out_dir, overwrite):  # killed after its folder was written
+        return evaluate_run_folder(out_dir, registry=registry, progress=progress)
+    check_cohort(recipe, out_dir)  # on every torchrun rank, so that none is left waiting for the others
+    synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
     if shard.rank != 0:
         synth.fit(progress=None)  # trains its shard; rank 0 alone samples and writes
         return None
-    if resume and not overwrite and not checkpoint_path(out_dir).exists() and is_run_folder(out_dir):
-        if not unfinished_evaluation(out_dir):
-            raise SynthwearError(f"{out_dir}: the run is complete, nothing to resume (--overwrite runs it again)")
-        return evaluate_run_folder(out_dir, registry=registry, progress=progress)  # killed after training
-    check_output_folder(out_dir, overwrite=overwrite)
+    check_output_folder(out_dir, overwrite=overwrite, resume=resume)
     if resume and not checkpoint_path(out_dir).exists():
         raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")
     keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
@@ -109,6 +107,27 @@ def run_recipe(
         )
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
+
+
+def evaluation_to_finish(recipe: Recipe, out_dir: Path, overwrite: bool) -> bool:
+    """For ``--resume``: True where this recipe's run folder is in place and its evaluation was cut
+    off (a checkpoint older than the folder is left from the training that made it, and goes); a
+    complete run, or one another recipe made, is a one-line refusal. False where training is what is
+    to be resumed (no run folder, or a checkpoint newer than the one there)."""
+    checkpoint = checkpoint_path(out_dir)
+    if overwrite or not is_run_folder(out_dir):
+        return False
+    if checkpoint.exists() and checkpoint.stat().st_mtime_ns > (out_dir / "run.json").stat().st_mtime_ns:
+        return False
+    if not unfinished_evaluation(out_dir):
+        raise SynthwearError(f"{out_dir}: the run is complete, nothing to resume (to run it again: --overwrite alone)")
+    if read_json(out_dir / "run.json").get("recipe") != json.loads(json.dumps(recipe.to_dict())):
+        raise SynthwearError(
+            f"{out_dir}: was run with another recipe than {recipe.where()} (or another --seed); "
+            f"`synthwear evaluate {out_dir}` finishes its evaluation as it was run"
+        )
+    checkpoint.unlink(missing_ok=True)
+    return True
 
 
 def check_cohort(recipe: Recipe, out_dir: Path) -> None:
@@ -155,12 +174,17 @@ def write_run_folder(
     model has any) and run.json, assembled under a staging name and swapped into place: what training
     and sampling made is kept before any evaluator runs."""
     with staging_folder(out_dir) as staging:
-        frame = to_long_frame(synthetic, synth.fitted.channels, starts)
-        write_daily_table(frame, staging / "synthetic.csv")
-        if persons is not None:
-            write_daily_table(persons, staging / "persons.csv")
-        synth.save(staging / "model")
-        write_json(staging / "run.json", synth.record)
+        try:
+            frame = to_long_frame(synthetic, synth.fitted.channels, starts)
+            write_daily_table(frame, staging / "synthetic.csv")
+            if persons is not None:
+                write_daily_table(persons, staging / "persons.csv")
+            synth.save(staging / "model")
+            write_json(staging / "run.json", synth.record)
+        except OSError as err:  # a full disk: the checkpoint beside the folder is kept for --resume
+            raise unwritable(out_dir, err) from None
+        except SynthwearError as err:  # named as the user knows it, not by the hidden staging folder
+            raise SynthwearError(str(err).replace(str(staging), str(out_dir))) from None
         publish(staging, out_dir)
     return out_dir
 

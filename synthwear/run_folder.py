@@ -39,7 +39,7 @@ def unfinished_evaluation(path: Path) -> bool:
     return is_run_folder(path) and not all((path / name).is_file() for name in ("metrics.json", "report.html"))
 
 
-def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
+def check_output_folder(out_dir: Path, *, overwrite: bool, resume: bool = False) -> None:
     """Refuse, in one line and before any work, every output place that would cost the user a file."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -50,7 +50,7 @@ def check_output_folder(out_dir: Path, *, overwrite: bool) -> None:
                 f"{out_dir}: the folder holds files that are not a synthwear run; "
                 "a run never replaces them (choose another --out)"
             )
-        if not overwrite and unfinished_evaluation(out_dir):
+        if not overwrite and not resume and unfinished_evaluation(out_dir):
             raise SynthwearError(
                 f"{out_dir}: holds a run whose evaluation was cut off; pass --resume to finish it, "
                 "or --overwrite to replace it"

@@ -65,6 +65,7 @@ def sample_persons(
     seed: int,
     *,
     where: Sequence[str] = (),
+    where_from: str = "--where",
     quotas: Sequence[str] | dict | None = None,
     seed_table: pd.DataFrame | None = None,
     seed_source: str = "the seed table",
@@ -88,7 +89,7 @@ def sample_persons(
         table = seed_table.drop(columns="person_id", errors="ignore")
         frame = model.attributes.sample_rows(table, seed=seed, source=seed_source)
     else:
-        conditions, parsed = parse_conditions(where, quotas)
+        conditions, parsed = parse_conditions(where, quotas, where_from=where_from)
         frame = model.attributes.sample(n, seed=seed, where=conditions, quotas=parsed or None)
     frame.insert(0, "person_id", synthetic_ids(len(frame)))
     return frame

@@ -251,6 +251,7 @@ class Synthesizer:
             persons or sampling.persons,
             self.recipe.seed if seed is None else seed,
             where=(sampling.where if own else []) if where is None else where,
+            where_from="--where" if where is not None else f"{self.recipe.where()}: sampling.where",
             quotas=(sampling.quotas if own else None) if quotas is None else quotas,
             seed_table=seed_table,
             seed_source=seed_source,

@@ -238,7 +238,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
         raise unwritable(target, err) from None
     os.close(fd)
     try:
-        yield Path(tmp)
+        try:
+            yield Path(tmp)
+        except OSError as err:  # the block's own writing: a full disk, a quota, a vanished folder
+            raise unwritable(target, err) from None
         try:
             os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's private 0600 is not what the user's files get
             os.replace(tmp, target)

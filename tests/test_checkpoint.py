@@ -148,7 +148,7 @@ def test_kill_at_any_point_then_resume_gives_the_uninterrupted_run(tmp_path, uni
     while time.monotonic() < deadline and process.poll() is None and not MOMENTS[moment](tmp_path):
         time.sleep(0.001)
     process.kill()
-    process.wait(timeout=60)
+    assert process.wait(timeout=60) == -signal.SIGKILL  # killed while it ran, not after it finished
     if not (out / "report.html").is_file():  # else it had finished; --resume would say so
         kept = (tmp_path / ".run.checkpoint.safetensors").exists() or out.exists()
         again = subprocess.run(command + ["--resume"] * kept, capture_output=True)

@@ -1,7 +1,9 @@
 """The default recipe on the small, few-channel real cohorts researchers start from: every person
 split ends with a complete run folder, and every evaluator gives a number or says why it cannot."""
 
+import errno
 import json
+import os
 
 import pytest
 import yaml
@@ -83,6 +85,55 @@ def test_a_cohort_the_disk_cannot_hold_is_refused_before_training(tmp_path, monk
     with pytest.raises(SynthwearError, match=r"synthetic.csv: 1,000,000,000,000 persons × 7 days make a file of about"):
         run_recipe(load_recipe(tmp_path / "r.yaml"), tmp_path / "run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.yaml"]
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize(
+    ("writer", "written"), [("synthwear.model.save_file", "/run"), ("pandas.DataFrame.to_csv", "/run/synthetic.csv")]
+)
+def test_a_disk_full_while_the_run_is_written_is_one_line_and_resume_finishes_it(
+    tmp_path, monkeypatch, writer, written
+):
+    """The disk fills after training: one line naming what could not be written and why, nothing
+    half-written, the checkpoint kept; once there is room, --resume writes the same run."""
+    recipe, out = load_recipe(REPO / "recipes" / "tiny.yaml"), tmp_path / "run"
+    with monkeypatch.context() as patched:
+        patched.setattr(writer, disk_full)
+        with pytest.raises(
+            SynthwearError, match=rf"{written}: cannot be written \(No space left on device\)"
+        ) as raised:
+            run_recipe(recipe, out)
+    assert "\n" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.checkpoint.safetensors"]
+    run_recipe(recipe, out, resume=True)
+    assert (out / "model" / "weights.safetensors").is_file() and (out / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_resume_finishes_an_evaluation_that_was_cut_off_and_only_for_its_own_recipe(tmp_path):
+    """Killed after the folder was published and before the training checkpoint was removed: the
+    stale checkpoint goes and the evaluation is finished; another recipe is told how to finish it."""
+    recipe, out = load_recipe(REPO / "recipes" / "tiny.yaml"), tmp_path / "run"
+    run_recipe(recipe, out)
+    expected = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    (out / "report.html").unlink()
+    stale = tmp_path / ".run.checkpoint.safetensors"
+    stale.write_bytes(b"left from the training that made the folder")
+    os.utime(stale, ns=(0, 0))
+    with pytest.raises(SynthwearError, match=r"holds a run whose evaluation was cut off; pass --resume"):
+        run_recipe(recipe, out)
+    other = recipe.model_copy(update={"seed": 1})
+    with pytest.raises(SynthwearError, match=r"was run with another recipe .* `synthwear evaluate .*run` finishes"):
+        run_recipe(other, out, resume=True)
+    run_recipe(recipe, out, resume=True)
+    assert json.loads((out / "metrics.json").read_text()) == expected and (out / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    with pytest.raises(SynthwearError, match=r"the run is complete, nothing to resume"):
+        run_recipe(recipe, out, resume=True)
 
 
 @pytest.mark.parametrize("drop", ["recipe", "data"])

@@ -356,7 +356,7 @@ class DailyTransformer(nn.Module):
                 plain = plain + kernel
             if self.config.deviations and after_level is not None:
                 around = sum(kernels)
-                weight = self.mixture_heads[c](x)  # (B, T, 1): logit of the absolute part's share
+                weight = self.mixture_heads[c](x).float()  # (B, T, 1): logit of the absolute part's share
                 mixed = torch.logaddexp(
                     F.log_softmax(around, dim=-1) + F.logsigmoid(-weight),
                     F.log_softmax(absolute, dim=-1) + F.logsigmoid(weight),
@@ -413,15 +413,8 @@ class DailyTransformer(nn.Module):
         "level_heads",
         "mixture_heads",
     )
-    SHAPE = (
-        "n_layer",
-        "n_head",
-        "n_embd",
-        "ordinal",
-        "relative",
-        "level",
-        "deviations",
-    )  # the options the weights' shapes follow
+    # the options the weights' shapes follow
+    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level", "deviations")
 
     def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from opacus.validators import ModuleValidator
@@ -123,11 +125,14 @@ def test_deviations_mix_the_kernels_and_the_absolute_heads_where_the_level_is_kn
             normalised = mixed[c][:2, 1:].logsumexp(dim=-1)  # the mixture's log-probabilities
             torch.testing.assert_close(normalised, torch.zeros_like(normalised))
         torch.testing.assert_close(mixed[0][2], summed[0][2])  # no level: the plain sum
-        m.mixture_heads[1].bias.fill_(-30.0)  # the absolute part's weight ~ 0: only the kernels remain
-        kernels = m(tokens)[1][:, 1:]
-        m.mixture_heads[1].bias.fill_(30.0)  # ~ 1: only the absolute heads
-        absolute = m(tokens)[1][:, 1:]
-    assert not torch.allclose(kernels, absolute, atol=1e-3)  # the weight chooses between two distributions
+        for model in (m, plain):  # absolute heads that say nothing: the plain sum is the kernels alone
+            model.heads[1].weight.zero_(), model.heads[1].bias.zero_()
+        m.mixture_heads[1].weight.zero_()
+        m.mixture_heads[1].bias.fill_(-30.0)  # the absolute part's weight ~ 0: the kernels' distribution
+        torch.testing.assert_close(m(tokens)[1][:, 1:], plain(tokens)[1][:, 1:].log_softmax(-1))
+        m.mixture_heads[1].bias.fill_(30.0)  # ~ 1: the absolute heads' (here uniform) distribution
+        uniform = torch.full_like(m(tokens)[1][:, 1:], -math.log(100))
+        torch.testing.assert_close(m(tokens)[1][:, 1:], uniform)
 
 
 @pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}, {"level": 4}, {"level": 4, "deviations": True}])
