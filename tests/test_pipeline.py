@@ -113,6 +113,35 @@ def test_a_disk_full_while_the_run_is_written_is_one_line_and_resume_finishes_it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def test_a_disk_full_during_training_keeps_the_last_checkpoint_and_resume_ends_as_if_never_stopped(
+    tmp_path, monkeypatch
+):
+    """The second epoch's checkpoint cannot be written: one line naming it, the first epoch's
+    checkpoint intact (written atomically), no temporary file; --resume then gives the model of a
+    run never stopped."""
+    from safetensors.torch import load_file
+
+    from synthwear import checkpoint
+
+    recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
+    run_recipe(recipe, tmp_path / "reference")
+    save, calls = checkpoint.save_file, []
+
+    def full_on_the_second(*args, **kwargs):
+        calls.append(1)
+        return disk_full() if len(calls) == 2 else save(*args, **kwargs)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched:
+        patched.setattr(checkpoint, "save_file", full_on_the_second)
+        with pytest.raises(SynthwearError, match=r"\.run\.checkpoint\.safetensors: cannot be written \(No space left"):
+            run_recipe(recipe, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.checkpoint.safetensors", "reference"]
+    run_recipe(recipe, out, resume=True)
+    expected, got = (load_file(folder / "model" / "weights.safetensors") for folder in (tmp_path / "reference", out))
+    assert all((expected[k] == got[k]).all() for k in expected)
+
+
 def test_resume_finishes_an_evaluation_that_was_cut_off_and_only_for_its_own_recipe(tmp_path):
     """Killed after the folder was published and before the training checkpoint was removed: the
     stale checkpoint goes and the evaluation is finished; another recipe is told how to finish it."""
