@@ -34,10 +34,10 @@ from synthwear.run_folder import (
     staging_folder,
     unfinished_evaluation,
 )
-from synthwear.sampling import check_request, parse_conditions, to_long_frame
+from synthwear.sampling import check_request, parse_recipe_conditions, to_long_frame
 from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
 from synthwear.synthesizer import Synthesizer, synthetic_values
-from synthwear.tables import atomic_path, read_person_table, unwritable, write_daily_table
+from synthwear.tables import atomic_path, read_person_table, write_daily_table
 from synthwear.train import Shard
 
 
@@ -73,12 +73,7 @@ def run_recipe(
     out_dir = Path(out_dir)
     evaluators = build_evaluators(recipe, registry)
     where = recipe.where()
-    parse_conditions(
-        recipe.sampling.where,
-        recipe.sampling.quotas,
-        where_from=f"{where}: sampling.where",
-        quotas_from=f"{where}: sampling.quotas",
-    )
+    parse_recipe_conditions(recipe.sampling.where, recipe.sampling.quotas, where)
     shard = Shard.of_process_group()
     if resume and shard.world_size > 1:
         raise SynthwearError(
@@ -174,17 +169,12 @@ def write_run_folder(
     model has any) and run.json, assembled under a staging name and swapped into place: what training
     and sampling made is kept before any evaluator runs."""
     with staging_folder(out_dir) as staging:
-        try:
-            frame = to_long_frame(synthetic, synth.fitted.channels, starts)
-            write_daily_table(frame, staging / "synthetic.csv")
-            if persons is not None:
-                write_daily_table(persons, staging / "persons.csv")
-            synth.save(staging / "model")
-            write_json(staging / "run.json", synth.record)
-        except OSError as err:  # a full disk: the checkpoint beside the folder is kept for --resume
-            raise unwritable(out_dir, err) from None
-        except SynthwearError as err:  # named as the user knows it, not by the hidden staging folder
-            raise SynthwearError(str(err).replace(str(staging), str(out_dir))) from None
+        frame = to_long_frame(synthetic, synth.fitted.channels, starts)
+        write_daily_table(frame, staging / "synthetic.csv")
+        if persons is not None:
+            write_daily_table(persons, staging / "persons.csv")
+        synth.save(staging / "model")
+        write_json(staging / "run.json", synth.record)
         publish(staging, out_dir)
     return out_dir
 

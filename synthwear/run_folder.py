@@ -127,7 +127,9 @@ def remove_staging(out_dir: Path) -> None:
 
 @contextmanager
 def staging_folder(out_dir: Path) -> Iterator[Path]:
-    """A hidden folder beside ``out_dir`` to assemble the run in; removed unless it was published."""
+    """A hidden folder beside ``out_dir`` to assemble the run in; removed unless it was published.
+    What cannot be written in it (a full disk) is one line naming ``out_dir``, the place the user
+    knows, not the hidden folder."""
     try:
         staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     except OSError as err:
@@ -137,6 +139,10 @@ def staging_folder(out_dir: Path) -> Iterator[Path]:
     )  # published as the run folder: mkdtemp's private 0700 is not a user's folder
     try:
         yield staging
+    except OSError as err:
+        raise unwritable(out_dir, err) from None
+    except SynthwearError as err:
+        raise SynthwearError(str(err).replace(str(staging), str(out_dir))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

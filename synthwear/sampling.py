@@ -111,6 +111,16 @@ def parse_conditions(
     return conditions, [parse_quota(q) for q in quotas or ()]
 
 
+def parse_recipe_conditions(
+    where: Sequence[str], quotas: Sequence[str] | dict | None, recipe: str
+) -> tuple[Conditions | None, list]:
+    """``parse_conditions`` for a recipe's own ``sampling.where`` and ``sampling.quotas``: messages
+    name the recipe and the field."""
+    return parse_conditions(
+        where, quotas, where_from=f"{recipe}: sampling.where", quotas_from=f"{recipe}: sampling.quotas"
+    )
+
+
 def check_conditions(
     attributes: AttributeModel | None, where: Sequence[str], quotas: Sequence[str] | dict | None, recipe: str
 ) -> None:
@@ -122,9 +132,7 @@ def check_conditions(
         raise SynthwearError(
             f"{recipe}: sampling.where and sampling.quotas need person attributes (data.persons, and no privacy section)"
         )
-    conditions, parsed = parse_conditions(
-        where, quotas, where_from=f"{recipe}: sampling.where", quotas_from=f"{recipe}: sampling.quotas"
-    )
+    conditions, parsed = parse_recipe_conditions(where, quotas, recipe)
     base = conditions.check(attributes) if conditions else {}
     if parsed:
         quota_cells(parsed, 100, attributes, base)
