@@ -168,27 +168,52 @@ def training_windows(recipe: Recipe, parts) -> np.ndarray:
 
 
 # --- one fold, all rows ----------------------------------------------------------------------------
-def run_fold(recipes: dict[str, Recipe], holdout: list[str], peer_rows: list[Peer], seed: int, log) -> dict:
+def run_fold(
+    recipes: dict[str, Recipe], holdout: list[str], peer_rows: list[Peer], seed: int, log, repeats: int = 1
+) -> dict:
+    """Every row on one fold. A trained row is the mean of ``repeats`` trainings with seeds seed, seed + 1, ...
+    (synthwear: its recipe's seed + r, which also deals its validation persons): on a few dozen persons
+    one training's score moves by up to 0.09 between seeds, as much as the differences being measured."""
     rows: dict[str, dict] = {}
     base = None
     for label, recipe in recipes.items():
-        fold = synthwear_fold(recipe, holdout)
-        base = base or fold
-        rows[label] = timed_scores(fold, recipe)
+        trained = []
+        for r in range(repeats):
+            fold = synthwear_fold(recipe.model_copy(update={"seed": recipe.seed + r}), holdout)
+            base = base or fold
+            trained.append(timed_scores(fold, recipe))
+        rows[label] = mean_row(trained)
         log(f"  {label}: {summary(rows[label])}")
     first = next(iter(recipes.values()))
     target = tstr_target(first)
     base_context = base["context"]
     windows = training_windows(first, base["parts"]) if peer_rows else None
     for peer in peer_rows:
-        label = peer[0]
-        rows[label] = timed_scores(peer_fold(base_context, windows, peer, first.sampling.persons, seed), first)
+        label, sequences = peer[0], first.sampling.persons
+        trained = [
+            timed_scores(peer_fold(base_context, windows, peer, sequences, seed + r), first) for r in range(repeats)
+        ]
+        rows[label] = mean_row(trained)
         log(f"  {label}: {summary(rows[label])}")
     n = len(base_context.synthetic.values)
     floor = independent_days(base_context.train, n, seed)
     rows["ceiling: real training persons"] = scores(replace(base_context, synthetic=base_context.train), target, False)
     rows["floor: independent days"] = scores(replace(base_context, synthetic=floor), target)
     return {"holdout_persons": len(holdout), "holdout_windows": len(base_context.holdout.values), "rows": rows}
+
+
+def mean_row(rows: list[dict]) -> dict:
+    """Column by column, the mean of the repeats' rows (a column no repeat could score stays None)."""
+    return {column: mean_of([row.get(column) for row in rows]) for column in rows[0]}
+
+
+def finite(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None and np.isfinite(v)]
+
+
+def mean_of(values: list[float | None]) -> float | None:
+    known = finite(values)
+    return float(np.mean(known)) if known else None
 
 
 def tstr_target(recipe: Recipe) -> str:
@@ -225,7 +250,7 @@ def skip_note(rows: str, option: str, budgets: list, installed: bool, missing: s
 
 # --- the table -------------------------------------------------------------------------------------
 def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
-    known = [v for v in values if v is not None and np.isfinite(v)]
+    known = finite(values)
     return (float(np.mean(known)), float(np.std(known))) if known else None
 
 
@@ -265,7 +290,8 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     calendar += [(f"missing-share error {c}", f"missing_error.{c}", 1, True) for c in channels]
     lines = [
         f"Person-level {meta['folds']}-fold cross-validation on {meta['data']} ({meta['persons']} persons with a "
-        f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds. "
+        f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds; a "
+        f"trained row's score in a fold is the mean of {meta.get('repeats', 1)} trainings (seeds seed, seed + 1, ...). "
         f"Train on real (next-day MAE): {cell(table[next(iter(table))]['train_on_real_mae'], 2)}; persistence "
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
@@ -329,6 +355,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="how persons are dealt into folds")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="trainings per row and fold (seeds seed, seed+1, ...), averaged: one training's score varies with its "
+        "seed as much as the rows differ (default 3; 1 with --quick)",
+    )
     parser.add_argument("--par-epochs", type=int, nargs="*", default=[128, 512], help="a PARSynthesizer row per count")
     parser.add_argument(
         "--mostly-minutes",
@@ -358,6 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     folds, par_epochs, mostly_minutes = args.folds, args.par_epochs, args.mostly_minutes
     if args.quick:  # the smallest budgets, and still no row for a peer that was switched off
         folds, par_epochs, mostly_minutes = 2, [1] if par_epochs else [], [0.2] if mostly_minutes else []
+    repeats = args.repeats or (1 if args.quick else 3)
     peer_rows = available_peers(par_epochs, mostly_minutes, args.seed)
     first = next(iter(recipes.values()))
     loaded = load_data(first, default_registry())
@@ -366,11 +399,12 @@ def main(argv: list[str] | None = None) -> None:
     results = {"folds": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     for k, holdout in enumerate(dealt):
         print(f"fold {k + 1}/{folds}: {len(holdout)} unseen persons", flush=True)
-        results["folds"].append(run_fold(recipes, holdout, peer_rows, args.seed, print))
+        results["folds"].append(run_fold(recipes, holdout, peer_rows, args.seed, print, repeats))
     notes = peer_notes(par_epochs, mostly_minutes)
     meta = {
         "folds": folds,
         "seed": args.seed,
+        "repeats": repeats,
         "data": loaded.source,
         "persons": len(persons),
         "notes": notes,

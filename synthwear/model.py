@@ -37,6 +37,17 @@ from synthwear.plugins import Registry
 FORMAT_VERSION = 1
 
 
+def person_levels(tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Rows (D, C) of ``day_tokens``' predicted columns, person p's rows ``offsets[p]:offsets[p+1]``
+    (at least one each) -> (D, C) every row's person level: the person's mean bin per channel over all
+    their days, rounded (MISSING where they have none), the summary day of ``windows.summary_of: person``."""
+    observed = tokens != MISSING
+    sums = np.add.reduceat(np.where(observed, tokens, 0), offsets[:-1], axis=0)
+    counts = np.add.reduceat(observed.astype(np.int64), offsets[:-1], axis=0)
+    levels = np.where(counts > 0, np.rint(sums / np.maximum(counts, 1)), MISSING).astype(np.int64)
+    return np.repeat(levels, np.diff(offsets), axis=0)
+
+
 @dataclass
 class SynthesisModel:
     channels: list[str]
@@ -129,25 +140,30 @@ class SynthesisModel:
         codes = torch.where(codes == MISSING, unknown, codes)
         return torch.cat([codes[:, :1]] * self.summary + [codes], dim=1)
 
-    def with_summary(self, tokens: torch.Tensor) -> torch.Tensor:
+    def with_summary(self, tokens: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
         """Windows (B, T, C) -> the sequences the generator models: with ``summary``, a first "day"
-        holding each channel's mean bin over the window (MISSING where the channel has no observed
-        day) precedes the days. Sampled first, it fixes a synthetic person's level for the whole
+        holding each channel's level precedes the days: ``levels`` (B, C) if given (the persons'
+        levels, ``person_levels``), else each channel's mean bin over the window (MISSING where the
+        channel has no observed day). Sampled first, it fixes a synthetic person's level for the whole
         sequence, so that days vary around it instead of drifting, as real persons' days do."""
         if not self.summary:
             return tokens
-        observed = tokens != MISSING
-        mean = (tokens.clamp(min=0) * observed).sum(dim=1) / observed.sum(dim=1).clamp(min=1)
-        summary = torch.where(observed.any(dim=1), mean.round().long(), MISSING)
-        return torch.cat([summary[:, None], tokens], dim=1)
+        if levels is None:
+            observed = tokens != MISSING
+            mean = (tokens.clamp(min=0) * observed).sum(dim=1) / observed.sum(dim=1).clamp(min=1)
+            levels = torch.where(observed.any(dim=1), mean.round().long(), MISSING)
+        return torch.cat([levels[:, None], tokens], dim=1)
 
     def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows (B, T, n_scored + K) of ``day_tokens`` -> (inputs, targets) the generator is trained
-        and scored on: targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
-        targets = self.with_summary(windows[..., : self.n_scored])
+        """Windows (B, T, n_scored + K [+ n_scored]) of ``day_tokens`` (then, optionally, every day's
+        person level, ``person_levels``) -> (inputs, targets) the generator is trained and scored on:
+        targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
+        day_columns = self.n_scored + len(self.covariate_sizes)
+        levels = windows[:, 0, day_columns:] if windows.size(-1) > day_columns else None
+        targets = self.with_summary(windows[..., : self.n_scored], levels)
         inputs = self.shifted_inputs(targets, hide_summary)
         if self.has_covariates:
-            inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored :])], dim=-1)
+            inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored : day_columns])], dim=-1)
         return inputs, targets
 
     def shifted_inputs(self, tokens: torch.Tensor, hide_summary: float = 0.0) -> torch.Tensor:

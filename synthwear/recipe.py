@@ -119,6 +119,11 @@ class WindowSection(Section):
     # so a synthetic person keeps one level; docs/model.md. ``summary_hidden``: the share of training
     # windows whose summary the model does not see, so it also predicts days without one.
     summary: bool = False
+    # What the summary day is the mean of: the window's own days, or all of the person's days (their
+    # level over the whole record). A window's own mean pins its days (their sum is known), which the
+    # model learns as a pull towards the level stronger than real persons have; a person's mean does
+    # not, so days drawn around it keep their day-to-day persistence (docs/model.md).
+    summary_of: Literal["window", "person"] = "window"
     summary_hidden: float = Field(0.25, ge=0.0, le=1.0)
     # Learn which days each channel is missing on and generate gaps the way the data has them
     # (sampling.complete turns them off at sampling time); docs/model.md.
@@ -132,6 +137,12 @@ class WindowSection(Section):
         if len(set(value)) != len(value):
             raise ValueError(f"calendar features are named once each, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _summary_to_be_of(self) -> WindowSection:
+        if self.summary_of == "person" and not self.summary:
+            raise ValueError("windows.summary_of: person needs windows.summary: true (it says what the summary is)")
+        return self
 
 
 class SplitSection(Section):

@@ -26,7 +26,7 @@ from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import EvaluationContext, GeneratorSpec, Loss, Windows
-from synthwear.model import SynthesisModel
+from synthwear.model import SynthesisModel, person_levels
 from synthwear.plugins import Registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
@@ -256,6 +256,9 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
     tokens, clipped = {}, {}
     for name, part in parts.items():
         tokens[name], clipped[name] = model.day_tokens(part.values, part.dates(), part.row_attributes())
+        if recipe.windows.summary_of == "person":  # every day carries its person's level (training_pair)
+            levels = person_levels(tokens[name][:, : model.n_scored], part.offsets)
+            tokens[name] = np.concatenate([tokens[name], levels], axis=1)
     starts = {
         "train": parts["train"].window_starts(days, stride, least),
         "validation": subsample(

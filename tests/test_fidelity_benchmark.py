@@ -19,7 +19,15 @@ def quick(tmp_path_factory):
 
         out = tmp_path_factory.mktemp("fidelity")
         fidelity.main(
-            ["--quick", "--out", str(out), "--variant", "plain heads: generator.ordinal=0 generator.relative=0"]
+            [
+                "--quick",
+                "--repeats",
+                "2",
+                "--out",
+                str(out),
+                "--variant",
+                "plain heads: generator.ordinal=0 generator.relative=0",
+            ]
         )
         installed = {"sdv": peers.sdv_installed(), "mostly": peers.mostlyai_installed()}
         return json.loads((out / "results.json").read_text()), (out / "table.md").read_text(), installed
@@ -54,6 +62,22 @@ def test_rows_and_columns(quick):
     assert ceiling["discriminative"][0] < synthwear["discriminative"][0]  # two epochs cannot match real persons
     assert ceiling["near_copies"] is None  # the training windows themselves: not a meaningful near-copy score
     assert "| synthwear fitbit |" in table and "mean ± sd over folds" in table
+    assert results["meta"]["repeats"] == 2 and "the mean of 2 trainings" in table
+
+
+def test_a_trained_row_is_the_mean_of_its_repeats_column_by_column():
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from fidelity import mean_row
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rows = [
+        {"discriminative": 0.1, "tstr_mae": None, "ks": 0.5},
+        {"discriminative": 0.3, "tstr_mae": None, "ks": np.nan},
+    ]
+    assert mean_row(rows) == {"discriminative": pytest.approx(0.2), "tstr_mae": None, "ks": 0.5}
 
 
 def test_a_variant_changes_only_the_settings_it_names():

@@ -33,7 +33,16 @@ def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> Synthe
     )
 
 
-@pytest.mark.parametrize("options", [{}, {"ordinal": 4, "relative": 2}, {"level": 3}, {"level": 3, "deviations": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"ordinal": 4, "relative": 2},
+        {"level": 3},
+        {"level": 3, "deviations": True},
+        {"relative": 2, "level": 3, "envelope": True},
+    ],
+)
 @pytest.mark.parametrize("prefix", [1, 2])  # the start alone, or with the summary day (the level)
 def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, prefix):
     torch.manual_seed(0)
@@ -52,6 +61,7 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, pref
         (SPEC, {}, 2),
         (SUMMARY_SPEC, {"level": 3}, 0),
         (SUMMARY_SPEC, {"relative": 2, "level": 3, "deviations": True}, 0),
+        (SUMMARY_SPEC, {"relative": 2, "level": 3, "deviations": True, "envelope": True}, 0),
     ],
 )
 def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context(spec, options, primed):

@@ -175,6 +175,30 @@ def test_a_hidden_summary_is_seen_as_missing(summary_model):
     assert torch.equal(some[:, 2:], inputs[:, 2:])
 
 
+def test_a_persons_level_is_their_mean_bin_over_all_their_days_or_missing():
+    from synthwear.interfaces import MISSING
+    from synthwear.model import person_levels
+
+    tokens = np.array([[2, 10], [4, MISSING], [7, 11], [MISSING, MISSING], [1, 5], [MISSING, 6]])
+    levels = person_levels(tokens, np.array([0, 3, 4, 6]))  # persons of 3, 1 and 2 days
+    expected = [[4, 10], [4, 10], [4, 10], [MISSING, MISSING], [1, 6], [1, 6]]  # (10 + 11) / 2 rounds to 10
+    np.testing.assert_array_equal(levels, expected)
+
+
+def test_given_levels_are_the_summary_day_and_covariates_are_read_before_them(tiny_recipe):
+    model = gap_calendar_model(tiny_recipe, summary=True)
+    days = model.window_days
+    values = np.random.default_rng(0).uniform(50, 70, (4, days, 3))
+    dates = np.datetime64("2024-01-01") + np.arange(days).astype("timedelta64[D]")
+    tokens = torch.from_numpy(model.day_tokens(values, np.broadcast_to(dates, (4, days)))[0])
+    levels = torch.randint(0, 20, (4, 1, model.n_scored)).expand(-1, days, -1)
+    inputs, targets = model.training_pair(torch.cat([tokens, levels], dim=-1))
+    plain_inputs, plain_targets = model.training_pair(tokens)
+    assert torch.equal(targets[:, 0], levels[:, 0])  # the summary is the given level, not the window's mean
+    assert not torch.equal(plain_targets[:, 0], levels[:, 0])
+    assert torch.equal(targets[:, 1:], plain_targets[:, 1:]) and torch.equal(inputs[:, 2:], plain_inputs[:, 2:])
+
+
 def test_a_summary_model_samples_the_days_asked_for_within_and_past_its_window(summary_model):
     days = summary_model.window_days
     assert summary_model.spec.max_days == days + 1

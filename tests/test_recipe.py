@@ -150,3 +150,11 @@ def test_summary_temperature_defaults_to_the_days_and_names_channels(tmp_path):
         text = TINY_TEXT.replace("sampling: {persons: 10}", f"sampling: {{summary_temperature: {wrong}}}")
         with pytest.raises(SynthwearError, match=message):
             load_recipe(write(tmp_path, text))
+
+
+def test_a_summary_of_the_person_needs_a_summary_day(tmp_path):
+    windows = "windows: {days: 7, stride: 7, summary: true}"
+    person = TINY_TEXT.replace(windows, "windows: {days: 7, stride: 7, summary: true, summary_of: person}")
+    assert load_recipe(write(tmp_path, person)).windows.summary_of == "person"
+    with pytest.raises(SynthwearError, match="summary_of: person needs windows.summary: true"):
+        load_recipe(write(tmp_path, person.replace("summary: true", "summary: false")))

@@ -45,7 +45,14 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"ordinal": 8, "relative": 3}, {"level": 4}, {"relative": 3, "level": 4, "deviations": True}]
+    "options",
+    [
+        {},
+        {"ordinal": 8, "relative": 3},
+        {"level": 4},
+        {"relative": 3, "level": 4, "deviations": True},
+        {"relative": 3, "level": 4, "deviations": True, "envelope": True},
+    ],
 )
 def test_opacus_can_compute_per_sample_gradients(options):
     torch.manual_seed(0)
@@ -86,6 +93,23 @@ def test_level_logits_are_a_kernel_in_the_distance_from_the_level_and_nothing_wi
     torch.testing.assert_close(logits[0, 0, 3:18], logits[1, 0, 18:33])  # the same shape at any level
     assert logits[0, 0, 11] > logits[0, 0, 14] > logits[0, 0, 17]
     assert not logits[2].any()
+
+
+def test_envelopes_make_bins_less_likely_in_proportion_to_their_distance():
+    relative = RelativeLogits(n_bins=10, n_embd=1, width=1, envelope=True)
+    level = LevelLogits(n_bins=10, n_embd=1, n_frequencies=2, envelope=True)
+    with torch.no_grad():  # only the envelopes' slopes, 2 and 3
+        relative.kernel.weight.copy_(torch.tensor([[0.0], [0.0], [0.0], [2.0]]))
+        relative.kernel.bias.zero_()
+        level.coefficients.weight.copy_(torch.tensor([[3.0, 0.0, 0.0, 0.0, 0.0]]).T)
+    distance = (torch.arange(10.0) - 4).abs() / math.sqrt(10)
+    near = relative(torch.ones(1, 2, 1), torch.tensor([[4, 10]]))[0]  # bin 4, then "missing"
+    torch.testing.assert_close(near[0], -2 * distance)  # far beyond the kernel's width too
+    assert not near[1].any()
+    around = level(torch.ones(2, 1, 1), level.features(torch.tensor([4, 10])))  # 10: no level
+    torch.testing.assert_close(around[0, 0], -3 * distance)
+    assert not around[1].any()
+    assert LevelLogits.known(level.features(torch.tensor([4, 10]))).flatten().tolist() == [1.0, 0.0]
 
 
 def test_the_level_reaches_every_day_after_the_summary_and_not_the_summary_itself():
@@ -135,7 +159,16 @@ def test_deviations_mix_the_kernels_and_the_absolute_heads_where_the_level_is_kn
         torch.testing.assert_close(m(tokens)[1][:, 1:], uniform)
 
 
-@pytest.mark.parametrize("options", [{"ordinal": 8}, {"relative": 3}, {"level": 4}, {"level": 4, "deviations": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ordinal": 8},
+        {"relative": 3},
+        {"level": 4},
+        {"level": 4, "deviations": True},
+        {"relative": 3, "envelope": True},
+    ],
+)
 def test_ordinal_and_relative_heads_stay_causal(options):
     torch.manual_seed(0)
     m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).eval()
@@ -204,6 +237,7 @@ def test_the_written_out_training_attention_is_the_fused_one():
         ({"ordinal": -1}, "'ordinal' must be at least 0"),
         ({"relative": -2}, "'relative' must be at least 0"),
         ({"level": -1}, "'level' must be at least 0"),
+        ({"envelope": True}, "'envelope' needs 'relative' or 'level'"),
     ],
 )
 def test_impossible_options_are_one_line_errors(options, expected):
