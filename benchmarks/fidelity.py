@@ -31,7 +31,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from peers import fit_mostly, fit_par, mostlyai_installed, sample_mostly, sample_par, sdv_installed
 
@@ -129,18 +128,18 @@ def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     }
 
 
-# A peer row: its label, fit(windows, channels) -> (model, seconds), sample(model, sequences, days, channels).
+# A peer row: its label, fit(windows, channels, seed) -> (model, seconds), sample(model, sequences, days, channels).
 Peer = tuple[str, Callable, Callable]
 
 
-def available_peers(par_epochs: list[int], mostly_minutes: list[float], seed: int) -> list[Peer]:
+def available_peers(par_epochs: list[int], mostly_minutes: list[float]) -> list[Peer]:
     """The peer rows this run can have; a peer whose package is missing has none (``peer_notes`` says why)."""
     rows: list[Peer] = []
     if sdv_installed():
         rows += [(f"PARSynthesizer ({e} epochs)", partial(fit_par, epochs=e), sample_par) for e in par_epochs]
     if mostlyai_installed():
         rows += [
-            (f"MOSTLY AI TabularARGN ({m:g} min)", partial(fit_mostly, minutes=m, seed=seed), sample_mostly)
+            (f"MOSTLY AI TabularARGN ({m:g} min)", partial(fit_mostly, minutes=m), sample_mostly)
             for m in mostly_minutes
         ]
     return rows
@@ -150,8 +149,7 @@ def peer_fold(context: EvaluationContext, train_windows: np.ndarray, peer: Peer,
     """A peer fitted on the same training persons' windows (every stride-1 window, as synthwear sees), its
     samples as the context's synthetic windows: every peer is held to synthwear on the same footing."""
     label, fit, sample = peer
-    torch.manual_seed(seed)
-    model, train_s = fit(train_windows, context.channels)
+    model, train_s = fit(train_windows, context.channels, seed)
     values, sample_s = sample(model, sequences, train_windows.shape[1], context.channels)
     synthetic = Windows(values, np.array([f"{label}-{i}" for i in range(sequences)]))
     return {
@@ -171,9 +169,12 @@ def training_windows(recipe: Recipe, parts) -> np.ndarray:
 def run_fold(
     recipes: dict[str, Recipe], holdout: list[str], peer_rows: list[Peer], seed: int, log, repeats: int = 1
 ) -> dict:
-    """Every row on one fold. A trained row is the mean of ``repeats`` trainings with seeds seed, seed + 1, ...
-    (synthwear: its recipe's seed + r, which also deals its validation persons): on a few dozen persons
-    one training's score moves by up to 0.09 between seeds, as much as the differences being measured."""
+    """Every row on one fold. A trained row is the mean of ``repeats`` trainings: a peer with seeds seed,
+    seed + 1, ...; synthwear with its recipe's seed + r, which also deals its validation persons out of
+    the training persons. On a few dozen persons one training's score moves by up to 0.09 between seeds,
+    as much as the differences being measured. Peers, the ceiling and the floor use the first
+    repeat's training windows and holdout (the same for every repeat unless the evaluation subsamples
+    more than ``evaluation.max_windows`` windows, which the seed draws)."""
     rows: dict[str, dict] = {}
     base = None
     for label, recipe in recipes.items():
@@ -204,7 +205,8 @@ def run_fold(
 
 def mean_row(rows: list[dict]) -> dict:
     """Column by column, the mean of the repeats' rows (a column no repeat could score stays None)."""
-    return {column: mean_of([row.get(column) for row in rows]) for column in rows[0]}
+    columns = dict.fromkeys(column for row in rows for column in row)  # a repeat may lack a column it could not score
+    return {column: mean_of([row.get(column) for row in rows]) for column in columns}
 
 
 def finite(values: list[float | None]) -> list[float]:
@@ -291,7 +293,7 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     lines = [
         f"Person-level {meta['folds']}-fold cross-validation on {meta['data']} ({meta['persons']} persons with a "
         f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds; a "
-        f"trained row's score in a fold is the mean of {meta.get('repeats', 1)} trainings (seeds seed, seed + 1, ...). "
+        f"trained row's score in a fold is the mean of {meta.get('repeats', 1)} trainings (seeds +0, +1, ...). "
         f"Train on real (next-day MAE): {cell(table[next(iter(table))]['train_on_real_mae'], 2)}; persistence "
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
@@ -390,8 +392,10 @@ def main(argv: list[str] | None = None) -> None:
     folds, par_epochs, mostly_minutes = args.folds, args.par_epochs, args.mostly_minutes
     if args.quick:  # the smallest budgets, and still no row for a peer that was switched off
         folds, par_epochs, mostly_minutes = 2, [1] if par_epochs else [], [0.2] if mostly_minutes else []
-    repeats = args.repeats or (1 if args.quick else 3)
-    peer_rows = available_peers(par_epochs, mostly_minutes, args.seed)
+    repeats = args.repeats if args.repeats is not None else 1 if args.quick else 3
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {repeats}")
+    peer_rows = available_peers(par_epochs, mostly_minutes)
     first = next(iter(recipes.values()))
     loaded = load_data(first, default_registry())
     _, persons, duplicates = usable_persons(first, loaded)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 
 def sdv_installed() -> bool:
@@ -34,8 +35,9 @@ def par_windows_frame(windows: np.ndarray, channels: list[str]) -> pd.DataFrame:
     return frame
 
 
-def fit_par(windows: np.ndarray, channels: list[str], epochs: int):
-    """A fitted PARSynthesizer and the seconds its fit took."""
+def fit_par(windows: np.ndarray, channels: list[str], seed: int, epochs: int):
+    """A fitted PARSynthesizer and the seconds its fit took (PAR draws from torch's global generator,
+    seeded here)."""
     from sdv.metadata import Metadata
     from sdv.sequential import PARSynthesizer
 
@@ -48,6 +50,7 @@ def fit_par(windows: np.ndarray, channels: list[str], epochs: int):
         {"tables": {"windows": {"columns": columns, "sequence_key": "window", "sequence_index": "day"}}}
     )
     synthesizer = PARSynthesizer(metadata, epochs=epochs, verbose=False, cuda=False)
+    torch.manual_seed(seed)
     started = time.perf_counter()
     synthesizer.fit({"windows": par_windows_frame(windows, channels)})
     return synthesizer, time.perf_counter() - started
@@ -78,7 +81,7 @@ def mostly_context(sequences: int) -> pd.DataFrame:
     return pd.DataFrame({"window": np.arange(sequences)})
 
 
-def fit_mostly(windows: np.ndarray, channels: list[str], minutes: float, seed: int):
+def fit_mostly(windows: np.ndarray, channels: list[str], seed: int, minutes: float):
     """A TabularARGN fitted on CPU for at most ``minutes`` (it may stop sooner: early stopping, 100
     epochs) and the seconds its fit took. ``day`` is left out: the engine takes the rows' order within
     a window as its sequence order, so a generated day column would only add noise."""

@@ -180,8 +180,7 @@ def par_lifesnaps(run_dir: Path, epochs: int, sample_sequences: int) -> dict:
 
     run = json.loads((run_dir / "run.json").read_text())
     windows = lifesnaps_data(parse_recipe(run["recipe"]))["train"]
-    torch.manual_seed(0)
-    synthesizer, fit_s = fit_par(windows, CHANNELS, epochs)
+    synthesizer, fit_s = fit_par(windows, CHANNELS, seed=0, epochs=epochs)
     synthetic, sample_s = sample_par(synthesizer, sample_sequences, windows.shape[1], CHANNELS)
     return {
         "train_windows": len(windows),
@@ -269,7 +268,7 @@ def synthwear_scale(path: Path, limit: int, batch_size: int, precision: str) -> 
 
 def par_scale(path: Path, limit: int, epochs: int) -> dict:
     cohort, starts, subset, load_s = scale_windows(path, 21, limit, 0)
-    _, fit_s = fit_par(cohort.gather(subset, 21), CHANNELS, epochs)
+    _, fit_s = fit_par(cohort.gather(subset, 21), CHANNELS, seed=0, epochs=epochs)
     rate = len(subset) * epochs / fit_s
     return {
         "all_windows": len(starts),
