@@ -120,9 +120,9 @@ class WindowSection(Section):
     # windows whose summary the model does not see, so it also predicts days without one.
     summary: bool = False
     # What the summary day is the mean of: the window's own days, or all of the person's days (their
-    # level over the whole record). A window's own mean pins its days (their sum is known), which the
-    # model learns as a pull towards the level stronger than real persons have; a person's mean does
-    # not, so days drawn around it keep their day-to-day persistence (docs/model.md).
+    # level over the whole record). A window's own mean fixes the sum of its days, a constraint the
+    # model cannot impose day by day; a person's mean leaves each window to wander around it as real
+    # windows do (measured: resting HR's persistence and the between/within ratios; docs/model.md).
     summary_of: Literal["window", "person"] = "window"
     summary_hidden: float = Field(0.25, ge=0.0, le=1.0)
     # Learn which days each channel is missing on and generate gaps the way the data has them
