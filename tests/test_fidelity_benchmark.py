@@ -91,8 +91,9 @@ def test_a_variant_changes_only_the_settings_it_names():
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
-    label, changed = variant(recipe, "no summary: windows.summary=false loss.smoothing=1.5")
-    assert label == "no summary" and not changed.windows.summary and changed.loss.options == {"smoothing": 1.5}
+    label, changed = variant(recipe, "summary of the window: windows.summary_of=window loss.smoothing=1.5")
+    assert label == "summary of the window" and changed.windows.summary_of == "window"
+    assert changed.loss.options == {"smoothing": 1.5}
     unchanged = recipe.to_dict()
     for section in ("windows", "loss"):
         unchanged.pop(section)
