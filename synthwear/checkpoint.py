@@ -71,6 +71,15 @@ class Checkpointing:
         with atomic_path(self.path) as tmp:
             save_file(tensors, tmp, metadata={"synthwear": json.dumps(meta)})
 
+    def saved_extra(self) -> dict[str, Any]:
+        """The saved state's ``extra`` (what a kind of training keeps of its own); {} without a checkpoint.
+        A damaged file is left for ``restore`` to name."""
+        try:
+            with safe_open(self.path, framework="pt") as handle:
+                return json.loads((handle.metadata() or {})["synthwear"])["progress"]["extra"]
+        except (SafetensorError, OSError, KeyError, ValueError, TypeError):
+            return {}
+
     def restore(self, generator: torch.nn.Module, optimizer, rngs: dict[str, Any]) -> tuple[TrainingState, dict | None]:
         """Load the checkpoint into the live objects; the progress and the best weights so far."""
         try:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
@@ -19,7 +19,9 @@ from synthwear.errors import SynthwearError, one_line
 from synthwear.plugins import KINDS, default_registry
 
 if TYPE_CHECKING:
+    from synthwear.model import SynthesisModel
     from synthwear.privacy.plan import PrivacyPlan
+    from synthwear.recipe import SamplingSection
 
 console = Console(stderr=True)
 
@@ -285,26 +287,22 @@ def sample(
         synthwear sample runs/fitbit/model --persons 1000 --where "gender == 'female'" --where "age_group == '>=30'"
         synthwear sample runs/fitbit/model --prime history.csv --days 30 -o continued.csv
     """
-    from synthwear.sampling import check_request, persons_path, sample_to_file
+    from synthwear.sampling import check_request, persons_path
     from synthwear.synthesizer import Synthesizer
     from synthwear.tables import check_output_file, read_person_table
 
     with friendly_errors():
         check_output_file(output, overwrite=overwrite)
         synth = Synthesizer.load(model_dir, device=device)
-        model = synth.fitted
         if prime is not None:
             refuse_beside_prime(click.get_current_context())
             continue_from_file(synth, prime, days, seed, temperature, output)
             return
         table = read_person_table(seed_table, ids=False) if seed_table else None
         persons = len(table) if table is not None else persons
-        days = days or model.window_days
-        sampling = synth.recipe.sampling
-        summary_temperature = temperature if temperature is not None else sampling.summary_temperatures(model.channels)
-        if temperature is None:
-            temperature = sampling.temperatures(model.channels)
-        check_request(persons, days, len(model.channels), temperature, output)
+        days = days or synth.fitted.window_days
+        temperatures = requested_temperatures(synth.recipe.sampling, synth.fitted.channels, temperature)
+        check_request(persons, days, len(synth.fitted.channels), temperatures[0], output)
         who = synth.synthetic_persons(
             persons,
             seed,
@@ -315,23 +313,39 @@ def sample(
         )
         if who is not None:
             check_output_file(persons_path(output), overwrite=overwrite)
-        with make_progress() as progress:
-            task = progress.add_task("sampling", total=persons)
-            sample_to_file(
-                model,
-                persons,
-                days,
-                output,
-                temperature=temperature,
-                summary_temperature=summary_temperature,
-                seed=seed,
-                start_date=start_date.date() if start_date else sampling.start_date,
-                complete=complete or sampling.complete,
-                persons_table=who,
-                on_batch=lambda n: progress.update(task, advance=n),
-            )
+        sampling = synth.recipe.sampling
+        write_with_progress(
+            synth.fitted,
+            persons,
+            days,
+            output,
+            temperature=temperatures[0],
+            summary_temperature=temperatures[1],
+            seed=seed,
+            start_date=start_date.date() if start_date else sampling.start_date,
+            complete=complete or sampling.complete,
+            persons_table=who,
+        )
     beside = f" and their attributes in [bold]{persons_path(output)}[/]" if who is not None else ""
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days{beside}")
+
+
+def write_with_progress(model: SynthesisModel, persons: int, days: int, output: Path, **options: Any) -> None:
+    """``sampling.sample_to_file`` (``options``: its keywords) with a progress bar over the persons written."""
+    from synthwear.sampling import sample_to_file
+
+    with make_progress() as progress:
+        task = progress.add_task("sampling", total=persons)
+        sample_to_file(model, persons, days, output, on_batch=lambda n: progress.update(task, advance=n), **options)
+
+
+def requested_temperatures(
+    sampling: SamplingSection, channels: list[str], temperature: float | None
+) -> tuple[float | list[float], float | list[float]]:
+    """The days' and the summary day's temperatures: ``--temperature`` for both, else the recipe's."""
+    if temperature is not None:
+        return temperature, temperature
+    return sampling.temperatures(channels), sampling.summary_temperatures(channels)
 
 
 def refuse_beside_prime(ctx: click.Context) -> None:

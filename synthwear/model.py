@@ -385,21 +385,9 @@ class SynthesisModel:
 
     @classmethod
     def load(cls, folder: Path, registry: Registry, device: str | torch.device = "cpu") -> SynthesisModel:
+        """A saved model folder -> the model on ``device``; anything not as ``save`` wrote it is one line."""
         folder = Path(folder)
-        try:
-            meta = json.loads((folder / "model.json").read_text())
-        except FileNotFoundError:
-            raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
-        except json.JSONDecodeError as err:
-            raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
-        except (OSError, UnicodeDecodeError) as err:  # a folder in its place, a file that is not text
-            raise SynthwearError(
-                f"{folder / 'model.json'}: cannot be read ({getattr(err, 'strerror', None) or err})"
-            ) from None
-        if not isinstance(meta, dict):
-            raise SynthwearError(f"{folder / 'model.json'}: expected a JSON object, found {type(meta).__name__}")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
+        meta = read_model_json(folder)
         weights = folder / "weights.safetensors"
         state, stored_digest = read_weights(weights)
         if stored_digest is not None and stored_digest != description_digest(meta):
@@ -407,7 +395,20 @@ class SynthesisModel:
                 f"{folder / 'model.json'}: does not match the weights it was saved with (it was edited after training: "
                 "channels, bins, ranges or the generator differ); use the model.json saved with these weights"
             )
-        where = str(folder / "model.json")
+        model = cls.described_by(meta, registry, str(folder / "model.json"))
+        try:
+            model.generator.load_state_dict(state)
+        except RuntimeError as err:
+            first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+            raise SynthwearError(
+                f"{weights}: the weights do not fit the generator model.json describes ({first})"
+            ) from None
+        model.generator.to(device)
+        return model
+
+    @classmethod
+    def described_by(cls, meta: dict[str, Any], registry: Registry, where: str) -> SynthesisModel:
+        """model.json's description -> the model with untrained weights, its parts built through the registry."""
         try:
             encoders = [
                 registry.build(
@@ -430,14 +431,6 @@ class SynthesisModel:
             raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
         if len(counts) != 1 or expected != list(spec.vocab_sizes):
             raise SynthwearError(f"{where}: channels, decimals, ranges, encoders and vocab_sizes do not agree")
-        try:
-            generator.load_state_dict(state)
-        except RuntimeError as err:
-            first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
-            raise SynthwearError(
-                f"{weights}: the weights do not fit the generator model.json describes ({first})"
-            ) from None
-        generator.to(device)
         return cls(
             meta["channels"],
             meta["decimals"],
@@ -453,6 +446,25 @@ class SynthesisModel:
             start_dates,
             attributes,
         )
+
+
+def read_model_json(folder: Path) -> dict[str, Any]:
+    """A model folder's model.json as a dict of the format this synthwear reads, or one line saying why not."""
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+    except FileNotFoundError:
+        raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
+    except json.JSONDecodeError as err:
+        raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    except (OSError, UnicodeDecodeError) as err:  # a folder in its place, a file that is not text
+        raise SynthwearError(
+            f"{folder / 'model.json'}: cannot be read ({getattr(err, 'strerror', None) or err})"
+        ) from None
+    if not isinstance(meta, dict):
+        raise SynthwearError(f"{folder / 'model.json'}: expected a JSON object, found {type(meta).__name__}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise SynthwearError(f"{folder / 'model.json'}: unsupported format_version {meta.get('format_version')!r}")
+    return meta
 
 
 def checked_start_dates(value: Any, where: str) -> dict[str, int] | None:

@@ -58,9 +58,10 @@ class Feedback:
         def on_epoch(record: dict) -> None:
             advance(description=f"training (val loss {record['validation_loss']:.3f})")
             if piped:
+                epoch, seen = ("refit epoch", "trained-on") if record.get("refit") else ("epoch", "validation")
                 self.progress.console.print(
-                    f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
-                    f"validation loss {record['validation_loss']:.4f}"
+                    f"{epoch} {record['epoch']}: train loss {record['train_loss']:.4f}, "
+                    f"{seen} loss {record['validation_loss']:.4f}"
                 )
 
         return on_epoch, lambda epochs: advance(0, total=epochs, completed=epochs)

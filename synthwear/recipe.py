@@ -172,6 +172,10 @@ class TrainingSection(Section):
     warmup_steps: int = Field(0, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
     grad_clip: float | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
+    # Once early stopping has chosen the number of epochs on the validation persons, train again from
+    # the same starting weights on the training and validation persons together for that many epochs:
+    # the model learns from every person not held out (about twice the training time; not with privacy)
+    refit: bool = False
     device: str = Field("auto", pattern=DEVICES)
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
@@ -372,6 +376,11 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _one_clipping(self) -> Recipe:
+        if self.privacy and self.training.refit:
+            raise ValueError(
+                "training.refit does not apply with privacy: DP-SGD's validation persons choose among its "
+                "checkpoints, and the accountant counts the training persons only"
+            )
         if self.privacy and self.training.grad_clip is not None:
             raise ValueError(
                 "training.grad_clip does not apply with privacy: DP-SGD clips each person's gradient "

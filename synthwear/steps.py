@@ -247,6 +247,7 @@ class Encoded:
     train_persons: np.ndarray  # each training window's person: DP-SGD samples persons, not windows
     counts: dict[str, dict[str, int]]  # per part: windows, complete, with_gaps, persons
     clipped: dict[str, int]  # per channel: values outside the recipe's range, clipped to it
+    refit: WindowTokens | None = None  # training.refit: every training and validation window
 
 
 def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log: Log) -> Encoded:
@@ -276,7 +277,16 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
         parts["train"].person_of(starts["train"]),
         {name: window_counts(parts[name], part_starts, days) for name, part_starts in starts.items()},
         clipped_total,
+        refit_windows(tokens, starts["train"], parts["validation"].window_starts(days, stride, least), days)
+        if recipe.training.refit
+        else None,
     )
+
+
+def refit_windows(tokens: dict[str, np.ndarray], train: np.ndarray, validation: np.ndarray, days: int) -> WindowTokens:
+    """Every training and every validation window (not the subsample validation scores) as one set."""
+    rows = np.concatenate([tokens["train"], tokens["validation"]])
+    return window_tokens(rows, np.concatenate([train, validation + len(tokens["train"])]), days)
 
 
 def window_counts(part: Cohort, starts: np.ndarray, days: int) -> dict[str, int]:
@@ -314,7 +324,7 @@ def train(
             model, loss, encoded.train, persons, encoded.validation, recipe.training, recipe.privacy, **common
         )
         return result, accounting.to_dict()
-    result = train_model(model, loss, encoded.train, encoded.validation, recipe.training, **common)
+    result = train_model(model, loss, encoded.train, encoded.validation, recipe.training, refit=encoded.refit, **common)
     return result, None
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from rich.progress import Progress
 
+from synthwear.attributes import AttributeModel
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
 from synthwear.errors import SynthwearError
@@ -55,7 +56,7 @@ from synthwear.steps import (
     train,
 )
 from synthwear.train import resolve_device
-from synthwear.transfer import load_base, tuned_from, with_base_defaults
+from synthwear.transfer import FineTuning, load_base, tuned_from, with_base_defaults
 
 FIT_RECORD = "fit.json"  # beside model.json: how the model was trained (no person-level data)
 
@@ -141,30 +142,18 @@ class Synthesizer:
             fingerprinted = data_fingerprint(loaded)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()
-            checkpointing = (
-                Checkpointing(Path(checkpoint), run_digest(recipe.to_dict(), fingerprinted), resume)
-                if checkpoint
-                else None
-            )
+            digest = run_digest(recipe.to_dict(), fingerprinted)
+            checkpointing = Checkpointing(Path(checkpoint), digest, resume) if checkpoint else None
             on_epoch, trained = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
             with tuned_from(recipe, model, base) as tuned:
                 result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
-            trained(result.epochs)
+            trained(result.epochs_run)
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
         self.record = fit_record(recipe, loaded, fingerprinted, split.to_dict(), encoded, self.registry)
         self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
-        if privacy:
-            self.record["privacy"] = privacy
-        if tuned:
-            self.record["base"] = tuned.to_dict()
-        if attributes:
-            self.record["attributes"] = {
-                "source": loaded.persons_source,
-                "columns": attributes.columns,
-                "notes": attributes.notes,
-            }
+        self.record |= optional_records(privacy, tuned, attributes, loaded.persons_source)
         return self
 
     # --- sample -------------------------------------------------------------------------------
@@ -432,6 +421,23 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         yield
+
+
+def optional_records(
+    privacy: dict[str, Any] | None,
+    tuned: FineTuning | None,
+    attributes: AttributeModel | None,
+    persons_source: str | None,
+) -> dict[str, Any]:
+    """run.json's parts that only some fits have: what DP spent, the base tuned from, the persons table."""
+    record: dict[str, Any] = {}
+    if privacy:
+        record["privacy"] = privacy
+    if tuned:
+        record["base"] = tuned.to_dict()
+    if attributes:
+        record["attributes"] = {"source": persons_source, "columns": attributes.columns, "notes": attributes.notes}
+    return record
 
 
 def fit_record(

@@ -15,7 +15,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -95,9 +95,15 @@ class TrainingResult:
     seconds: float
     windows_per_second: float
     history: list[dict] = field(default_factory=list)  # per epoch: train and validation loss
+    refit: dict | None = None  # training.refit: its epochs, windows, seconds and history
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs trained in all, the refit's included."""
+        return self.epochs + (self.refit["epochs"] if self.refit else 0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -156,6 +162,8 @@ class TrainingPlan:
     # the starting weights compete with the rounds' (a base model: training may only make it worse
     # for these persons, above all under DP's noise); kept, they are "epoch 0"
     keep_start: bool = False
+    # keep the best round's weights (False: the last round's, where the validation persons are trained on)
+    keep_best: bool = True
 
 
 def learning_rate_at(step: int, config: TrainingSection, total_steps: int) -> float:
@@ -223,7 +231,7 @@ def run_training(
         state.history.append(record)
         if val < state.best_loss - 1e-4:
             state.best_loss, state.best_epoch, state.stale = val, state.epoch, 0
-            best_state = copy.deepcopy(model.generator.state_dict())
+            best_state = copy.deepcopy(model.generator.state_dict()) if plan.keep_best else None
         else:
             state.stale += 1
         if plan.checkpointing:
@@ -288,48 +296,88 @@ def train_model(
     checkpointing: Checkpointing | None = None,
     hide_summary: float = 0.0,
     keep_start: bool = False,
+    refit: WindowTokens | None = None,
 ) -> TrainingResult:
     """Train ``model.generator`` in place on shuffled batches of windows, with early stopping; it
     ends holding the weights of the best validation epoch. With ``checkpointing`` the state is saved
     after every epoch, and a killed run resumes from it with the same result as a run never killed.
     ``hide_summary``: the share of windows trained without their summary day
     (``SynthesisModel.shifted_inputs``). ``keep_start``: the starting weights compete too (a base).
+    ``refit`` (``training.refit``): the training and validation windows together; once early
+    stopping has chosen the best epoch, the generator starts again from its starting weights and
+    trains that many epochs on them, and ends holding the last.
 
     Under torchrun every rank must call this with the same windows and seed; DDP starts all ranks
     from rank 0's weights.
     """
-    device, shard = model.device, Shard.of_process_group()
+    shard = Shard.of_process_group()
     if len(train) < shard.world_size or len(validation) < shard.world_size:
         raise SynthwearError(
             f"{len(train)} training / {len(validation)} validation windows cannot be shared "
             f"among {shard.world_size} processes"
         )
-    train, validation = train.to(device), validation.to(device)
+    train, validation = train.to(model.device), validation.to(model.device)
+    starting = copy.deepcopy(model.generator.state_dict()) if refit is not None else None
+    resumed = checkpointing.saved_extra() if checkpointing and checkpointing.resume else {}
+    if "refit" not in resumed:  # not killed while refitting: choose the epochs first
+        plan = epoch_plan(model, loss, train, config, seed, checkpointing, config.epochs, keep_start=keep_start)
+        result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
+        result.stopped = stopped or f"reached {config.epochs} epochs"
+        if refit is None:
+            return result
+        resumed = {"refit": result.to_dict()}
+        checkpointing = replace(checkpointing, resume=False) if checkpointing else None  # the refit starts afresh
+    first = TrainingResult(**resumed["refit"])
+    model.generator.load_state_dict(starting)
+    plan = epoch_plan(model, loss, refit.to(model.device), config, seed + 1, checkpointing, first.best_epoch)
+    plan.patience, plan.keep_best, plan.extra_state = None, False, (lambda: resumed, lambda extra: None)
+    again, _ = run_training(
+        model, plan, validation, config, on_epoch=on_epoch and refit_records(on_epoch), hide_summary=hide_summary
+    )
+    first.refit = {"epochs": again.epochs, "windows": len(refit), "seconds": again.seconds, "history": again.history}
+    return first
+
+
+def epoch_plan(
+    model: SynthesisModel,
+    loss: Loss,
+    train: WindowTokens,
+    config: TrainingSection,
+    seed: int,
+    checkpointing: Checkpointing | None,
+    epochs: int,
+    *,
+    keep_start: bool = False,
+) -> TrainingPlan:
+    """Plain training's plan: up to ``epochs`` epochs of ``train``'s windows shuffled with ``seed``,
+    early stopping after ``config.patience`` epochs without improvement."""
+    device, shard = model.device, Shard.of_process_group()
     batch_size = math.ceil(config.batch_size / shard.world_size)  # the recipe's batch is the global batch
     order = torch.Generator().manual_seed(seed)
-    optimizer = make_optimizer(model.generator, config)
 
-    def epochs(state: TrainingState) -> Iterator[Iterator[torch.Tensor]]:
-        for _ in range(state.epoch, config.epochs):
+    def rounds(state: TrainingState) -> Iterator[Iterator[torch.Tensor]]:
+        for _ in range(state.epoch, epochs):
             order_now = shard.take(torch.randperm(len(train), generator=order)).to(device)
             yield (train.batch(index) for index in order_now.split(batch_size))
 
-    plan = TrainingPlan(
+    return TrainingPlan(
         data_parallel(model.generator, shard),
-        optimizer,
+        make_optimizer(model.generator, config),
         loss,
-        epochs,
+        rounds,
         lambda logits, targets: loss(logits, targets, training=True),
-        config.epochs * math.ceil(len(train) // shard.world_size / batch_size),
+        epochs * math.ceil(len(train) // shard.world_size / batch_size),
         patience=config.patience,
         grad_clip=config.grad_clip,
         checkpointing=checkpointing,
         rngs=training_generators(loss, order=order),
         keep_start=keep_start,
     )
-    result, stopped = run_training(model, plan, validation, config, on_epoch=on_epoch, hide_summary=hide_summary)
-    result.stopped = stopped or f"reached {config.epochs} epochs"
-    return result
+
+
+def refit_records(on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Progress records of the refit marked as such: its "validation" loss is on persons it trains on."""
+    return lambda record: on_epoch({**record, "refit": True})
 
 
 def data_parallel(generator: torch.nn.Module, shard: Shard) -> torch.nn.Module:

@@ -66,15 +66,30 @@ def slow_private_recipe(tmp_path, slow_recipe):
     return path
 
 
-@pytest.mark.parametrize("recipe", ["slow_recipe", "slow_private_recipe"], ids=["plain", "dp-sgd"])
-def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, recipe, request):
+@pytest.fixture
+def slow_refit_recipe(tmp_path, slow_recipe):
+    """The slow recipe with ``training.refit``: 5 epochs that choose the best, then that many again."""
+    raw = yaml.safe_load(slow_recipe.read_text())
+    raw["training"]["refit"] = True
+    path = tmp_path / "refit.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("recipe", "checkpoints"),
+    [("slow_recipe", 2), ("slow_private_recipe", 2), ("slow_refit_recipe", 7)],
+    ids=["plain", "dp-sgd", "refit"],
+)
+def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, recipe, checkpoints, request):
     """Under DP-SGD as well: the accountant, the optimizer and every random stream (persons drawn,
-    windows picked, noise) continue where they were, so the noise and the guarantee are the same."""
+    windows picked, noise) continue where they were, so the noise and the guarantee are the same.
+    With ``training.refit`` the kill comes while refitting (the 7th checkpoint: 5 epochs, then the refit's)."""
     slow_recipe = request.getfixturevalue(recipe)
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     assert subprocess.run([*CLI, "run", str(slow_recipe), "--out", str(reference)], capture_output=True).returncode == 0
     checkpoint = tmp_path / ".resumed.checkpoint.safetensors"
-    kill_after_checkpoints([*CLI, "run", str(slow_recipe), "--out", str(resumed)], checkpoint, 2)
+    kill_after_checkpoints([*CLI, "run", str(slow_recipe), "--out", str(resumed)], checkpoint, checkpoints)
     assert checkpoint.exists() and not resumed.exists()
     done = subprocess.run([*CLI, "run", str(slow_recipe), "--out", str(resumed), "--resume"], capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
@@ -82,6 +97,12 @@ def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, recipe, reque
     assert all((expected[k] == got[k]).all() for k in expected)
     runs = [json.loads((folder / "run.json").read_text())["training"] for folder in (reference, resumed)]
     assert runs[0]["history"] == [{**r, "train_loss": pytest.approx(r["train_loss"])} for r in runs[1]["history"]]
+    if recipe == "slow_refit_recipe":  # killed while refitting: checkpoint 7 of 5 + the best epoch's count
+        refits = [run["refit"] for run in runs]
+        assert refits[0]["epochs"] == refits[1]["epochs"] == runs[0]["best_epoch"] >= 2
+        assert refits[0]["history"] == [
+            {**r, "train_loss": pytest.approx(r["train_loss"])} for r in refits[1]["history"]
+        ]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no lock, staging or checkpoint
     privacy = [json.loads((folder / "run.json").read_text()).get("privacy") for folder in (reference, resumed)]
     assert privacy[0] == privacy[1]  # the same epsilon, from the same accountant history

@@ -235,3 +235,36 @@ def test_privacy_refuses_a_second_clipping():
     raw["training"]["grad_clip"] = 1.0
     with pytest.raises(SynthwearError, match="training.grad_clip does not apply with privacy"):
         parse_recipe(raw)
+
+
+def test_refit_trains_the_chosen_epochs_again_on_the_validation_windows_too():
+    """The refit starts from the starting weights and learns the validation windows as well: windows
+    unlike anything in training (channel 0 always in bin 3) become far more likely than after plain
+    training, and it trains exactly the epochs early stopping chose."""
+    model, loss, train, validation, config = tiny_setup()
+    validation.tokens[:, 0] = 3
+    config = config.model_copy(update={"epochs": 4, "patience": 4, "learning_rate": 0.01})
+    starting = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    plain = train_model(model, loss, train, validation, config, seed=0)
+    plain_loss = validation_loss(model, loss, validation, 64, Shard())
+    model.generator.load_state_dict(starting)
+    both = window_tokens(
+        torch.cat([train.tokens, validation.tokens]).numpy(),
+        np.concatenate([train.starts.numpy(), validation.starts.numpy() + len(train.tokens)]),
+        train.days,
+    )
+    refitted = train_model(model, loss, train, validation, config, seed=0, refit=both)
+    assert refitted.best_epoch == plain.best_epoch > 0  # the first part is the plain training
+    assert refitted.refit["epochs"] == plain.best_epoch and refitted.refit["windows"] == 39
+    refit_loss = validation_loss(model, loss, validation, 64, Shard())
+    assert refit_loss < plain_loss - 0.3, (refit_loss, plain_loss)
+
+
+def test_privacy_refuses_a_refit():
+    from synthwear.recipe import parse_recipe
+
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["privacy"] = {"target_epsilon": 4.0}
+    raw["training"]["refit"] = True
+    with pytest.raises(SynthwearError, match="training.refit does not apply with privacy"):
+        parse_recipe(raw)
