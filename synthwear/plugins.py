@@ -137,20 +137,27 @@ class Registry:
             broken = "".join(f"; plugin {b.name!r} ({b.package}) failed to load: {b.error}" for b in self.broken)
             raise SynthwearError(f"no {KINDS[role]} named {name!r} is installed (installed: {known}){broken}") from None
 
-    def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
-        """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""
-        factory = self.get(role, name)
-        config_type = options_type(factory)
-        prefix = f"{where}: " if where else ""
+    def config(self, role: str, name: str, options: dict[str, Any], where: str = "") -> Any:
+        """The config the factory registered as ``name`` takes, built from ``options`` and checked by
+        the plugin's own schema (None for a factory without options): a recipe's typo is one line
+        before any work."""
+        config_type = options_type(self.get(role, name))
         if config_type is None:
             if options:
+                prefix = f"{where}: " if where else ""
                 raise SynthwearError(f"{prefix}{KINDS[role]} {name!r} takes no options, got {sorted(options)}")
-            return factory(*args)
-        config = make_config(config_type, options, f"{prefix}{KINDS[role]} {name!r}")
+            return None
+        return make_config(
+            config_type, options, f"{where}: {KINDS[role]} {name!r}" if where else f"{KINDS[role]} {name!r}"
+        )
+
+    def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
+        """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""
+        config = self.config(role, name, options, where)
         try:
-            return factory(*args, config=config)
+            return self.get(role, name)(*args) if config is None else self.get(role, name)(*args, config=config)
         except ValueError as err:
-            raise SynthwearError(f"{prefix}{err}") from None
+            raise SynthwearError(f"{where}: {err}" if where else str(err)) from None
 
 
 def options_type(factory: Callable) -> type | None:

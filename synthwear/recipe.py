@@ -31,6 +31,18 @@ def is_device(name: str) -> bool:
 
 
 MAX_DAYS = 36_525  # a hundred years of days per synthetic person
+# the least temperature above 0: logits / t overflow float32 below it (1e-46 is 0.0 there) and sample
+# nothing; a temperature that small is the most likely bin anyway, which 0 asks for
+MIN_TEMPERATURE = 1e-3
+
+
+def temperature_problem(t: float) -> str | None:
+    """Why ``t`` is not a sampling temperature, or None."""
+    if t == 0 or (math.isfinite(t) and t >= MIN_TEMPERATURE):
+        return None
+    return f"temperatures must be 0 (the most likely bin) or finite numbers >= {MIN_TEMPERATURE:g}, got {t}"
+
+
 # First days a synthetic cohort may start on: a hundred years of days from either end stays within the
 # days pandas' datetime64[ns] holds, so every reader of the written table (synthwear's own too) can read it
 START_DATES = (date(1678, 1, 1), date(2162, 1, 1))
@@ -98,7 +110,9 @@ class DataSection(Section):
 
 class ChannelSection(Section):
     range: tuple[float, float]  # public physiological range: bin edges must not come from the data
-    decimals: int = Field(0, ge=0)  # synthetic values are rounded to this many decimals
+    # synthetic values are rounded to this many decimals; a float64 holds 15 to 17 significant digits,
+    # and rounding to hundreds of decimals overflows (inf) or gives nothing
+    decimals: int = Field(0, ge=0, le=15)
     encoder: PluginChoice | None = None  # overrides the recipe-wide encoder for this channel
 
     @field_validator("range")
@@ -201,8 +215,8 @@ class SamplingSection(Section):
     @classmethod
     def _non_negative(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
         for t in value.values() if isinstance(value, dict) else [] if value is None else [value]:
-            if not t >= 0:
-                raise ValueError(f"temperatures must be finite numbers >= 0, got {t}")
+            if temperature_problem(t):
+                raise ValueError(temperature_problem(t))
         return value
 
     def temperatures(self, channels: list[str]) -> list[float]:

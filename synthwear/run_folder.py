@@ -23,6 +23,9 @@ from synthwear.errors import SynthwearError
 from synthwear.tables import current_umask, nearest_existing, unwritable
 
 RUN_MARKER = "run.json"  # a folder holding this (with a recipe in it) is a synthwear run
+# what a run writes (synthwear.pipeline) and ``evaluate``/``report`` rewrite; anything else is the user's
+RUN_FILES = frozenset({RUN_MARKER, "metrics.json", "report.html", "synthetic.csv", "persons.csv"})
+MODEL_FILES = frozenset({"model.json", "weights.safetensors", "fit.json"})  # in its model/ folder
 
 
 def is_run_folder(path: Path) -> bool:
@@ -57,6 +60,7 @@ def check_output_folder(out_dir: Path, *, overwrite: bool, resume: bool = False)
             )
         if not overwrite:
             raise SynthwearError(f"{out_dir}: holds an earlier run; pass --overwrite to replace it")
+        refuse_foreign_entries(out_dir, "move them out, or choose another --out")
     probe = nearest_existing(out_dir.parent)
     if not probe.is_dir():
         raise SynthwearError(f"{out_dir}: {probe} is a file, so the run folder cannot be made")
@@ -119,6 +123,30 @@ def read_lock_pid(lock: Path) -> int | None:
         return None
 
 
+def foreign_entries(run_dir: Path) -> list[str]:
+    """What in an earlier run's folder no run wrote (a cohort sampled into it, the user's notes): the
+    user's, which replacing the run would delete."""
+    names = []
+    for entry in sorted(run_dir.iterdir()):
+        if entry.name == "model" and entry.is_dir() and not entry.is_symlink():
+            names += [
+                f"model/{e.name}" for e in sorted(entry.iterdir()) if e.name not in MODEL_FILES or not e.is_file()
+            ]
+        elif entry.name not in RUN_FILES or not entry.is_file() or entry.is_symlink():
+            names.append(entry.name)
+    return names
+
+
+def refuse_foreign_entries(run_dir: Path, outcome: str) -> None:
+    """One line when replacing the run in ``run_dir`` would take files of the user's with it."""
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise SynthwearError(
+            f"{run_dir}: holds files no run wrote ({shown}); --overwrite replaces a run, never other files: {outcome}"
+        )
+
+
 def remove_staging(out_dir: Path) -> None:
     """Clear hidden staging and replaced-run folders a killed run left beside ``out_dir``."""
     for debris in [*out_dir.parent.glob(f".{out_dir.name}.tmp-*"), *out_dir.parent.glob(f".{out_dir.name}.old-*")]:
@@ -156,6 +184,8 @@ def publish(staging: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         staging.rename(out_dir)
         return
+    if any(out_dir.iterdir()):
+        refuse_foreign_entries(out_dir, "they were left alone and the run was not written")
     old = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
     out_dir.rename(old)
     try:

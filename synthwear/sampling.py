@@ -8,7 +8,6 @@ written as it is generated, so memory holds one batch of persons at a time.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,7 @@ from synthwear.attributes import AttributeModel
 from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.recipe import MAX_DAYS
+from synthwear.recipe import MAX_DAYS, temperature_problem
 from synthwear.tables import nearest_existing, write_daily_table, write_daily_tables
 
 BATCH = 4096  # persons generated at once (SynthesisModel.generate_batches' default)
@@ -149,8 +148,8 @@ def available_memory() -> int | None:
 def check_request(persons: int, days: int, channels: int, temperature: float | Sequence[float], output: Path) -> None:
     """Refuse, before any work, a request that is wrong or that this machine cannot serve."""
     for t in [temperature] if isinstance(temperature, float | int) else temperature:
-        if not math.isfinite(t) or t < 0:
-            raise SynthwearError(f"temperature must be a finite number >= 0 (0 takes the most likely bin), got {t}")
+        if temperature_problem(t):
+            raise SynthwearError(temperature_problem(t))
     if days > MAX_DAYS:
         raise SynthwearError(f"--days {days:,} is more than a hundred years ({MAX_DAYS:,} days) per person")
     batch_bytes = min(persons, BATCH) * days * channels * BYTES_PER_CELL

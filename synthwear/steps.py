@@ -25,7 +25,7 @@ from synthwear.cohort import Cohort
 from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError
-from synthwear.interfaces import EvaluationContext, GeneratorSpec, Loss, Windows
+from synthwear.interfaces import Encoder, EvaluationContext, GeneratorSpec, Loss, Windows
 from synthwear.model import SynthesisModel, person_levels
 from synthwear.plugins import Registry
 from synthwear.privacy import train_private
@@ -188,18 +188,29 @@ def data_fingerprint(loaded: LoadedData) -> str:
 
 
 # --- the model and its loss, as the recipe names them ---------------------------------------------
+def build_encoders(recipe: Recipe, registry: Registry) -> list[Encoder]:
+    """Each channel's encoder over its public range, as the recipe names it."""
+    return [
+        registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{recipe.where()}: channels.{name}")
+        for name, spec in recipe.channels.items()
+        for choice in [spec.encoder or recipe.encoder]
+    ]
+
+
+def check_model_options(recipe: Recipe, registry: Registry) -> None:
+    """The encoders' and the generator's options, checked by the plugins' own schemas before any data
+    is read (the generator is built once the data says its vocabulary)."""
+    build_encoders(recipe, registry)
+    registry.config("generators", recipe.generator.name, recipe.generator.options, where=f"{recipe.where()}: generator")
+
+
 def build_model(
     recipe: Recipe, registry: Registry, device: torch.device, attributes: AttributeModel | None = None
 ) -> SynthesisModel:
     """Encoders and generator as the recipe names them, built through the plugin registry; with
     ``attributes`` the sequences read each person's attribute codes."""
     where = recipe.where()
-    encoders = []
-    for name, spec in recipe.channels.items():
-        choice = spec.encoder or recipe.encoder
-        encoders.append(
-            registry.build("encoders", choice.name, choice.options, *spec.range, where=f"{where}: channels.{name}")
-        )
+    encoders = build_encoders(recipe, registry)
     summary, gaps, calendar = recipe.windows.summary, recipe.windows.gaps, tuple(recipe.windows.calendar)
     sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
     vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)

@@ -44,6 +44,7 @@ from synthwear.steps import (
     LoadedData,
     build_loss,
     build_model,
+    check_model_options,
     data_fingerprint,
     encode,
     evaluation_context,
@@ -127,6 +128,7 @@ class Synthesizer:
             base = load_base(recipe, self.registry, self.device) if recipe.base else None
             recipe = with_base_defaults(recipe, base) if base else recipe
             loss = build_loss(recipe, self.registry)
+            check_model_options(recipe, self.registry)
             loaded = load_data(recipe, self.registry) if data is None else frame_data(recipe, data)
             for note in loaded.notes:
                 say.note(note)

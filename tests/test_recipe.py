@@ -71,6 +71,10 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         (lambda t: t.replace("training: {", "training: {device: gpu7, "), r"key 'training.device'"),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature"),
         (
+            lambda t: t.replace("range: [35, 115], decimals: 1}", "range: [35, 115], decimals: 308}"),
+            r"key 'channels.resting_hr.decimals': .*less than or equal to 15",
+        ),
+        (
             lambda t: t.replace("resting_hr: {range", "date: {range"),
             "channels: 'date' is a key column of the daily table",
         ),
@@ -145,7 +149,8 @@ def test_summary_temperature_defaults_to_the_days_and_names_channels(tmp_path):
     assert recipe.sampling.summary_temperatures(list(recipe.channels)) == [1.4, 1.4, 1.4]
     for wrong, message in (
         ("{spo2: 1.2}", "sampling.summary_temperature names 'spo2', which is not a channel"),
-        ("-1", "temperatures must be finite numbers >= 0"),
+        ("-1", "temperatures must be 0 .the most likely bin. or finite numbers >= 0.001, got -1"),
+        ("1.0e-46", "finite numbers >= 0.001, got 1e-46"),
     ):
         text = TINY_TEXT.replace("sampling: {persons: 10}", f"sampling: {{summary_temperature: {wrong}}}")
         with pytest.raises(SynthwearError, match=message):

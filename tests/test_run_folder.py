@@ -13,7 +13,7 @@ from cohorts import REPO
 
 from synthwear.cli import cli
 from synthwear.errors import SynthwearError
-from synthwear.run_folder import check_output_folder, run_folder_lock, staging_folder
+from synthwear.run_folder import check_output_folder, publish, run_folder_lock, staging_folder
 
 TINY = str(REPO / "recipes" / "tiny.yaml")
 
@@ -50,6 +50,36 @@ def test_an_earlier_run_is_replaced_only_with_overwrite(tmp_path):
     assert run(out, "--overwrite", "--seed", "1").exit_code == 0
     assert json.loads((out / "run.json").read_text())["seed"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, old copy or lock left beside it
+
+
+def test_overwrite_never_takes_the_users_files_from_an_earlier_run(tmp_path):
+    """A cohort sampled into a run folder, notes, a folder of one's own, a file put into model/: each
+    stops --overwrite before any work and stays; a run's own files alone are replaced."""
+    out = tmp_path / "run"
+    assert run(out).exit_code == 0
+    first = (out / "run.json").read_bytes()
+    for name in ("cohort.csv", "mine/notes.txt", "model/my_copy.safetensors"):
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_text("mine")
+        result = run(out, "--overwrite")
+        assert result.exit_code == 1 and "holds files no run wrote" in result.output
+        assert name.split("/")[0] in result.output and "never other files" in result.output
+        assert (out / name).read_text() == "mine" and (out / "run.json").read_bytes() == first
+        (out / name).unlink()
+    (out / "mine").rmdir()
+    assert run(out, "--overwrite", "--seed", "1").exit_code == 0
+
+
+def test_files_appearing_during_a_run_stop_its_publication(tmp_path):
+    """Checked again at the swap: a file written into the earlier run while training stays, the run is not written."""
+    out, staging = tmp_path / "run", tmp_path / ".run.tmp-x"
+    for folder in (out, staging):
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({"recipe": {}}))
+    (out / "cohort.csv").write_text("mine")
+    with pytest.raises(SynthwearError, match="cohort.csv.*left alone and the run was not written"):
+        publish(staging, out)
+    assert (out / "cohort.csv").read_text() == "mine" and staging.is_dir()
 
 
 def test_an_empty_folder_is_taken(tmp_path):

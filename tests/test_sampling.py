@@ -40,8 +40,9 @@ def test_batched_file_equals_one_generate_call_with_the_same_batches(model, tmp_
 @pytest.mark.parametrize(
     "persons, days, temperature, expected",
     [
-        (10, 7, float("nan"), "temperature must be a finite number"),
-        (10, 7, float("inf"), "temperature must be a finite number"),
+        (10, 7, float("nan"), "temperatures must be 0 .the most likely bin. or finite numbers >= 0.001, got nan"),
+        (10, 7, float("inf"), "finite numbers >= 0.001, got inf"),
+        (10, 7, 1e-46, "finite numbers >= 0.001, got 1e-46"),  # 0.0 in float32: would sample nothing
         (10, MAX_DAYS + 1, 1.0, "more than a hundred years"),
         (1_000_000_000, 365, 1.0, r"GiB, more than the .* GiB free"),
     ],

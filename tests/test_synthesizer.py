@@ -339,3 +339,25 @@ def test_conditions_of_the_recipe_are_checked_before_training_and_never_beside_a
         grouped[0].sample(days=7, where=["group == 'a'"], seed_table=pd.DataFrame({"group": ["b"]}))
     with pytest.raises(SynthwearError, match="no rows"):
         grouped[0].sample(days=7, seed_table=pd.DataFrame({"group": []}))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"encoder": {"name": "binning", "bins": 1_000_000_000}}, "binning needs 2 to 10,000 bins, got 1,000,000,000"),
+        (
+            {"generator": {**SMALL["generator"], "n_head": "four"}},
+            "generator: generator 'transformer': option 'n_head'",
+        ),
+    ],
+)
+def test_model_options_are_refused_before_the_data_is_read(daily, monkeypatch, change, expected):
+    """A billion bins would ask the embedding for 64 GB after the data is read; refused first, in one line."""
+    import synthwear.synthesizer
+
+    def unread(*args, **kwargs):
+        raise AssertionError("the data was read before the options were checked")
+
+    monkeypatch.setattr(synthwear.synthesizer, "frame_data", unread)
+    with pytest.raises(SynthwearError, match=expected):
+        Synthesizer(channels=CHANNELS, **{**SMALL, **change}).fit(daily, progress=False)

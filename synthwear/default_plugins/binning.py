@@ -14,6 +14,10 @@ import numpy as np
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import MISSING
 
+# More bins than any wearable's resolution needs (the paper tried 25 to 200); every training batch holds
+# logits of this size per day and channel, so a billion is memory no machine has, refused up front.
+MAX_BINS = 10_000
+
 
 @dataclass
 class BinningConfig:
@@ -23,11 +27,13 @@ class BinningConfig:
     # value with the smallest worst-case error, half a bin width).
     decode: Literal["uniform", "centre"] = "uniform"
 
+    def __post_init__(self) -> None:  # checked with the recipe, before any data is read
+        if not 2 <= self.bins <= MAX_BINS:
+            raise ValueError(f"binning needs 2 to {MAX_BINS:,} bins, got {self.bins:,}")
+
 
 class BinningEncoder:
     def __init__(self, low: float, high: float, config: BinningConfig = BinningConfig()):
-        if config.bins < 2:
-            raise ValueError(f"binning needs at least 2 bins, got {config.bins}")
         if config.decode not in ("uniform", "centre"):
             raise ValueError(f"binning decode must be 'uniform' or 'centre', got {config.decode!r}")
         self.low, self.high, self.config = float(low), float(high), config
