@@ -292,6 +292,7 @@ def sample(
     from synthwear.tables import check_output_file, read_person_table
 
     with friendly_errors():
+        refuse_beside_seed_table(click.get_current_context())
         check_output_file(output, overwrite=overwrite)
         synth = Synthesizer.load(model_dir, device=device)
         if prime is not None:
@@ -346,6 +347,13 @@ def requested_temperatures(
     if temperature is not None:
         return temperature, temperature
     return sampling.temperatures(channels), sampling.summary_temperatures(channels)
+
+
+def refuse_beside_seed_table(ctx: click.Context) -> None:
+    """A seed table makes one person per row: a count of persons beside it would be silently ignored."""
+    given = ctx.get_parameter_source("persons") == click.core.ParameterSource.COMMANDLINE
+    if ctx.params.get("seed_table") is not None and given:
+        raise SynthwearError("--seed-table makes one person per row: --persons does not apply beside it")
 
 
 def refuse_beside_prime(ctx: click.Context) -> None:
@@ -413,6 +421,12 @@ def import_(importer: str, export_dir: Path, output: Path, overwrite: bool) -> N
         result = default_registry().get("importers", importer)(export_dir)
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
+        values = result.frame.drop(columns=["person_id", "date"], errors="ignore")
+        if not values.notna().to_numpy().any():
+            raise SynthwearError(
+                f"{export_dir}: the {importer} importer found no daily values in it, so nothing was written "
+                "(is it the export's top folder, with the files the importer reads?)"
+            )
         write_daily_table(result.frame, output)
     console.print(
         f"Wrote [bold]{output}[/]: {result.frame['person_id'].nunique()} persons, {len(result.frame):,} person-days"

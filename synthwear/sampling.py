@@ -85,8 +85,12 @@ def sample_persons(
             raise SynthwearError("a seed table says each person's attributes itself: give it without where or quotas")
         if seed_table.empty:
             raise SynthwearError(f"{seed_source}: no rows (one row per person to generate)")
-        table = seed_table.drop(columns="person_id", errors="ignore")
-        frame = model.attributes.sample_rows(table, seed=seed, source=seed_source)
+        if "person_id" in seed_table.columns:
+            raise SynthwearError(
+                f"{seed_source}: has a 'person_id' column, but its rows are persons still to generate, who get ids "
+                "of their own (synthetic-1, ...): remove the column"
+            )
+        frame = model.attributes.sample_rows(seed_table, seed=seed, source=seed_source)
     else:
         conditions, parsed = parse_conditions(where, quotas, where_from=where_from)
         frame = model.attributes.sample(n, seed=seed, where=conditions, quotas=parsed or None)

@@ -171,6 +171,15 @@ def test_import_command_writes_the_tidy_table(tmp_path):
     assert list(table.columns) == ["person_id", "date", "resting_hr", "sleep_minutes", "steps"] and len(table) == 10
 
 
+def test_an_export_without_a_daily_value_is_an_error_and_writes_nothing(tmp_path):
+    """An Oura export whose only sleep record has no durations: a header-only table would pass for data."""
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "sleep.json").write_text('{"data": [{"id": "a", "day": "2021-01-01", "type": "long_sleep"}]}')
+    result = CliRunner().invoke(cli, ["import", "oura", str(tmp_path / "o"), "-o", str(tmp_path / "daily.csv")])
+    assert result.exit_code == 1 and "found no daily values in it, so nothing was written" in result.output
+    assert not (tmp_path / "daily.csv").exists()
+
+
 def test_datasets_lists_the_shipped_data_with_licence_and_size():
     result = CliRunner().invoke(cli, ["datasets", "--json"])
     assert result.exit_code == 0, result.output
@@ -395,6 +404,15 @@ def test_a_run_with_persons_writes_them_and_sample_conditions_on_them(tmp_path):
     result = CliRunner().invoke(cli, ["sample", model, "--where", "height > 2", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 1 and result.output.strip().splitlines()[-1].startswith("Error: --where")
     assert "unknown column 'height'" in result.output and not (tmp_path / "x.csv").exists()
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_text("gender\nfemale\nmale\n")
+    result = CliRunner().invoke(
+        cli, ["sample", model, "--seed-table", str(seeds), "--persons", "9", "-o", str(tmp_path / "t.csv")]
+    )
+    assert result.exit_code == 1 and "--persons does not apply beside it" in result.output
+    result = CliRunner().invoke(cli, ["sample", model, "--seed-table", str(seeds), "-o", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "s.persons.csv")["gender"].tolist() == ["female", "male"]
 
 
 def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):

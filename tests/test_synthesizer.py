@@ -339,6 +339,8 @@ def test_conditions_of_the_recipe_are_checked_before_training_and_never_beside_a
         grouped[0].sample(days=7, where=["group == 'a'"], seed_table=pd.DataFrame({"group": ["b"]}))
     with pytest.raises(SynthwearError, match="no rows"):
         grouped[0].sample(days=7, seed_table=pd.DataFrame({"group": []}))
+    with pytest.raises(SynthwearError, match="has a 'person_id' column, but its rows are persons still to generate"):
+        grouped[0].sample(days=7, seed_table=pd.DataFrame({"person_id": ["alice", "alice"], "group": ["a", "b"]}))
 
 
 @pytest.mark.parametrize(
