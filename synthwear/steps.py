@@ -158,6 +158,12 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
         log(f"{loaded.persons_source}: not modelled under differential privacy (the attribute model is not private)")
         return None
     table, source = loaded.persons, loaded.persons_source
+    clashes = [str(c) for c in table.columns if c == "date" or c in recipe.channels]
+    if clashes:
+        raise SynthwearError(
+            f"{source}: column {clashes[0]!r} has the name of a column of the daily table (date, the channels), "
+            "which cohorts are written beside; rename it"
+        )
     ids = table["person_id"].astype(str)
     if ids.duplicated().any():
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])

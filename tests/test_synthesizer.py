@@ -306,9 +306,14 @@ def test_a_model_without_attributes_refuses_conditions(fitted):
     assert fitted.sample_cohort(5, 7)[1] is None
 
 
-def test_a_persons_table_with_a_repeated_id_or_none_of_the_training_persons_is_refused():
+def test_a_persons_table_with_a_daily_column_name_a_repeated_id_or_none_of_the_training_persons_is_refused():
     daily, table = grouped_cohort(persons=12, days=21)
     recipe = {**SMALL, "training": {"epochs": 1}}
+    for name in ("date", "steps"):  # the cohort's tables are written beside each other: one date, one steps
+        with pytest.raises(SynthwearError, match=f"column '{name}' has the name of a column of the daily table"):
+            Synthesizer(channels=CHANNELS, **recipe).fit(
+                daily, persons=table.rename(columns={"group": name}), progress=False
+            )
     with pytest.raises(SynthwearError, match="appears twice"):
         Synthesizer(channels=CHANNELS, **recipe).fit(daily, persons=pd.concat([table, table.iloc[:1]]), progress=False)
     with pytest.raises(SynthwearError, match="none of the training persons"):
