@@ -358,7 +358,7 @@ def person_columns(persons: pd.DataFrame, source: str) -> dict[str, Cells]:
     if twice:
         raise SynthwearError(f"{source}: column {twice[0]!r} appears more than once")
     if "person_id" not in names:
-        raise SynthwearError(f"{source}: missing column 'person_id' (columns present: {', '.join(names)})")
+        raise SynthwearError(f"{source}: missing column 'person_id' (columns present: {', '.join(map(repr, names))})")
     if len(names) < 2:
         raise SynthwearError(f"{source}: no attribute column besides 'person_id'")
     frame = persons.reset_index(drop=True)

@@ -132,13 +132,17 @@ def split_cohort(
     cohort, persons, duplicates = usable_persons(recipe, loaded)
     for group in duplicates:
         log(f"persons {', '.join(group)} share identical days; kept on the same side of the split")
+    usable = (
+        f"a usable window: windows.days = {recipe.windows.days} days, at least "
+        f"windows.min_observed = {recipe.windows.min_observed:g} of them observed"
+    )
     split = split_persons(
         persons,
         validation=recipe.split.validation,
         holdout=recipe.split.holdout,
         seed=recipe.seed,
         duplicate_groups=duplicates,
-        source=loaded.source,
+        source=f"{loaded.source} ({usable})",
         holdout_persons=holdout_persons,
     )
     return split, {

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,7 @@ def validate_daily_table(
     missing = [col for col in wanted.values() if col not in raw.columns]
     if missing:
         raise SynthwearError(
-            f"{source}: missing column {missing[0]!r} (columns present: {', '.join(map(str, raw.columns))})"
+            f"{source}: missing column {missing[0]!r} (columns present: {', '.join(repr(str(c)) for c in raw.columns)})"
         )
     frame = pd.DataFrame({name: raw[col] for name, col in wanted.items()}).reset_index(drop=True)
     frame["person_id"] = checked_persons(frame["person_id"], place, wanted["person_id"])
@@ -170,13 +171,25 @@ def checked_dates(written: pd.Series, place: Place, column: str, date_format: st
     if bad.any():
         row = int(np.argmax(bad))
         form = "ISO 8601 (YYYY-MM-DD)" if date_format == "ISO8601" else repr(date_format)
-        raise place.error(
-            row,
-            column,
-            f"{written[row]!r} is not a date written {form}; dates are never guessed "
-            "(set data.date_format to the file's format)",
-        )
+        problem = f"{written[row]!r} is not a date written {form}; dates are never guessed (set data.date_format to the file's format)"
+        if readable_but_out_of_range(written[row], date_format):
+            problem = f"{written[row]!r} is outside {DAY_RANGE}, the days a daily table can hold"
+        raise place.error(row, column, problem)
     return dates.dt.tz_localize(None).dt.normalize() if dates.dt.tz is not None else dates.dt.normalize()
+
+
+FIRST_DAY, LAST_DAY = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")  # pandas' nanosecond clock
+DAY_RANGE = f"{FIRST_DAY.date()}..{LAST_DAY.date()}"
+
+
+def readable_but_out_of_range(written: object, date_format: str) -> bool:
+    """True for a date written in ``date_format`` that a daily table cannot hold (1600-01-01, 2300-01-01)."""
+    text = str(written).strip()
+    try:
+        day = datetime.fromisoformat(text[:10]) if date_format == "ISO8601" else datetime.strptime(text, date_format)
+    except ValueError:
+        return False
+    return not FIRST_DAY.to_pydatetime() <= day <= LAST_DAY.to_pydatetime()
 
 
 def parsed_dates(text: pd.Series, date_format: str) -> pd.Series:

@@ -275,7 +275,7 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
     [
         (
             pd.DataFrame({"id": [1], "age": [3]}),
-            r"persons.csv: missing column 'person_id' \(columns present: id, age\)",
+            r"persons.csv: missing column 'person_id' \(columns present: 'id', 'age'\)",
         ),
         (pd.DataFrame({"person_id": ["a", "b"]}), r"no attribute column besides 'person_id'"),
         (

@@ -41,6 +41,8 @@ def test_reads_and_types(tmp_path):
         ("", "the file is empty"),
         ("person_id,date,resting_hr,sleep_minutes\na,2021-01-01,60,400\n", "missing column 'steps'"),
         (GOOD + "a,2021-13-45,60,400,1000\n", r"line 4: column 'date': '2021-13-45' is not a date written ISO"),
+        (GOOD + "a,1600-01-01,60,400,1000\n", r"line 4: column 'date': '1600-01-01' is outside 1677-09-22..2262-04-11"),
+        (" person_id,date\nx,2021-01-01\n", r"missing column 'person_id' \(columns present: ' person_id', 'date'\)"),
         (GOOD + "b,03/05/2021,60,400,1000\n", r"line 4: column 'date': '03/05/2021' is not a date .* never guessed"),
         (GOOD.replace("steps\n", "steps,steps\n"), r"column 'steps' appears more than once"),
         (GOOD.replace(",60,", ",,"), r"column 'resting_hr' has no observed value"),
