@@ -375,7 +375,9 @@ def continue_from_file(
     from synthwear.tables import read_daily_table, write_daily_table
 
     model = synth.fitted
-    history = read_daily_table(prime, model.channels, nonnegative=nonnegative_channels(synth.recipe))
+    history = read_daily_table(
+        prime, model.channels, nonnegative=nonnegative_channels(synth.recipe), empty_channels=True
+    )
     given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")

@@ -103,13 +103,21 @@ def with_persons(loaded: LoadedData, recipe: Recipe, shipped: Path | None) -> Lo
     return loaded
 
 
-def frame_data(recipe: Recipe, frame: pd.DataFrame, source: str = "the DataFrame") -> LoadedData:
-    """A caller's own daily table (the Python API's ``fit(frame)``), checked like a file would be."""
+def frame_data(
+    recipe: Recipe, frame: pd.DataFrame, source: str = "the DataFrame", *, empty_channels: bool = False
+) -> LoadedData:
+    """A caller's own daily table (the Python API's ``fit(frame)``), checked like a file would be;
+    ``empty_channels``: a channel may have no observed value (a history to continue)."""
     if not isinstance(frame, pd.DataFrame):
         raise SynthwearError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
     columns = recipe.data.columns if recipe.data else {}
     checked = validate_daily_table(
-        frame, list(recipe.channels), source=source, columns=columns, nonnegative=nonnegative_channels(recipe)
+        frame,
+        list(recipe.channels),
+        source=source,
+        columns=columns,
+        nonnegative=nonnegative_channels(recipe),
+        empty_channels=empty_channels,
     )
     return LoadedData(checked, source)
 

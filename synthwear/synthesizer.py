@@ -308,7 +308,10 @@ class Synthesizer:
         self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any
     ) -> pd.DataFrame:
         """Each primed person's days, continued by the model to ``days`` days in all."""
-        cohort = Cohort.from_frame(frame_data(self.recipe, prime, "prime").frame, self.fitted.channels, np.float64)
+        given = frame_data(
+            self.recipe, prime, "prime", empty_channels=True
+        ).frame  # a channel never worn is continued too
+        cohort = Cohort.from_frame(given, self.fitted.channels, np.float64)
         lengths = np.diff(cohort.offsets)
         if len(set(lengths)) != 1:
             odd = cohort.person_ids[np.argmax(lengths != lengths[0])]

@@ -40,8 +40,10 @@ def read_daily_table(
     fmt: str = "auto",
     nonnegative: tuple[str, ...] = (),
     date_format: str = "ISO8601",
+    empty_channels: bool = False,
 ) -> pd.DataFrame:
-    """Read and validate a daily table; returns person_id (str), date (datetime64) and float channels."""
+    """Read and validate a daily table; returns person_id (str), date (datetime64) and float channels.
+    ``empty_channels``: a channel may have no observed value (a history to continue; never training data)."""
     path = Path(path)
     fmt = fmt if fmt != "auto" else ("parquet" if is_parquet(path) else "csv")
     if path.is_dir():
@@ -67,6 +69,7 @@ def read_daily_table(
         nonnegative=nonnegative,
         header_lines=1 if fmt == "csv" else 0,
         date_format=date_format,
+        empty_channels=empty_channels,
     )
 
 
@@ -117,6 +120,7 @@ def validate_daily_table(
     nonnegative: tuple[str, ...] = (),
     header_lines: int = 0,
     date_format: str = "ISO8601",
+    empty_channels: bool = False,
 ) -> pd.DataFrame:
     """Check a raw frame against the schema; ``header_lines`` turns row numbers into file lines.
     The first problem ends it with one line naming the file, the row and the column."""
@@ -140,7 +144,7 @@ def validate_daily_table(
         raise SynthwearError(
             f"{place.at(row)}: duplicate person-day ({frame['person_id'][row]}, {frame['date'][row].date()})"
         )
-    for name in channels:
+    for name in [] if empty_channels else channels:
         if frame[name].notna().sum() == 0:
             raise SynthwearError(
                 f"{source}: column {wanted[name]!r} has no observed value; there is nothing to learn for channel "

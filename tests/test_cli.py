@@ -5,6 +5,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -435,6 +436,11 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
     result = primed(tmp_path / "y.csv", "--persons", "5")
     assert result.exit_code == 1 and "--persons do not apply" in result.output
+    history.assign(sleep_minutes=np.nan).to_csv(tmp_path / "history.csv", index=False)  # a channel never worn
+    result = primed(tmp_path / "no_sleep.csv", "--days", "9")
+    assert result.exit_code == 0, result.output
+    continued = pd.read_csv(tmp_path / "no_sleep.csv")
+    assert continued.groupby("person_id")["sleep_minutes"].apply(lambda s: s.iloc[6:].notna().all()).all()
 
 
 def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run, tmp_path):
