@@ -326,10 +326,11 @@ class Recipe(Section):
     @field_validator("name")
     @classmethod
     def _folder_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", value):
+        # letters and digits of any script (a folder name on every current file system), at most 255 bytes
+        if not re.fullmatch(r"[^\W_][\w.-]{0,127}", value) or len(value.encode()) > 255:
             raise ValueError(
-                "name must be a plain folder name (letters, digits, '.', '_', '-'; not starting with '.'; no '/'), "
-                "since the run is written to runs/<name>/"
+                "name must be a plain folder name (letters, digits, '.', '_', '-'; not starting with '.', '_' "
+                "or '-'; no '/'; at most 128 characters), since the run is written to runs/<name>/"
             )
         return value
 

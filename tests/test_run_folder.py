@@ -88,12 +88,21 @@ def test_an_empty_folder_is_taken(tmp_path):
     check_output_folder(out, overwrite=False)
 
 
-@pytest.mark.parametrize("name", ["", "/tmp/elsewhere", "../../x", "a/b", ".hidden", ".."])
+@pytest.mark.parametrize("name", ["", "/tmp/elsewhere", "../../x", "a/b", ".hidden", "..", "-rf", "é" * 128])
 def test_run_names_that_would_escape_runs_are_refused(tmp_path, name):
+    """'é' * 128 is 256 bytes: more than a file system's folder name holds."""
     from synthwear.recipe import parse_recipe
 
     with pytest.raises(SynthwearError, match="plain folder name"):
         parse_recipe({"name": name, "data": {"dataset": "lifesnaps"}, "channels": {"steps": {"range": [0, 1]}}})
+
+
+@pytest.mark.parametrize("name", ["ünï", "研究-1", "fitbit_v2.1"])
+def test_run_names_in_any_script_are_folder_names(name):
+    from synthwear.recipe import parse_recipe
+
+    recipe = parse_recipe({"name": name, "data": {"dataset": "lifesnaps"}, "channels": {"steps": {"range": [0, 1]}}})
+    assert recipe.name == name
 
 
 def test_a_live_lock_names_the_process_holding_it(tmp_path):
