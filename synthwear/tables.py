@@ -92,6 +92,10 @@ def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
         raise SynthwearError(f"{path}: the file is empty") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise SynthwearError(f"{path}: cannot read the persons table: {str(err).splitlines()[0]}") from None
+    header = first_row(path) if not is_parquet(path) else []
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:  # pandas would have read the second as 'name.1'
+        raise SynthwearError(f"{path}: column {twice[0]!r} appears more than once in the header; which one is meant?")
     if ids and "person_id" not in table.columns:
         raise SynthwearError(f"{path}: no 'person_id' column (columns: {', '.join(map(str, table.columns))})")
     return table
