@@ -390,12 +390,16 @@ class Recipe(Section):
         return self
 
     @model_validator(mode="after")
-    def _one_clipping(self) -> Recipe:
+    def _refit_without_privacy(self) -> Recipe:
         if self.privacy and self.training.refit:
             raise ValueError(
                 "training.refit does not apply with privacy: DP-SGD's validation persons choose among its "
                 "checkpoints, and the accountant counts the training persons only"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _one_clipping(self) -> Recipe:
         if self.privacy and self.training.grad_clip is not None:
             raise ValueError(
                 "training.grad_clip does not apply with privacy: DP-SGD clips each person's gradient "
