@@ -308,9 +308,8 @@ class Synthesizer:
         self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any
     ) -> pd.DataFrame:
         """Each primed person's days, continued by the model to ``days`` days in all."""
-        given = frame_data(
-            self.recipe, prime, "prime", empty_channels=True
-        ).frame  # a channel never worn is continued too
+        # a channel never worn in the given days is continued too (the model reads it as missing)
+        given = frame_data(self.recipe, prime, "prime", empty_channels=True).frame
         cohort = Cohort.from_frame(given, self.fitted.channels, np.float64)
         lengths = np.diff(cohort.offsets)
         if len(set(lengths)) != 1:
