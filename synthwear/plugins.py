@@ -153,9 +153,9 @@ class Registry:
 
     def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
         """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""
-        config = self.config(role, name, options, where)
+        factory, config = self.get(role, name), self.config(role, name, options, where)
         try:
-            return self.get(role, name)(*args) if config is None else self.get(role, name)(*args, config=config)
+            return factory(*args) if config is None else factory(*args, config=config)
         except ValueError as err:
             raise SynthwearError(f"{where}: {err}" if where else str(err)) from None
 
