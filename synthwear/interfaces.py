@@ -56,7 +56,15 @@ class GeneratorSpec:
 
 @runtime_checkable
 class Generator(Protocol):
-    """A ``torch.nn.Module`` predicting day t+1 from days <= t, one softmax per channel."""
+    """A ``torch.nn.Module`` predicting day t+1 from days <= t, one softmax per channel.
+
+    Optional, for speed: ``extend(tokens, cache) -> (logits, cache)``, the logits of new days that
+    follow the cached ones (a KV cache). Optional, for a day's channels predicted one after another:
+    ``chained = True``, ``__call__(tokens, same_day=ids)`` where channel c also reads the predicted
+    day's channels < c, ``encode(tokens) -> hidden`` (with ``hidden.last()``), ``logits(hidden,
+    same_day, channels) -> list`` and, for speed, ``encode_more(tokens, cache) -> (hidden, cache)``;
+    the sampler then draws a day's channels in order (the transformer's ``chain``).
+    """
 
     def __call__(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """tokens (B, T, C) int64 -> per channel logits (B, T, n_tokens_c); position t predicts

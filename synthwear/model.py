@@ -88,6 +88,20 @@ class SynthesisModel:
         """Names of the predicted channels, for the loss (``bind``): "steps", ..., "steps observed"."""
         return self.channels + [f"{name} observed" for name in self.channels if self.gaps]
 
+    @property
+    def chained(self) -> bool:
+        """Whether the generator predicts a day's channels one after another, each reading the same
+        day's channels before it (the transformer's ``chain``)."""
+        return bool(getattr(self.generator, "chained", False))
+
+    def predict(self, network: Callable, inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of the scored channels for ``training_pair``'s (inputs, targets) by ``network`` (the
+        generator, or a wrapper of it: DDP, Opacus); a chained generator also reads each predicted
+        day's channels from ``targets``, as teacher forcing gives them."""
+        if self.chained:
+            return self.scored(network(inputs, same_day=self.input_ids(targets)))
+        return self.scored(network(inputs))
+
     def scored(self, logits: list[torch.Tensor]) -> list[torch.Tensor]:
         """The generator's logits for the predicted channels (covariates are read, never predicted)."""
         return logits[: self.n_scored]
@@ -128,10 +142,13 @@ class SynthesisModel:
         missing_ids = torch.tensor(self.spec.vocab_sizes[: tokens.size(-1)], device=tokens.device)
         return torch.where(tokens == MISSING, missing_ids, tokens)
 
+    def missing_ids(self) -> torch.Tensor:
+        """(n_scored,) each predicted channel's "missing" id (its n_tokens)."""
+        return torch.tensor(self.spec.vocab_sizes[: self.n_scored], device=self.device)
+
     def start_ids(self, n: int) -> torch.Tensor:
         """(n, 1, n_scored) "start of sequence" ids: each channel's n_tokens + 1."""
-        start = torch.tensor(self.spec.vocab_sizes[: self.n_scored], device=self.device) + 1
-        return start.expand(n, 1, -1).clone()
+        return (self.missing_ids() + 1).expand(n, 1, -1).clone()
 
     def covariate_inputs(self, codes: torch.Tensor) -> torch.Tensor:
         """Covariate codes of each window's days (B, T, K) -> their inputs at the T + summary positions:
@@ -230,8 +247,8 @@ class SynthesisModel:
         out: list[list[np.ndarray]] = [[] for _ in self.channels]
         skip = int(self.summary)
         for batch in tokens.split(batch_size):
-            inputs, _ = self.training_pair(batch.to(self.device), hide_summary=1.0)  # causal: no summary to see
-            for c, logits in enumerate(self.generator(inputs)[: len(self.channels)]):
+            inputs, targets = self.training_pair(batch.to(self.device), hide_summary=1.0)  # causal: no summary seen
+            for c, logits in enumerate(self.predict(self.generator, inputs, targets)[: len(self.channels)]):
                 out[c].append(torch.softmax(logits[:, skip:].float(), dim=-1).cpu().numpy())
         return [np.concatenate(parts) for parts in out]
 
@@ -275,8 +292,9 @@ class SynthesisModel:
             self.per_channel(temperature),
             self.per_channel(temperature if summary_temperature is None else summary_temperature),
             torch.Generator(device=self.device).manual_seed(seed),
-            getattr(self.generator, "extend", None) if use_cache else None,
+            getattr(self.generator, "encode_more" if self.chained else "extend", None) if use_cache else None,
             complete and self.gaps,
+            self.chained,
         )
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -330,22 +348,34 @@ class SynthesisModel:
         self, seq: torch.Tensor, steps: int, draw: Draw, covariates: PersonCovariates, *, summary: bool = False
     ) -> torch.Tensor:
         """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time."""
-        cache, cached = None, 0
+        cache = Cached()
         for _ in range(steps):
-            if seq.size(1) > self.spec.max_days:  # the start (and summary) day stay, the oldest days leave
-                logits = self.generator(self.slid_window(seq, covariates))
-            elif draw.extend is not None:
-                logits, cache = draw.extend(seq[:, cached:], cache)
-                cached = seq.size(1)
-            else:
-                logits = self.generator(seq)
-            day = draw.day(self.scored(logits), len(self.channels), summary)
+            read = self.next_day_reader(seq, draw, covariates, cache)
+            day = draw.day(read, seq.size(0), len(self.channels), summary, self.missing_ids())
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
-                missing = torch.tensor(self.spec.vocab_sizes[:n], device=day.device)
-                day[:, :n] = torch.where(day[:, n:] == 0, missing, day[:, :n])
+                day[:, :n] = torch.where(day[:, n:] == 0, self.missing_ids()[:n], day[:, :n])
             seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
         return seq
+
+    def next_day_reader(self, seq: torch.Tensor, draw: Draw, covariates: PersonCovariates, cache: Cached) -> Reader:
+        """The generator's read of sequences ``seq`` for the day after them: a function of that day's
+        channels drawn so far (a chained generator's heads read them) -> the scored channels' logits
+        at the last position. Beyond the context the window slides (the start and summary day stay,
+        the oldest days leave); within it a generator's KV cache, if used, is fed the newest days."""
+        sliding = seq.size(1) > self.spec.max_days
+        if sliding or draw.extend is None:
+            whole = self.slid_window(seq, covariates) if sliding else seq
+            read = self.generator.encode(whole) if draw.chained else self.generator(whole)
+        else:
+            read, cache.state = draw.extend(seq[:, cache.length :], cache.state)
+            cache.length = seq.size(1)
+        if not draw.chained:
+            return lambda same_day, channels: [read[c][:, -1] for c in channels]
+        hidden = read.last()
+        return lambda same_day, channels: [
+            logits[:, -1] for logits in self.generator.logits(hidden, same_day[:, None], channels)
+        ]
 
     def slid_window(self, seq: torch.Tensor, covariates: PersonCovariates) -> torch.Tensor:
         """The last ``max_days`` positions of ``seq``, the start (and summary) day kept in front with the
@@ -505,24 +535,44 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
 
 
 @dataclass
+class Cached:
+    """A generator's KV cache while a batch is drawn, and how many input positions it holds."""
+
+    state: Any = None
+    length: int = 0
+
+
+# The generator's read of a batch for its next day: (that day's input ids drawn so far (B, n_scored),
+# the channels wanted) -> their logits (B, n_tokens_c) each
+Reader = Callable[[torch.Tensor, Sequence[int]], list[torch.Tensor]]
+
+
+@dataclass
 class Draw:
     """How days are drawn: temperatures per channel (the summary day's apart), the random stream,
-    the generator's KV-cache method if used, and whether every day must be observed."""
+    the generator's KV-cache method if used (``extend``, or ``encode_more`` when chained), whether
+    every day must be observed, and whether the generator predicts a day's channels one after
+    another (then drawn in that order)."""
 
     temperatures: list[float]
     summary_temperatures: list[float]
     generator: torch.Generator
     extend: Callable | None
     complete: bool
+    chained: bool = False
 
-    def day(self, logits: list[torch.Tensor], n_channels: int, summary: bool) -> torch.Tensor:
-        """(B, n_scored) ids of the next day from the last position's logits: values, then "observed"."""
+    def day(self, read: Reader, batch: int, n_channels: int, summary: bool, missing: torch.Tensor) -> torch.Tensor:
+        """(batch, n_scored) ids of the next day: values, then "observed". ``missing``: each scored
+        channel's "missing" id, what a chained generator reads for the channels not drawn yet."""
         temperatures = self.summary_temperatures if summary else self.temperatures
-        ids = [  # whether a day is observed is drawn as the data has it: at temperature 1
-            sample_token(self.allowed(channel[:, -1], c >= n_channels and not summary), t, self.generator)
-            for c, (channel, t) in enumerate(zip(logits, temperatures + [1.0] * (len(logits) - n_channels)))
-        ]
-        day = torch.stack(ids, dim=1)
+        temperatures = temperatures + [1.0] * (len(missing) - n_channels)  # whether observed: as the data has it
+        day = missing.expand(batch, -1).clone()
+        channels = range(len(missing))
+        logits = None if self.chained else read(day, channels)
+        for c in channels:
+            scores = read(day, [c])[0] if self.chained else logits[c]
+            allowed = self.allowed(scores, c >= n_channels and not summary)
+            day[:, c] = sample_token(allowed, temperatures[c], self.generator)
         if self.complete:  # every day observed, and the person's share of observed days with it
             day[:, n_channels:] = OBSERVED
         return day

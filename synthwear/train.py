@@ -133,7 +133,7 @@ def validation_loss(
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for index in shard.part(len(windows), device).split(batch_size):
         inputs, targets = model.training_pair(windows.batch(index))  # a summary day is seen: the joint likelihood
-        total += loss(model.scored(model.generator(inputs)), targets, training=False).double() * len(index)
+        total += loss(model.predict(model.generator, inputs, targets), targets, training=False).double() * len(index)
         count += len(index)
     total, count = shard.sum(torch.stack([total, torch.tensor(count, dtype=torch.float64, device=device)]))
     return float(total / count.clamp(min=1))
@@ -271,7 +271,7 @@ def run_round(
     for windows in batches:
         inputs, targets = model.training_pair(windows, hide_summary)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
-            value = plan.step_loss(model.scored(plan.network(inputs)), targets)
+            value = plan.step_loss(model.predict(plan.network, inputs, targets), targets)
         plan.optimizer.zero_grad(set_to_none=True)
         value.backward()
         if plan.grad_clip is not None:

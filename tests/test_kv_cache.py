@@ -25,6 +25,16 @@ class ForwardOnly(torch.nn.Module):
     def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         return self.inner(tokens)
 
+    @property
+    def chained(self) -> bool:
+        return self.inner.chained
+
+    def encode(self, tokens: torch.Tensor):
+        return self.inner.encode(tokens)
+
+    def logits(self, hidden, same_day, channels):
+        return self.inner.logits(hidden, same_day, channels)
+
 
 def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> SynthesisModel:
     encoders = [BinningEncoder(0, 100, BinningConfig(bins=n)) for n in spec.vocab_sizes]
@@ -41,6 +51,7 @@ def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> Synthe
         {"level": 3},
         {"level": 3, "deviations": True},
         {"relative": 2, "level": 3, "envelope": True},
+        {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "chain": True},
     ],
 )
 @pytest.mark.parametrize("prefix", [1, 2])  # the start alone, or with the summary day (the level)
@@ -62,6 +73,8 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, pref
         (SUMMARY_SPEC, {"level": 3}, 0),
         (SUMMARY_SPEC, {"relative": 2, "level": 3, "deviations": True}, 0),
         (SUMMARY_SPEC, {"relative": 2, "level": 3, "deviations": True, "envelope": True}, 0),
+        (SPEC, {"chain": True}, 2),
+        (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "chain": True}, 0),
     ],
 )
 def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context(spec, options, primed):

@@ -8,6 +8,7 @@ that Opacus can compute per-sample gradients for DP-SGD.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,11 @@ class TransformerConfig:
     # pushes the bins at its edge down and leaves those just beyond it at zero, and resting HR then
     # jumped 8 bins or more on 1.4% of predicted days against 0.04% of real ones.
     envelope: bool = False
+    # With ``chain``, a day's channels are predicted one after another: each channel's heads also read
+    # the same day's channels before it (resting HR, then sleep given it, then steps given both). Three
+    # independent heads draw a day's channels, and a person's levels on the summary day, as if they
+    # were unrelated; chained, a day is drawn from the joint distribution the data has.
+    chain: bool = False
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd"):
@@ -306,6 +312,22 @@ class KVCache:
     level: list[torch.Tensor] | None = None  # per channel the level's features, once the cache has seen it
 
 
+@dataclass
+class Hidden:
+    """What the output heads read at some positions: the last block's output (B, T, n_embd), the
+    input ids there (B, T, C), the level's features per channel (None: no level) and the first
+    position's index."""
+
+    x: torch.Tensor
+    tokens: torch.Tensor
+    level: list[torch.Tensor] | None
+    first_position: int
+
+    def last(self) -> Hidden:
+        """The last position only: what the next day's channels are drawn from."""
+        return Hidden(self.x[:, -1:], self.tokens[:, -1:], self.level, self.first_position + self.x.size(1) - 1)
+
+
 class DailyTransformer(nn.Module):
     """Input day t is the sum of one embedding per channel plus a position embedding."""
 
@@ -342,6 +364,26 @@ class DailyTransformer(nn.Module):
             self.level_heads = nn.ModuleList(
                 LevelLogits(n, config.n_embd, config.level, config.envelope) for n in spec.vocab_sizes
             )
+        if config.chain:  # the same day's channels, as the heads of the channels after them read them
+            self.chain_embeddings = nn.ModuleList(nn.Embedding(n + 2, config.n_embd) for n in spec.vocab_sizes)
+            if config.ordinal:
+                self.chain_ordinal_embeddings = nn.ModuleList(
+                    OrdinalEmbedding(n, config.n_embd, config.ordinal) for n in spec.vocab_sizes
+                )
+
+    @property
+    def chained(self) -> bool:
+        """Whether a day's channels are predicted one after another (``logits`` reads ``same_day``):
+        the sampler then draws them in order, each given those drawn before it."""
+        return self.config.chain
+
+    def dropped(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Ids (B, T, C) with a share ``input_dropout`` of the values hidden as "missing" while training."""
+        if not (self.training and self.config.input_dropout > 0):
+            return tokens
+        missing = torch.tensor(self.spec.vocab_sizes[: tokens.size(-1)], device=tokens.device)  # "missing" ids
+        hide = (torch.rand(tokens.shape, device=tokens.device) < self.config.input_dropout) & (tokens < missing)
+        return torch.where(hide, missing, tokens)  # values only: start tokens stay
 
     def embed(self, tokens: torch.Tensor, first_position: int = 0) -> torch.Tensor:
         """(B, T, C) ids at positions first_position.. -> (B, T, n_embd) block input."""
@@ -351,10 +393,7 @@ class DailyTransformer(nn.Module):
         # positions expanded over the batch, so Opacus can split this embedding's gradient per window
         positions = torch.arange(first_position, last, device=tokens.device).expand(tokens.size(0), -1)  # (B, T)
         x = self.position_embedding(positions)  # (B, T, n_embd)
-        if self.training and self.config.input_dropout > 0:
-            missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)  # each channel's "missing" id
-            hide = (torch.rand(tokens.shape, device=tokens.device) < self.config.input_dropout) & (tokens < missing)
-            tokens = torch.where(hide, missing, tokens)  # values only: start tokens stay
+        tokens = self.dropped(tokens)
         for c, embedding in enumerate(self.channel_embeddings):
             x = x + embedding(tokens[:, :, c])  # (B, T, n_embd)
             if self.config.ordinal:
@@ -362,26 +401,30 @@ class DailyTransformer(nn.Module):
         return self.drop(x)
 
     def logits(
-        self, x: torch.Tensor, tokens: torch.Tensor, level: list[torch.Tensor] | None = None, first_position: int = 0
+        self, hidden: Hidden, same_day: torch.Tensor | None = None, channels: Sequence[int] | None = None
     ) -> list[torch.Tensor]:
-        """Final block output (B, T, n_embd) at positions first_position.., the input ids (B, T, C)
-        and the level's features per channel if known (``level_features``) -> per channel (B, T, n_tokens_c)."""
-        x = self.ln_f(x)
-        after_level = self.after_level(x, first_position) if self.config.level and level is not None else None
+        """What the blocks read (``encode``) -> per channel (B, T, n_tokens_c) logits, for ``channels``
+        (default: all, in order). With ``chain``, ``same_day`` (B, T, C') holds the input ids of the
+        days the positions predict (None: all unknown) and channel c reads those of channels < c."""
+        x = self.ln_f(hidden.x)
+        level = hidden.level
+        after_level = self.after_level(x, hidden.first_position) if self.config.level and level is not None else None
+        given = self.same_day_inputs(same_day, x) if self.config.chain else None
         out = []
-        for c, head in enumerate(self.heads):
-            absolute = head(x) + self.ordinal_heads[c](x) if self.config.ordinal else head(x)
+        for c in range(len(self.heads)) if channels is None else channels:
+            xc = x if given is None else x + given[c]
+            absolute = self.heads[c](xc) + self.ordinal_heads[c](xc) if self.config.ordinal else self.heads[c](xc)
             kernels = []  # the terms around yesterday's bin and around the level
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
-                kernels.append(self.relative_heads[c](x, tokens[:, :, c]))  # sampling always has it
+                kernels.append(self.relative_heads[c](xc, hidden.tokens[:, :, c]))  # sampling always has it
             if after_level is not None:
-                kernels.append(self.level_heads[c](x, level[c]) * after_level)
+                kernels.append(self.level_heads[c](xc, level[c]) * after_level)
             plain = absolute
             for kernel in kernels:
                 plain = plain + kernel
             if self.config.deviations and after_level is not None:
                 around = sum(kernels)
-                weight = self.mixture_heads[c](x).float()  # (B, T, 1): logit of the absolute part's share
+                weight = self.mixture_heads[c](xc).float()  # (B, T, 1): logit of the absolute part's share
                 mixed = torch.logaddexp(
                     F.log_softmax(around, dim=-1) + F.logsigmoid(-weight),
                     F.log_softmax(absolute, dim=-1) + F.logsigmoid(weight),
@@ -389,6 +432,21 @@ class DailyTransformer(nn.Module):
                 plain = torch.where(after_level * LevelLogits.known(level[c]) > 0, mixed, plain)
             out.append(plain)
         return out
+
+    def same_day_inputs(self, same_day: torch.Tensor | None, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per channel c (B, T, n_embd): the sum of the embeddings of the same day's channels < c
+        (unknown where ``same_day`` does not give them)."""
+        missing = torch.tensor(self.spec.vocab_sizes, device=x.device)
+        ids = missing.expand(*x.shape[:-1], -1).clone()
+        if same_day is not None:
+            ids[..., : same_day.size(-1)] = self.dropped(same_day)
+        given, total = [], torch.zeros_like(x)
+        for c, embedding in enumerate(self.chain_embeddings):
+            given.append(total)
+            total = total + embedding(ids[..., c])
+            if self.config.ordinal:
+                total = total + self.chain_ordinal_embeddings[c](ids[..., c])
+        return given
 
     @staticmethod
     def after_level(x: torch.Tensor, first_position: int) -> torch.Tensor:
@@ -405,16 +463,25 @@ class DailyTransformer(nn.Module):
         level = tokens[:, 1 - first_position]
         return [head.features(level[:, c]) for c, head in enumerate(self.level_heads)]
 
-    def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, tokens: torch.Tensor, same_day: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return self.logits(self.encode(tokens), same_day)  # C x (B, T, n_tokens_c)
+
+    def encode(self, tokens: torch.Tensor) -> Hidden:
+        """Input ids (B, T, C) -> what the heads read at every position."""
         x = self.embed(tokens)
         for block in self.blocks:
             x = block(x)
-        return self.logits(x, tokens, self.level_features(tokens, 0))  # C x (B, T, n_tokens_c)
+        return Hidden(x, tokens, self.level_features(tokens, 0), 0)
 
     def extend(self, tokens: torch.Tensor, cache: KVCache | None) -> tuple[list[torch.Tensor], KVCache]:
         """The optional KV-cache API the sampler uses when present: logits for the new days
         ``tokens`` (B, T_new, C) that follow the cached ones, and the cache grown by them. A day
         then costs one position instead of re-running the whole prefix."""
+        hidden, cache = self.encode_more(tokens, cache)
+        return self.logits(hidden), cache
+
+    def encode_more(self, tokens: torch.Tensor, cache: KVCache | None) -> tuple[Hidden, KVCache]:
+        """``encode`` for the new days ``tokens`` that follow the cached ones; the cache grown by them."""
         if cache is None:
             shape = (tokens.size(0), self.config.n_head, self.spec.max_days, self.config.n_embd // self.config.n_head)
             dtype = self.position_embedding.weight.dtype
@@ -424,9 +491,9 @@ class DailyTransformer(nn.Module):
             x = block.extend(x, keys, values, cache.length)
         if cache.level is None:
             cache.level = self.level_features(tokens, cache.length)
-        logits = self.logits(x, tokens, cache.level, cache.length)
+        hidden = Hidden(x, tokens, cache.level, cache.length)
         cache.length += tokens.size(1)
-        return logits, cache
+        return hidden, cache
 
     # --- starting from a base model (synthwear.transfer) ----------------------------------------
     PER_CHANNEL = (
@@ -437,9 +504,11 @@ class DailyTransformer(nn.Module):
         "relative_heads",
         "level_heads",
         "mixture_heads",
+        "chain_embeddings",
+        "chain_ordinal_embeddings",
     )
     # the options the weights' shapes follow
-    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level", "deviations", "envelope")
+    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level", "deviations", "envelope", "chain")
 
     def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
@@ -499,7 +568,8 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "ln_f.")
+        heads = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "chain_")
+        prefixes = (*heads, "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":

@@ -52,6 +52,7 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
         {"level": 4},
         {"relative": 3, "level": 4, "deviations": True},
         {"relative": 3, "level": 4, "deviations": True, "envelope": True},
+        {"ordinal": 8, "relative": 3, "level": 4, "deviations": True, "chain": True},
     ],
 )
 def test_opacus_can_compute_per_sample_gradients(options):
@@ -320,3 +321,22 @@ def test_fine_tuning_parameters_name_the_heads_and_the_last_block():
     assert "heads.0.weight" in heads and "ln_f.weight" in heads and not any(n.startswith("blocks.") for n in heads)
     assert set(heads) < set(last) and any(n.startswith("blocks.2.") for n in last)
     assert not any(n.startswith(("blocks.0.", "blocks.1.", "channel_embeddings")) for n in last)
+
+
+def test_a_chained_channel_reads_the_same_days_channels_before_it_and_none_after():
+    torch.manual_seed(0)
+    m = DailyTransformer(SPEC, TransformerConfig(ordinal=8, relative=3, chain=True)).eval()
+    assert m.chained and not DailyTransformer(SPEC, TransformerConfig()).chained
+    tokens, same_day = torch.randint(0, 100, (2, 21, 3)), torch.randint(0, 100, (2, 21, 3))
+    before = m(tokens, same_day=same_day)
+    for changed_channel in (0, 1):
+        changed = same_day.clone()
+        changed[..., changed_channel] = (changed[..., changed_channel] + 50) % 100
+        after = m(tokens, same_day=changed)
+        for c, (a, b) in enumerate(zip(before, after)):
+            if c <= changed_channel:
+                torch.testing.assert_close(a, b)
+            else:
+                assert not torch.allclose(a, b)
+    hidden = m.encode(tokens)  # the sampler's path: heads of chosen channels only, the last position
+    torch.testing.assert_close(m.logits(hidden.last(), same_day[:, -1:], [2])[0], before[2][:, -1:])
