@@ -35,6 +35,7 @@ from synthwear.errors import SynthwearError
 from synthwear.evaluation import build_evaluators, run_evaluators
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
+from synthwear.privacy.accounting import check_budget
 from synthwear.progress import feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report, read_json
@@ -129,6 +130,8 @@ class Synthesizer:
             recipe = with_base_defaults(recipe, base) if base else recipe
             loss = build_loss(recipe, self.registry)
             check_model_options(recipe, self.registry)
+            if recipe.privacy:
+                check_budget(recipe.privacy)
             loaded = load_data(recipe, self.registry) if data is None else frame_data(recipe, data)
             for note in loaded.notes:
                 say.note(note)

@@ -36,26 +36,51 @@ def calibrate_noise(privacy: PrivacySection, delta: float) -> float:
     return noise_for_budget(privacy.target_epsilon, delta, privacy.sample_rate, privacy.steps, privacy.accountant)
 
 
-@functools.lru_cache(maxsize=64)
-def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
-    """``calibrate_noise`` by value, remembered: the search costs seconds, and a benchmark or a
-    privacy plan asks for the same budget again and again."""
+# Without target_delta, delta is 1/(10 n) for the n training persons: within these bounds for any
+# cohort of 2 to 5 x 10^10 persons, so a budget that fails at both ends is refused before data is read.
+DEFAULT_DELTA_BOUNDS = (2e-12, 0.05)
+
+
+def check_budget(privacy: PrivacySection) -> None:
+    """Refuse, before any data is read or model built, a budget that no noise multiplier between
+    NOISE_FLOOR and NOISE_CEILING meets (the cohort's size only sets the default delta)."""
+    if privacy.target_delta is not None:
+        calibrate_noise(privacy, privacy.target_delta)  # remembered: training asks for it again
+        return
+    low, high = DEFAULT_DELTA_BOUNDS
+    check_noise_range(privacy.target_epsilon, (low, high), privacy.sample_rate, privacy.steps, privacy.accountant)
+
+
+def check_noise_range(
+    target_epsilon: float, deltas: tuple[float, float], sample_rate: float, steps: int, accountant: str
+) -> None:
+    """Refuse a budget not met even with noise NOISE_CEILING at the larger delta, or met with noise
+    below NOISE_FLOOR even at the smaller one (Opacus' search would double or halve the noise without end)."""
+    low, high = deltas
+    at = f"delta {high:.1e}" if low == high else f"any delta from {low:.0e} to {high:g} (1/(10 n) for n persons)"
     unreachable = (
-        f"privacy: target epsilon {target_epsilon:g} at delta {delta:.1e} cannot be reached in {steps} steps at "
-        f"sample_rate {sample_rate:g}"
+        f"privacy: target epsilon {target_epsilon:g} at {at} cannot be reached in {steps} steps at sample_rate "
+        f"{sample_rate:g}"
     )
-    if epsilon_at(NOISE_CEILING, delta, sample_rate, steps, accountant) > target_epsilon:  # not Opacus' doublings
+    if epsilon_at(NOISE_CEILING, high, sample_rate, steps, accountant) > target_epsilon:  # not Opacus' doublings
         raise SynthwearError(
             f"{unreachable} even with noise multiplier {NOISE_CEILING:g}; raise target_epsilon or lower steps or "
             "sample_rate"
         )
-    floor = epsilon_at(NOISE_FLOOR, delta, sample_rate, steps, "rdp")  # RDP: milliseconds, and PRV only tightens it
+    floor = epsilon_at(NOISE_FLOOR, low, sample_rate, steps, "rdp")  # RDP: milliseconds, and PRV only tightens it
     if floor <= target_epsilon:
         raise SynthwearError(
             f"privacy: target epsilon {target_epsilon:g} is reached with a noise multiplier below {NOISE_FLOOR:g} "
             f"(at {NOISE_FLOOR:g}, {steps} steps at sample_rate {sample_rate:g} spend only epsilon {floor:.3g}): that "
             "guarantees nothing; lower target_epsilon, or train without privacy (privacy-plan: --epsilon inf)"
         )
+
+
+@functools.lru_cache(maxsize=64)
+def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """``calibrate_noise`` by value, remembered: the search costs seconds, and a benchmark or a
+    privacy plan asks for the same budget again and again."""
+    check_noise_range(target_epsilon, (delta, delta), sample_rate, steps, accountant)
     try:
         return get_noise_multiplier(
             target_epsilon=target_epsilon,
@@ -65,6 +90,10 @@ def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, st
             accountant=accountant,
         )
     except ValueError as err:
+        unreachable = (
+            f"privacy: target epsilon {target_epsilon:g} at delta {delta:.1e} cannot be reached in {steps} steps at "
+            f"sample_rate {sample_rate:g}"
+        )
         raise SynthwearError(f"{unreachable} ({err}); raise target_epsilon or lower steps or sample_rate") from None
 
 
