@@ -270,13 +270,15 @@ class SynthesisModel:
         attributes: np.ndarray | None = None,
         complete: bool = False,
         batch_size: int = 4096,
-        on_batch=None,
+        on_progress: Callable[[float], None] | None = None,
         use_cache: bool = True,
     ) -> Iterator[np.ndarray]:
         """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
         large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from;
         ``start`` (n,) each person's first date, which the calendar covariates follow (default: drawn
-        by ``first_days``); ``attributes`` (n, A) each person's attribute codes (default: unknown). ``summary_temperature``: the temperature of a summary day (the
+        by ``first_days``); ``attributes`` (n, A) each person's attribute codes (default: unknown);
+        ``on_progress(persons)``: told each day's share of a batch's persons as the day is drawn, so a
+        bar moves (and estimates the time left) even for one person's century. ``summary_temperature``: the temperature of a summary day (the
         person's level), drawn first; by default the days' own. ``complete``: with ``gaps``, every day
         is observed (the model is told so as it goes), for uses that need a value every day.
 
@@ -308,12 +310,14 @@ class SynthesisModel:
             seq = self.opening(covariates, None if prime is None else prime[lo : lo + size])
             if self.summary and prime is None:  # the person's level first, at its own temperature
                 seq = self.extend_sequences(seq, 1, draw, covariates, summary=True)
-            seq = self.extend_sequences(seq, days - k, draw, covariates)
+            steps = days - k
+            on_day = (lambda share=size / steps: on_progress(share)) if on_progress and steps else None
+            seq = self.extend_sequences(seq, steps, draw, covariates, on_day=on_day)
             values = self.decode(seq[:, 1 + self.summary :, : self.n_scored].cpu().numpy(), rng)
             if prime is not None:
                 values[:, :k] = prime[lo : lo + size]
-            if on_batch:
-                on_batch(size)
+            if on_progress and not steps:
+                on_progress(size)
             yield values
 
     def opening(self, covariates: PersonCovariates, prime: np.ndarray | None) -> torch.Tensor:
@@ -345,9 +349,17 @@ class SynthesisModel:
         return temperatures
 
     def extend_sequences(
-        self, seq: torch.Tensor, steps: int, draw: Draw, covariates: PersonCovariates, *, summary: bool = False
+        self,
+        seq: torch.Tensor,
+        steps: int,
+        draw: Draw,
+        covariates: PersonCovariates,
+        *,
+        summary: bool = False,
+        on_day: Callable[[], None] | None = None,
     ) -> torch.Tensor:
-        """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time."""
+        """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time
+        (``on_day`` called after each)."""
         cache = Cached()
         for _ in range(steps):
             read = self.next_day_reader(seq, draw, covariates, cache)
@@ -356,6 +368,8 @@ class SynthesisModel:
                 n = len(self.channels)
                 day[:, :n] = torch.where(day[:, n:] == 0, self.missing_ids()[:n], day[:, :n])
             seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
+            if on_day:
+                on_day()
         return seq
 
     def next_day_reader(self, seq: torch.Tensor, draw: Draw, covariates: PersonCovariates, cache: Cached) -> Reader:

@@ -184,7 +184,7 @@ def sample_to_file(
     start_date: str | date | None = None,
     complete: bool = False,
     persons_table: pd.DataFrame | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
     batch_size: int = BATCH,
 ) -> None:
     """Generate and write the cohort batch by batch: the values one ``generate`` call with the same
@@ -205,7 +205,7 @@ def sample_to_file(
             start=starts,
             attributes=codes,
             complete=complete,
-            on_batch=on_batch,
+            on_progress=on_progress,
             batch_size=batch_size,
         ):
             batch_starts = starts[first : first + len(values)]

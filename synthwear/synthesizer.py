@@ -296,7 +296,7 @@ class Synthesizer:
                 start=self.first_days(persons, seed) if start is None else start,
                 attributes=attributes,
                 complete=sampling.complete,
-                on_batch=advance,
+                on_progress=advance,
             )
         self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
         self.record["sampling"] = {

@@ -400,3 +400,13 @@ def test_a_chained_generator_learns_and_draws_a_days_channels_jointly(chain, sam
     assert same_bin_share[0] <= share <= same_bin_share[1]
     b_given_a = model.next_day_probabilities(model.generate(50, 6, seed=3))[1]  # b's distribution, a known
     assert (b_given_a.max(axis=-1).mean() > 0.8) == chain
+
+
+def test_progress_is_told_as_each_day_is_drawn(model):
+    told: list[float] = []
+    model.generate(3, 10, seed=1, on_progress=told.append, batch_size=2)
+    assert len(told) == 2 * 10  # two batches, ten days each
+    assert sum(told) == pytest.approx(3)
+    told.clear()
+    model.generate(2, 4, seed=1, prime=np.full((2, 4, 3), 60.0), on_progress=told.append)  # nothing left to draw
+    assert told == [2]
