@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -57,8 +58,9 @@ class TransformerConfig:
     # With ``chain``, a day's channels are predicted one after another: each channel's heads also read
     # the same day's channels before it (resting HR, then sleep given it, then steps given both). Three
     # independent heads draw a day's channels, and a person's levels on the summary day, as if they
-    # were unrelated; chained, a day is drawn from the joint distribution the data has.
-    chain: bool = False
+    # were unrelated; chained, a day is drawn from the joint distribution the data has. ``summary``:
+    # only the summary day is chained (a person's levels drawn jointly), the days as without it.
+    chain: bool | Literal["summary"] = False
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "n_embd"):
@@ -364,6 +366,8 @@ class DailyTransformer(nn.Module):
             self.level_heads = nn.ModuleList(
                 LevelLogits(n, config.n_embd, config.level, config.envelope) for n in spec.vocab_sizes
             )
+        if config.chain == "summary" and not spec.summary:
+            raise ValueError("option chain: summary needs a summary day to chain (windows.summary: true)")
         if config.chain:  # the same day's channels, as the heads of the channels after them read them
             self.chain_embeddings = nn.ModuleList(nn.Embedding(n + 2, config.n_embd) for n in spec.vocab_sizes)
             if config.ordinal:
@@ -409,7 +413,7 @@ class DailyTransformer(nn.Module):
         x = self.ln_f(hidden.x)
         level = hidden.level
         after_level = self.after_level(x, hidden.first_position) if self.config.level and level is not None else None
-        given = self.same_day_inputs(same_day, x) if self.config.chain else None
+        given = self.same_day_inputs(same_day, x, hidden.first_position) if self.config.chain else None
         out = []
         for c in range(len(self.heads)) if channels is None else channels:
             xc = x if given is None else x + given[c]
@@ -433,9 +437,12 @@ class DailyTransformer(nn.Module):
             out.append(plain)
         return out
 
-    def same_day_inputs(self, same_day: torch.Tensor | None, x: torch.Tensor) -> list[torch.Tensor]:
+    def same_day_inputs(
+        self, same_day: torch.Tensor | None, x: torch.Tensor, first_position: int
+    ) -> list[torch.Tensor]:
         """Per channel c (B, T, n_embd): the sum of the embeddings of the same day's channels < c
-        (unknown where ``same_day`` does not give them)."""
+        (unknown where ``same_day`` does not give them); with ``chain: summary``, at the summary's
+        position only."""
         missing = torch.tensor(self.spec.vocab_sizes, device=x.device)
         ids = missing.expand(*x.shape[:-1], -1).clone()
         if same_day is not None:
@@ -446,6 +453,8 @@ class DailyTransformer(nn.Module):
             total = total + embedding(ids[..., c])
             if self.config.ordinal:
                 total = total + self.chain_ordinal_embeddings[c](ids[..., c])
+        if self.config.chain == "summary":  # position 0 predicts the summary day
+            given = [part * (1 - self.after_level(x, first_position)) for part in given]
         return given
 
     @staticmethod
