@@ -122,6 +122,7 @@ def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, None, codes)
     return {
         "context": context,
+        "synthesizer": synth,
         "parts": synth.parts,
         "train_s": timings["train"],
         "sequences_per_s": recipe.sampling.persons / timings["sample"],

@@ -239,6 +239,8 @@ def test_the_written_out_training_attention_is_the_fused_one():
         ({"relative": -2}, "'relative' must be at least 0"),
         ({"level": -1}, "'level' must be at least 0"),
         ({"envelope": True}, "'envelope' needs 'relative' or 'level'"),
+        ({"chain": "summary"}, "chain: summary needs a summary day"),
+        ({"chain": "days"}, "option 'chain'"),
     ],
 )
 def test_impossible_options_are_one_line_errors(options, expected):
@@ -340,3 +342,14 @@ def test_a_chained_channel_reads_the_same_days_channels_before_it_and_none_after
                 assert not torch.allclose(a, b)
     hidden = m.encode(tokens)  # the sampler's path: heads of chosen channels only, the last position
     torch.testing.assert_close(m.logits(hidden.last(), same_day[:, -1:], [2])[0], before[2][:, -1:])
+
+
+def test_chaining_the_summary_only_leaves_the_days_as_they_were():
+    torch.manual_seed(0)
+    m = DailyTransformer(SUMMARY_SPEC, TransformerConfig(level=4, chain="summary")).eval()
+    tokens, same_day = torch.randint(0, 100, (2, 22, 3)), torch.randint(0, 100, (2, 22, 3))
+    changed = same_day.clone()
+    changed[..., 0] = (changed[..., 0] + 50) % 100  # another resting HR on every day, the summary's too
+    for c, (a, b) in enumerate(zip(m(tokens, same_day=same_day), m(tokens, same_day=changed))):
+        torch.testing.assert_close(a[:, 1:], b[:, 1:])  # the days
+        assert torch.allclose(a[:, :1], b[:, :1]) == (c == 0)  # the summary: sleep and steps read it
