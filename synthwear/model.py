@@ -278,9 +278,10 @@ class SynthesisModel:
         ``start`` (n,) each person's first date, which the calendar covariates follow (default: drawn
         by ``first_days``); ``attributes`` (n, A) each person's attribute codes (default: unknown);
         ``on_progress(persons)``: told each day's share of a batch's persons as the day is drawn, so a
-        bar moves (and estimates the time left) even for one person's century. ``summary_temperature``: the temperature of a summary day (the
-        person's level), drawn first; by default the days' own. ``complete``: with ``gaps``, every day
-        is observed (the model is told so as it goes), for uses that need a value every day.
+        bar moves (and estimates the time left) even for one person's century. ``summary_temperature``:
+        the temperature of a summary day (the person's level), drawn first; by default the days' own.
+        ``complete``: with ``gaps``, every day is observed (the model is told so as it goes), for uses
+        that need a value every day.
 
         Beyond the model's context the window slides: the start token followed by the most recent
         ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).

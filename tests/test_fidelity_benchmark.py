@@ -131,3 +131,22 @@ def test_mostly_samples_are_placed_by_key_and_step_cut_and_padded_to_the_window(
     values, seconds = sample_mostly(Engine(), 4, 3, ["x"])
     assert values.shape == (4, 3, 1) and seconds >= 0
     np.testing.assert_array_equal(values[..., 0], [[0, 1, 2], [np.nan] * 3, [20, 21, 22], [30, np.nan, np.nan]])
+
+
+def test_candidates_picks_the_training_its_validation_persons_tell_apart_least(capsys):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import candidates
+
+        candidates.main(["--quick"])
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2  # the header, then one row per fold
+    for _, unseen, validation, picked, mean in rows[1:]:
+        unseen, validation = ([float(x) for x in cell.split(",")] for cell in (unseen, validation))
+        assert len(unseen) == len(validation) == 2
+        assert float(picked) == pytest.approx(unseen[int(np.argmin(validation))], abs=1e-3)
+        assert float(mean) == pytest.approx(np.mean(unseen), abs=1e-3)

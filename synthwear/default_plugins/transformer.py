@@ -379,7 +379,7 @@ class DailyTransformer(nn.Module):
     def chained(self) -> bool:
         """Whether a day's channels are predicted one after another (``logits`` reads ``same_day``):
         the sampler then draws them in order, each given those drawn before it."""
-        return self.config.chain
+        return bool(self.config.chain)
 
     def dropped(self, tokens: torch.Tensor) -> torch.Tensor:
         """Ids (B, T, C) with a share ``input_dropout`` of the values hidden as "missing" while training."""
@@ -577,8 +577,7 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        heads = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "chain_")
-        prefixes = (*heads, "ln_f.")
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "chain_", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":
