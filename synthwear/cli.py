@@ -337,7 +337,9 @@ def write_with_progress(model: SynthesisModel, persons: int, days: int, output: 
 
     with make_progress() as progress:
         task = progress.add_task("sampling", total=persons)
-        sample_to_file(model, persons, days, output, on_progress=lambda n: progress.update(task, advance=n), **options)
+        sample_to_file(
+            model, persons, days, output, on_progress=lambda done: progress.update(task, completed=done), **options
+        )
 
 
 def requested_temperatures(

@@ -277,8 +277,9 @@ class SynthesisModel:
         large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from;
         ``start`` (n,) each person's first date, which the calendar covariates follow (default: drawn
         by ``first_days``); ``attributes`` (n, A) each person's attribute codes (default: unknown);
-        ``on_progress(persons)``: told each day's share of a batch's persons as the day is drawn, so a
-        bar moves (and estimates the time left) even for one person's century. ``summary_temperature``:
+        ``on_progress(persons)``: told after each day how many persons are done, counting a batch's
+        persons by the share of their days drawn, so a bar moves (and estimates the time left) even for
+        one person's century; it ends exactly at ``n``. ``summary_temperature``:
         the temperature of a summary day (the person's level), drawn first; by default the days' own.
         ``complete``: with ``gaps``, every day is observed (the model is told so as it goes), for uses
         that need a value every day.
@@ -304,6 +305,7 @@ class SynthesisModel:
         if k > days:
             raise SynthwearError(f"cannot continue {k} given days into only {days} days")
         starts = self.first_days(n, seed) if start is None else np.asarray(start, dtype="datetime64[D]")
+        steps = days - k  # days drawn per person
         for lo in range(0, n, batch_size):
             size = min(batch_size, n - lo)
             codes = None if attributes is None else attributes[lo : lo + size]
@@ -311,14 +313,13 @@ class SynthesisModel:
             seq = self.opening(covariates, None if prime is None else prime[lo : lo + size])
             if self.summary and prime is None:  # the person's level first, at its own temperature
                 seq = self.extend_sequences(seq, 1, draw, covariates, summary=True)
-            steps = days - k
-            on_day = (lambda share=size / steps: on_progress(share)) if on_progress and steps else None
+            on_day = (lambda d, lo=lo, size=size: on_progress(lo + size * d / steps)) if on_progress else None
             seq = self.extend_sequences(seq, steps, draw, covariates, on_day=on_day)
             values = self.decode(seq[:, 1 + self.summary :, : self.n_scored].cpu().numpy(), rng)
             if prime is not None:
                 values[:, :k] = prime[lo : lo + size]
             if on_progress and not steps:
-                on_progress(size)
+                on_progress(lo + size)
             yield values
 
     def opening(self, covariates: PersonCovariates, prime: np.ndarray | None) -> torch.Tensor:
@@ -357,12 +358,12 @@ class SynthesisModel:
         covariates: PersonCovariates,
         *,
         summary: bool = False,
-        on_day: Callable[[], None] | None = None,
+        on_day: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time
-        (``on_day`` called after each)."""
+        (``on_day(d)`` told after the d-th)."""
         cache = Cached()
-        for _ in range(steps):
+        for step in range(steps):
             read = self.next_day_reader(seq, draw, covariates, cache)
             day = draw.day(read, seq.size(0), len(self.channels), summary, self.missing_ids())
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
@@ -370,7 +371,7 @@ class SynthesisModel:
                 day[:, :n] = torch.where(day[:, n:] == 0, self.missing_ids()[:n], day[:, :n])
             seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
             if on_day:
-                on_day()
+                on_day(step + 1)
         return seq
 
     def next_day_reader(self, seq: torch.Tensor, draw: Draw, covariates: PersonCovariates, cache: Cached) -> Reader:

@@ -296,7 +296,7 @@ class Synthesizer:
                 start=self.first_days(persons, seed) if start is None else start,
                 attributes=attributes,
                 complete=sampling.complete,
-                on_progress=advance,
+                on_progress=lambda done: advance(0, completed=done),
             )
         self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
         self.record["sampling"] = {

@@ -402,11 +402,11 @@ def test_a_chained_generator_learns_and_draws_a_days_channels_jointly(chain, sam
     assert (b_given_a.max(axis=-1).mean() > 0.8) == chain
 
 
-def test_progress_is_told_as_each_day_is_drawn(model):
+def test_progress_is_told_as_each_day_is_drawn_and_ends_at_every_person(model):
     told: list[float] = []
     model.generate(3, 10, seed=1, on_progress=told.append, batch_size=2)
     assert len(told) == 2 * 10  # two batches, ten days each
-    assert sum(told) == pytest.approx(3)
+    assert told == sorted(told) and told[9] == 2 and told[-1] == 3  # exactly: a bar ends full
     told.clear()
     model.generate(2, 4, seed=1, prime=np.full((2, 4, 3), 60.0), on_progress=told.append)  # nothing left to draw
     assert told == [2]
