@@ -47,8 +47,9 @@ def check_budget(privacy: PrivacySection) -> None:
     if privacy.target_delta is not None:
         calibrate_noise(privacy, privacy.target_delta)  # remembered: training asks for it again
         return
-    low, high = DEFAULT_DELTA_BOUNDS
-    check_noise_range(privacy.target_epsilon, (low, high), privacy.sample_rate, privacy.steps, privacy.accountant)
+    check_noise_range(
+        privacy.target_epsilon, DEFAULT_DELTA_BOUNDS, privacy.sample_rate, privacy.steps, privacy.accountant
+    )
 
 
 def check_noise_range(
@@ -58,10 +59,7 @@ def check_noise_range(
     below NOISE_FLOOR even at the smaller one (Opacus' search would double or halve the noise without end)."""
     low, high = deltas
     at = f"delta {high:.1e}" if low == high else f"any delta from {low:.0e} to {high:g} (1/(10 n) for n persons)"
-    unreachable = (
-        f"privacy: target epsilon {target_epsilon:g} at {at} cannot be reached in {steps} steps at sample_rate "
-        f"{sample_rate:g}"
-    )
+    unreachable = unreachable_budget(target_epsilon, at, sample_rate, steps)
     if epsilon_at(NOISE_CEILING, high, sample_rate, steps, accountant) > target_epsilon:  # not Opacus' doublings
         raise SynthwearError(
             f"{unreachable} even with noise multiplier {NOISE_CEILING:g}; raise target_epsilon or lower steps or "
@@ -90,11 +88,12 @@ def noise_for_budget(target_epsilon: float, delta: float, sample_rate: float, st
             accountant=accountant,
         )
     except ValueError as err:
-        unreachable = (
-            f"privacy: target epsilon {target_epsilon:g} at delta {delta:.1e} cannot be reached in {steps} steps at "
-            f"sample_rate {sample_rate:g}"
-        )
+        unreachable = unreachable_budget(target_epsilon, f"delta {delta:.1e}", sample_rate, steps)
         raise SynthwearError(f"{unreachable} ({err}); raise target_epsilon or lower steps or sample_rate") from None
+
+
+def unreachable_budget(target_epsilon: float, at: str, sample_rate: float, steps: int) -> str:
+    return f"privacy: target epsilon {target_epsilon:g} at {at} cannot be reached in {steps} steps at sample_rate {sample_rate:g}"
 
 
 def epsilon_at(noise_multiplier: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
