@@ -369,6 +369,7 @@ class DailyTransformer(nn.Module):
         if config.chain == "summary" and not spec.summary:
             raise ValueError("option chain: summary needs a summary day to chain (windows.summary: true)")
         if config.chain:  # the same day's channels, as the heads of the channels after them read them
+            # (one per channel, as every per-channel module has for base models' slots; no channel reads the last's)
             self.chain_embeddings = nn.ModuleList(nn.Embedding(n + 2, config.n_embd) for n in spec.vocab_sizes)
             if config.ordinal:
                 self.chain_ordinal_embeddings = nn.ModuleList(

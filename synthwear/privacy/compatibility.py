@@ -26,7 +26,7 @@ def freeze_unbatched_parameters(model: SynthesisModel) -> list[str]:
     windows = torch.zeros(probe_batch, days, n_channels, dtype=torch.long, device=model.device)
     probe = GradSampleModule(model.generator, batch_first=True, loss_reduction="sum")
     try:  # only what the loss sees: a covariate's head (never scored) stays frozen
-        sum(logits.sum() for logits in model.scored(probe(model.training_pair(windows)[0]))).backward()
+        sum(logits.sum() for logits in model.predict(probe, *model.training_pair(windows))).backward()
         frozen = [
             name
             for name, p in model.generator.named_parameters()

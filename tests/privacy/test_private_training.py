@@ -28,10 +28,10 @@ from synthwear.train import Shard, window_tokens
 DAYS = 7
 
 
-def tiny_model(weights_seed: int = 0):
+def tiny_model(weights_seed: int = 0, **options):
     torch.manual_seed(weights_seed)
     recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
-    recipe.generator.model_extra["dropout"] = 0.0  # so a window's gradient can be recomputed exactly
+    recipe.generator.model_extra.update(dropout=0.0, **options)  # no dropout: a window's gradient can be recomputed
     return build_model(recipe, default_registry(), torch.device("cpu"))
 
 
@@ -46,22 +46,26 @@ def cohort_windows(model, persons: int):
     return window_tokens(model.tokenize(cohort.values)[0], starts, DAYS), cohort.person_of(starts)
 
 
-def test_per_sample_gradients_are_each_windows_own(model):
+@pytest.mark.parametrize("chain", [False, True])  # chained: the heads also read the same day's earlier channels
+def test_per_sample_gradients_are_each_windows_own(chain):
+    model = tiny_model(chain=chain)
     windows, _ = cohort_windows(model, 4)
     targets = windows.batch(torch.arange(5))
     loss = default_registry().build("losses", "mean", {})
     ModuleValidator.validate(model.generator, strict=True)  # raises on any layer Opacus cannot handle
-    assert freeze_unbatched_parameters(model) == []  # every layer's input carries the batch
+    # every layer's input carries the batch; chained, no channel reads the last channel's same-day embedding
+    unread = ["chain_embeddings.2.weight", "chain_ordinal_embeddings.2.projection.weight"] if chain else []
+    assert freeze_unbatched_parameters(model) == unread
     wrapped = GradSampleModule(model.generator, batch_first=True, loss_reduction="mean")
-    per_window_loss(loss, wrapped(model.shifted_inputs(targets)), targets).backward()
+    per_window_loss(loss, model.predict(wrapped, model.shifted_inputs(targets), targets), targets).backward()
     trainable = [(name, p) for name, p in model.generator.named_parameters() if p.requires_grad]
+    assert chain == any(name.startswith("chain_") for name, _ in trainable)
     per_sample = {name: p.grad_sample.clone() for name, p in trainable}
     wrapped.cleanup()
     for i in range(len(targets)):
         alone = targets[i : i + 1]
-        grads = torch.autograd.grad(
-            loss(model.generator(model.shifted_inputs(alone)), alone, training=True), [p for _, p in trainable]
-        )
+        logits = model.predict(model.generator, model.shifted_inputs(alone), alone)
+        grads = torch.autograd.grad(loss(logits, alone, training=True), [p for _, p in trainable])
         for (name, _), grad in zip(trainable, grads):
             torch.testing.assert_close(per_sample[name][i], grad, rtol=1e-4, atol=1e-6, msg=name)
 
