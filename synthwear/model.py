@@ -362,13 +362,13 @@ class SynthesisModel:
     ) -> torch.Tensor:
         """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time
         (``on_day(d)`` told after the d-th)."""
-        cache = Cached()
+        cache, missing = Cached(), self.missing_ids()  # once per batch, not per day: the loop is the sampler's hot path
         for step in range(steps):
             read = self.next_day_reader(seq, draw, covariates, cache)
-            day = draw.day(read, seq.size(0), len(self.channels), summary, self.missing_ids())
+            day = draw.day(read, seq.size(0), len(self.channels), summary, missing)
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
-                day[:, :n] = torch.where(day[:, n:] == 0, self.missing_ids()[:n], day[:, :n])
+                day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
             seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
             if on_day:
                 on_day(step + 1)
