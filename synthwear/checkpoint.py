@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,15 @@ from synthwear.tables import atomic_path
 def checkpoint_path(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     return out_dir.with_name(f".{out_dir.name}.checkpoint.safetensors")
+
+
+def remove_checkpoints(out_dir: Path) -> None:
+    """The run's checkpoint and its other candidates' (``training.candidates``: ``….checkpoint-2.…``)."""
+    out_dir = Path(out_dir)
+    own = re.compile(re.escape(f".{out_dir.name}.checkpoint") + r"(-\d+)?\.safetensors")
+    for path in out_dir.parent.iterdir() if out_dir.parent.is_dir() else []:
+        if own.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def run_digest(recipe: dict[str, Any], data_fingerprint: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from synthwear.checkpoint import checkpoint_path
+from synthwear.checkpoint import checkpoint_path, remove_checkpoints
 from synthwear.errors import SynthwearError
 from synthwear.evaluation import build_evaluators, failure_summary, run_evaluators
 from synthwear.interfaces import EvaluationContext, Evaluator
@@ -96,7 +96,7 @@ def run_recipe(
         codes = synth.attribute_codes(persons)
         synthetic = synth.sample_array(start=starts, attributes=codes, progress=progress)
         folder = write_run_folder(out_dir, synth, synthetic, starts, persons)
-        checkpoint_path(out_dir).unlink(missing_ok=True)  # the run is in place: nothing left to resume
+        remove_checkpoints(out_dir)  # the run is in place: nothing left to resume
         context = evaluation_context(
             recipe, synth.parts, synth.model, synthetic, starts, synth.record.get("privacy"), codes
         )
@@ -121,7 +121,7 @@ def evaluation_to_finish(recipe: Recipe, out_dir: Path, overwrite: bool) -> bool
             f"{out_dir}: was run with another recipe than {recipe.where()} (or another --seed); "
             f"`synthwear evaluate {out_dir}` finishes its evaluation as it was run"
         )
-    checkpoint.unlink(missing_ok=True)
+    remove_checkpoints(out_dir)
     return True
 
 

@@ -49,14 +49,14 @@ class Feedback:
         task = self.progress.add_task(description, total=total)
         return lambda n=1, **update: self.progress.update(task, advance=n, **update)
 
-    def epoch_bar(self, total: int) -> tuple[Callable[[dict], None], Callable[[int], None]]:
+    def epoch_bar(self, total: int, label: str = "training") -> tuple[Callable[[dict], None], Callable[[int], None]]:
         """The training bar: a function fed one record per epoch (or DP checkpoint), and one that
         closes the bar at the epochs actually run (early stopping ends before ``total``)."""
-        advance = self.task("training", total)
+        advance = self.task(label, total)
         piped = self.progress is not None and not self.progress.console.is_terminal
 
         def on_epoch(record: dict) -> None:
-            advance(description=f"training (val loss {record['validation_loss']:.3f})")
+            advance(description=f"{label} (val loss {record['validation_loss']:.3f})")
             if piped:
                 epoch, seen = ("refit epoch", "trained-on") if record.get("refit") else ("epoch", "validation")
                 self.progress.console.print(

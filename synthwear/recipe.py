@@ -190,6 +190,10 @@ class TrainingSection(Section):
     # the same starting weights on the training and validation persons together for that many epochs:
     # the model learns from every person not held out (about twice the training time; not with privacy)
     refit: bool = False
+    # Train this many times from different seeds on the same persons and keep the training whose samples
+    # the validation persons tell apart least (discriminative score; synthwear.candidates): on a few
+    # dozen persons one training's fidelity moves with its seed as much as recipes differ
+    candidates: int = Field(1, ge=1, le=20)
     device: str = Field("auto", pattern=DEVICES)
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
@@ -395,6 +399,19 @@ class Recipe(Section):
             raise ValueError(
                 "training.refit does not apply with privacy: DP-SGD's validation persons choose among its "
                 "checkpoints, and the accountant counts the training persons only"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _candidates_apart_from_validation(self) -> Recipe:
+        if self.training.candidates > 1 and self.privacy:
+            raise ValueError(
+                "training.candidates does not apply with privacy: every candidate would spend the budget again"
+            )
+        if self.training.candidates > 1 and self.training.refit:
+            raise ValueError(
+                "training.candidates does not apply with training.refit: the validation persons that choose "
+                "among the candidates would be trained on"
             )
         return self
 

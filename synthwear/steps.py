@@ -335,13 +335,14 @@ def train(
     loss: Loss,
     encoded: Encoded,
     *,
+    seed: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     checkpointing: Checkpointing | None = None,
 ) -> tuple[TrainingResult, dict[str, Any] | None]:
     """Train the model in place: DP-SGD per person when the recipe has a privacy section (then also
-    what was spent), plain training otherwise."""
+    what was spent), plain training otherwise; ``seed`` (default: the recipe's) deals the batches."""
     common = {
-        "seed": recipe.seed,
+        "seed": recipe.seed if seed is None else seed,
         "on_epoch": on_epoch,
         "hide_summary": recipe.windows.summary_hidden,
         "checkpointing": checkpointing,

@@ -29,6 +29,7 @@ import torch
 from rich.progress import Progress
 
 from synthwear.attributes import AttributeModel
+from synthwear.candidates import Candidate, best_candidate, candidate_checkpointing, check_candidates
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
 from synthwear.errors import SynthwearError
@@ -36,7 +37,7 @@ from synthwear.evaluation import build_evaluators, run_evaluators
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
 from synthwear.privacy.accounting import check_budget
-from synthwear.progress import feedback
+from synthwear.progress import Feedback, feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report, read_json
 from synthwear.sampling import check_conditions, sample_persons, to_long_frame
@@ -57,7 +58,7 @@ from synthwear.steps import (
     split_cohort,
     train,
 )
-from synthwear.train import resolve_device
+from synthwear.train import TrainingResult, resolve_device
 from synthwear.transfer import FineTuning, load_base, tuned_from, with_base_defaults
 
 FIT_RECORD = "fit.json"  # beside model.json: how the model was trained (no person-level data)
@@ -144,21 +145,29 @@ class Synthesizer:
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
+            check_candidates(recipe, parts["validation"])
             fingerprinted = data_fingerprint(loaded)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()
             digest = run_digest(recipe.to_dict(), fingerprinted)
             checkpointing = Checkpointing(Path(checkpoint), digest, resume) if checkpoint else None
-            on_epoch, trained = say.epoch_bar(recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs)
-            with tuned_from(recipe, model, base) as tuned:
-                result, privacy = train(recipe, model, loss, encoded, on_epoch=on_epoch, checkpointing=checkpointing)
-            trained(result.epochs_run)
+            training = Training(recipe, self.registry, model, loss, encoded, base, say, checkpointing)
+            if recipe.training.candidates == 1:
+                model, result = training(0, recipe.seed)
+                candidates = None
+            else:
+                model, kept, candidates = best_candidate(recipe, training, parts, self.registry)
+                result = kept.result
+                say.note(f"kept training {kept.index + 1} of {len(candidates)} ({candidate_scores(candidates)})")
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
         self.record = fit_record(recipe, loaded, fingerprinted, split.to_dict(), encoded, self.registry)
         self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
+        privacy, tuned = training.extras[0 if candidates is None else kept.index]
         self.record |= optional_records(privacy, tuned, attributes, loaded.persons_source)
+        if candidates:
+            self.record["candidates"] = {"kept": kept.index + 1, "trainings": [c.to_dict() for c in candidates]}
         return self
 
     # --- sample -------------------------------------------------------------------------------
@@ -401,6 +410,49 @@ class Synthesizer:
                 "this synthesizer is not fitted yet: call fit(data) first, or Synthesizer.load(folder)"
             )
         return self.model
+
+
+class Training:
+    """One training of a fit, called as ``(index, seed)`` (what ``best_candidate`` calls each candidate
+    with): candidate 0 trains the model the fit built, every other a fresh one whose weights its seed
+    draws. Keeps each training's (privacy spent, base tuning) in ``extras``."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        registry: Registry,
+        model: SynthesisModel,
+        loss: Any,
+        encoded: Encoded,
+        base: SynthesisModel | None,
+        say: Feedback,
+        checkpointing: Checkpointing | None,
+    ):
+        self.recipe, self.registry, self.model, self.loss, self.encoded = recipe, registry, model, loss, encoded
+        self.base, self.say, self.checkpointing = base, say, checkpointing
+        self.extras: dict[int, tuple[dict[str, Any] | None, FineTuning | None]] = {}
+
+    def __call__(self, index: int, seed: int) -> tuple[SynthesisModel, TrainingResult]:
+        recipe, model = self.recipe, self.model
+        if index > 0:
+            torch.manual_seed(seed)
+            model = build_model(recipe, self.registry, model.device, model.attributes)
+            model.start_dates = self.model.start_dates
+        total = recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs
+        label = "training" if recipe.training.candidates == 1 else f"training {index + 1}/{recipe.training.candidates}"
+        on_epoch, trained = self.say.epoch_bar(total, label)
+        with tuned_from(recipe, model, self.base) as tuned:
+            checkpointing = candidate_checkpointing(self.checkpointing, index)
+            result, privacy = train(
+                recipe, model, self.loss, self.encoded, seed=seed, on_epoch=on_epoch, checkpointing=checkpointing
+            )
+        trained(result.epochs_run)
+        self.extras[index] = (privacy, tuned)
+        return model, result
+
+
+def candidate_scores(candidates: list[Candidate]) -> str:
+    return "validation discriminative " + ", ".join(f"{c.score:.3f}" for c in candidates)
 
 
 def changed(recipe: Recipe, **sections: Any) -> Recipe:
