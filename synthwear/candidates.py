@@ -67,8 +67,10 @@ class Candidate:
 
 def check_candidates(recipe: Recipe, validation: Cohort) -> None:
     """Before any training: enough validation windows for the discriminative evaluator to score."""
+    if recipe.training.candidates == 1:
+        return
     n = len(evaluation_windows(recipe, validation).values)
-    if recipe.training.candidates > 1 and n < MIN_WINDOWS_PER_CLASS:
+    if n < MIN_WINDOWS_PER_CLASS:
         raise SynthwearError(
             f"{recipe.where()}: training.candidates needs at least {MIN_WINDOWS_PER_CLASS} non-overlapping "
             f"validation windows to tell the trainings apart, and the validation persons have {n}: "
@@ -82,8 +84,8 @@ def candidate_checkpointing(checkpointing: Checkpointing | None, index: int) -> 
     if checkpointing is None or index == 0:
         return checkpointing
     path = Path(checkpointing.path)
-    name = path.name.replace(".checkpoint.", f".checkpoint-{index + 1}.")
-    return replace(checkpointing, path=path.with_name(name), digest=f"{checkpointing.digest}:{index}")
+    own = path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
+    return replace(checkpointing, path=own, digest=f"{checkpointing.digest}:{index}")
 
 
 def validation_score(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], registry: Registry) -> float:
@@ -126,3 +128,8 @@ def best_candidate(
         if kept is None or candidates[-1].score < kept[1].score:
             kept = (model, candidates[-1])
     return kept[0], kept[1], candidates
+
+
+def kept_note(kept: Candidate, candidates: list[Candidate]) -> str:
+    scores = ", ".join(f"{c.score:.3f}" for c in candidates)
+    return f"kept training {kept.index + 1} of {len(candidates)} (validation discriminative scores {scores})"

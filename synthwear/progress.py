@@ -59,8 +59,9 @@ class Feedback:
             advance(description=f"{label} (val loss {record['validation_loss']:.3f})")
             if piped:
                 epoch, seen = ("refit epoch", "trained-on") if record.get("refit") else ("epoch", "validation")
+                which = "" if label == "training" else f"{label}, "  # which candidate (training.candidates)
                 self.progress.console.print(
-                    f"{epoch} {record['epoch']}: train loss {record['train_loss']:.4f}, "
+                    f"{which}{epoch} {record['epoch']}: train loss {record['train_loss']:.4f}, "
                     f"{seen} loss {record['validation_loss']:.4f}"
                 )
 

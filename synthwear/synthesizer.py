@@ -29,7 +29,7 @@ import torch
 from rich.progress import Progress
 
 from synthwear.attributes import AttributeModel
-from synthwear.candidates import Candidate, best_candidate, candidate_checkpointing, check_candidates
+from synthwear.candidates import best_candidate, candidate_checkpointing, check_candidates, kept_note
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
 from synthwear.errors import SynthwearError
@@ -151,23 +151,22 @@ class Synthesizer:
             clock = time.perf_counter()
             digest = run_digest(recipe.to_dict(), fingerprinted)
             checkpointing = Checkpointing(Path(checkpoint), digest, resume) if checkpoint else None
-            training = Training(recipe, self.registry, model, loss, encoded, base, say, checkpointing)
+            training = SeededTraining(recipe, self.registry, model, loss, encoded, base, say, checkpointing)
             if recipe.training.candidates == 1:
-                model, result = training(0, recipe.seed)
-                candidates = None
+                (model, result), kept, candidates = training(0, recipe.seed), 0, []
             else:
-                model, kept, candidates = best_candidate(recipe, training, parts, self.registry)
-                result = kept.result
-                say.note(f"kept training {kept.index + 1} of {len(candidates)} ({candidate_scores(candidates)})")
+                model, chosen, candidates = best_candidate(recipe, training, parts, self.registry)
+                result, kept = chosen.result, chosen.index
+                say.note(kept_note(chosen, candidates))
             timings["train"] = time.perf_counter() - clock
         self.recipe, self.model, self.parts = recipe, model, parts
         self.record = fit_record(recipe, loaded, fingerprinted, split.to_dict(), encoded, self.registry)
         self.record |= {"device": str(self.device), "training": result.to_dict(), "timings_seconds": timings}
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
-        privacy, tuned = training.extras[0 if candidates is None else kept.index]
+        privacy, tuned = training.extras[kept]
         self.record |= optional_records(privacy, tuned, attributes, loaded.persons_source)
         if candidates:
-            self.record["candidates"] = {"kept": kept.index + 1, "trainings": [c.to_dict() for c in candidates]}
+            self.record["candidates"] = {"kept": kept + 1, "trainings": [c.to_dict() for c in candidates]}
         return self
 
     # --- sample -------------------------------------------------------------------------------
@@ -412,10 +411,11 @@ class Synthesizer:
         return self.model
 
 
-class Training:
-    """One training of a fit, called as ``(index, seed)`` (what ``best_candidate`` calls each candidate
-    with): candidate 0 trains the model the fit built, every other a fresh one whose weights its seed
-    draws. Keeps each training's (privacy spent, base tuning) in ``extras``."""
+class SeededTraining:
+    """One training of a fit per seed, called as ``(index, seed)`` (what ``best_candidate`` calls each
+    candidate with): candidate 0 trains the model and loss the fit built; every other a fresh model and
+    loss drawn from its own seed, so that a candidate depends on its seed alone. Keeps each training's
+    (privacy spent, base tuning) in ``extras``."""
 
     def __init__(
         self,
@@ -428,31 +428,32 @@ class Training:
         say: Feedback,
         checkpointing: Checkpointing | None,
     ):
-        self.recipe, self.registry, self.model, self.loss, self.encoded = recipe, registry, model, loss, encoded
-        self.base, self.say, self.checkpointing = base, say, checkpointing
+        self.recipe, self.registry, self.encoded, self.base = recipe, registry, encoded, base
+        self.say, self.checkpointing = say, checkpointing
+        self.first: tuple[SynthesisModel, Any] | None = (model, loss)  # let go once trained: one model at a time
+        self.device, self.attributes, self.start_dates = model.device, model.attributes, model.start_dates
         self.extras: dict[int, tuple[dict[str, Any] | None, FineTuning | None]] = {}
 
     def __call__(self, index: int, seed: int) -> tuple[SynthesisModel, TrainingResult]:
-        recipe, model = self.recipe, self.model
-        if index > 0:
+        recipe = self.recipe
+        if index == 0:
+            (model, loss), self.first = self.first, None
+        else:
             torch.manual_seed(seed)
-            model = build_model(recipe, self.registry, model.device, model.attributes)
-            model.start_dates = self.model.start_dates
+            loss = build_loss(recipe, self.registry)
+            model = build_model(recipe, self.registry, self.device, self.attributes)
+            model.start_dates = self.start_dates
         total = recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs
         label = "training" if recipe.training.candidates == 1 else f"training {index + 1}/{recipe.training.candidates}"
         on_epoch, trained = self.say.epoch_bar(total, label)
         with tuned_from(recipe, model, self.base) as tuned:
             checkpointing = candidate_checkpointing(self.checkpointing, index)
             result, privacy = train(
-                recipe, model, self.loss, self.encoded, seed=seed, on_epoch=on_epoch, checkpointing=checkpointing
+                recipe, model, loss, self.encoded, seed=seed, on_epoch=on_epoch, checkpointing=checkpointing
             )
         trained(result.epochs_run)
         self.extras[index] = (privacy, tuned)
         return model, result
-
-
-def candidate_scores(candidates: list[Candidate]) -> str:
-    return "validation discriminative " + ", ".join(f"{c.score:.3f}" for c in candidates)
 
 
 def changed(recipe: Recipe, **sections: Any) -> Recipe:
