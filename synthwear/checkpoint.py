@@ -1,7 +1,7 @@
 """Training checkpoints: a killed run resumes where it stopped and ends with the model it would have had.
 
-One file per run, written atomically after every epoch beside the run folder
-(``.<name>.checkpoint.safetensors``): the generator's weights, the best weights so far, the
+One file per run (per candidate with ``training.candidates``: ``.<name>.checkpoint-2.safetensors``, ...),
+written atomically after every epoch beside the run folder (``.<name>.checkpoint.safetensors``): the generator's weights, the best weights so far, the
 optimizer's state, every random generator training draws from (batch order, torch's global
 generator behind dropout, any generator the loss holds), and the epoch bookkeeping. Tensors are
 safetensors and the rest JSON in its metadata, so loading a checkpoint never runs code. A checkpoint

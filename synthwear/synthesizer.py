@@ -120,7 +120,8 @@ class Synthesizer:
         recipe's split says (or exactly ``holdout_persons``). ``persons``: a per-person attributes table
         (person_id and any columns; default: the recipe's ``data.persons``), modelled jointly. ``epsilon`` (and ``delta``) train with
         person-level DP-SGD to that budget. ``checkpoint``: a file the state is kept in after every
-        epoch; ``resume`` continues from it. Returns the synthesizer, fitted."""
+        epoch (with ``training.candidates``, candidate k > 1 beside it as ``<stem>-k<suffix>``);
+        ``resume`` continues from it. Returns the synthesizer, fitted."""
         if delta is not None and epsilon is None:
             raise SynthwearError("fit: delta= needs epsilon= (the privacy budget)")
         recipe = self.recipe if epsilon is None else with_privacy(self.recipe, epsilon, delta)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from cohorts import REPO
 from test_synthesizer import CHANNELS, LIFESNAPS, SMALL
 
 from synthwear import Synthesizer, SynthwearError
 from synthwear.candidates import candidate_seed, validation_score
 from synthwear.checkpoint import remove_checkpoints
+from synthwear.pipeline import run_recipe
 from synthwear.plugins import default_registry
-from synthwear.recipe import parse_recipe
+from synthwear.recipe import load_recipe, parse_recipe
+from synthwear.transfer import load_base
 
 
 def small(**training) -> dict:
@@ -102,3 +105,57 @@ def test_too_few_validation_windows_to_score_is_refused_before_any_training(dail
     with pytest.raises(SynthwearError, match="training.candidates needs at least 5 non-overlapping validation windows"):
         synth.fit(month, progress=False)
     assert synth.model is None
+
+
+def test_a_run_killed_in_its_second_candidate_resumes_to_the_run_never_stopped_and_leaves_no_checkpoint(
+    tmp_path, monkeypatch
+):
+    """Candidate 2's second checkpoint cannot be written (the disk fills): both candidates' checkpoints
+    are kept; --resume gives candidate 1 back untrained, finishes candidate 2, keeps the same training
+    as a run never stopped and removes every checkpoint once the folder is in place."""
+    from safetensors.torch import load_file
+    from test_pipeline import disk_full
+
+    from synthwear import checkpoint
+
+    recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
+    recipe.training.candidates = 2
+    reference = run_recipe(recipe, tmp_path / "reference")
+    save, calls = checkpoint.save_file, []
+
+    def full_on_the_fourth(*args, **kwargs):  # candidate 1 saves two epochs, candidate 2 one
+        calls.append(1)
+        return disk_full() if len(calls) == 4 else save(*args, **kwargs)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched:
+        patched.setattr(checkpoint, "save_file", full_on_the_fourth)
+        with pytest.raises(SynthwearError, match=r"\.run\.checkpoint-2\.safetensors: cannot be written"):
+            run_recipe(recipe, out)
+    kept = [".run.checkpoint-2.safetensors", ".run.checkpoint.safetensors", "reference"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
+    resumed = run_recipe(recipe, out, resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "run"]
+    assert resumed.run["candidates"] == reference.run["candidates"] | {
+        "trainings": [
+            {**c, "seconds": r["seconds"]}
+            for c, r in zip(reference.run["candidates"]["trainings"], resumed.run["candidates"]["trainings"])
+        ]
+    }
+    expected, got = (load_file(f / "model" / "weights.safetensors") for f in (tmp_path / "reference", out))
+    assert all((expected[k] == got[k]).all() for k in expected)
+
+
+def test_candidates_fine_tuned_from_a_base_each_start_from_it(daily):
+    recipe = {
+        "channels": CHANNELS,
+        "base": {"model": "lifesnaps", "train": "heads"},
+        "training": {"epochs": 1, "patience": 1, "candidates": 2},
+        "sampling": {"persons": 20},
+    }
+    synth = Synthesizer(recipe | {"name": "tuned"}).fit(daily, progress=False)
+    tuned, base = synth.record["base"], load_base(synth.recipe, default_registry(), torch.device("cpu"))
+    assert len(synth.record["candidates"]["trainings"]) == 2 and tuned["train"] == "heads"
+    kept, start = synth.model.generator.state_dict(), base.generator.state_dict()
+    frozen = [name for name in start if name not in tuned["trained"] and name not in tuned["new"]]
+    assert frozen and all(torch.equal(kept[name], start[name]) for name in frozen)  # the kept one began at the base

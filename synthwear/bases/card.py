@@ -80,7 +80,8 @@ def data_section(run: dict[str, Any]) -> str:
             f"- Data: {data['source']} ({data['persons']} persons, {data['person_days']} person-days)",
             f"- Licence: {data.get('licence') or 'not stated by the run; check the data source'}",
             f"- Citation: {data.get('citation') or 'not stated by the run'}",
-            f"- Persons: {split['train']} trained on, {split['validation']} chose the stopping epoch, "
+            f"- Persons: {split['train']} trained on, {split['validation']} chose the stopping epoch"
+            f"{' and the training kept' if run.get('candidates') else ''}, "
             f"{split['holdout']} held out for the scores below",
             f"- Fingerprint of the data: `{data['fingerprint']}`",
         ]

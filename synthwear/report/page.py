@@ -122,6 +122,18 @@ def synthetic_section(synthetic: pd.DataFrame, channels: list[str]) -> str:
     )
 
 
+def candidates_line(candidates: dict | None) -> str:
+    """Which of the recipe's trainings was kept, and every one's validation score (the seconds to
+    train count them all)."""
+    if not candidates:
+        return "one"
+    scores = ", ".join(fmt(c["validation_discriminative"]) for c in candidates["trainings"])
+    return (
+        f"{len(candidates['trainings'])} seeds; kept training {candidates['kept']}, the one the validation persons "
+        f"told apart least (discriminative {scores})"
+    )
+
+
 def training_section(run: dict) -> str:
     training, windows, timings = run["training"], run["windows"]["train"], run["timings_seconds"]
     return (
@@ -132,6 +144,7 @@ def training_section(run: dict) -> str:
                 ["epochs run (best)", f"{training['epochs']} ({training['best_epoch']})"],
                 ["stopped because", escape(training["stopped"])],
                 ["best validation loss", fmt(training["best_validation_loss"])],
+                ["trainings (training.candidates)", escape(candidates_line(run.get("candidates")))],
                 [
                     "training windows (complete / with gaps)",
                     f"{windows['windows']:,} ({windows['complete']:,} / {windows['with_gaps']:,})",
