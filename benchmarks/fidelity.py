@@ -257,6 +257,12 @@ def mean_sd(values: list[float | None]) -> tuple[float, float] | None:
     return (float(np.mean(known)), float(np.std(known))) if known else None
 
 
+def partial_folds(meta: dict) -> str:
+    """ ", folds 3, 4 and 5 of it run" where --only-folds ran some of the folds dealt."""
+    run = meta.get("folds_run", list(range(1, meta["folds"] + 1)))
+    return "" if len(run) == meta["folds"] else f" (only folds {', '.join(map(str, run))} run)"
+
+
 def aggregate(folds: list[dict]) -> dict[str, dict[str, tuple[float, float] | None]]:
     labels = list(folds[0]["rows"])
     columns = {column for fold in folds for row in fold["rows"].values() for column in row}
@@ -292,7 +298,8 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     calendar = [(f"Saturday effect ratio {c}", f"saturday_ratio.{c}", 2, False) for c in channels]
     calendar += [(f"missing-share error {c}", f"missing_error.{c}", 1, True) for c in channels]
     lines = [
-        f"Person-level {meta['folds']}-fold cross-validation on {meta['data']} ({meta['persons']} persons with a "
+        f"Person-level {meta['folds']}-fold cross-validation{partial_folds(meta)} on {meta['data']} "
+        f"({meta['persons']} persons with a "
         f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds; a "
         f"trained row's score in a fold is the mean of {meta.get('repeats', 1)} trainings (seeds +0, +1, ...). "
         f"Train on real (next-day MAE): {cell(table[next(iter(table))]['train_on_real_mae'], 2)}; persistence "
@@ -359,6 +366,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="how persons are dealt into folds")
     parser.add_argument(
+        "--only-folds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="run only these folds (1-based) of the --folds dealt: a long row split over several runs; the "
+        "results.json of each keeps every fold's own numbers",
+    )
+    parser.add_argument(
         "--repeats",
         type=int,
         help="trainings per row and fold (seeds seed, seed+1, ...), averaged: one training's score varies with its "
@@ -402,12 +417,16 @@ def main(argv: list[str] | None = None) -> None:
     _, persons, duplicates = usable_persons(first, loaded)
     dealt = person_folds(persons, folds, seed=args.seed, duplicate_groups=duplicates)
     results = {"folds": [], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for k, holdout in enumerate(dealt):
-        print(f"fold {k + 1}/{folds}: {len(holdout)} unseen persons", flush=True)
-        results["folds"].append(run_fold(recipes, holdout, peer_rows, args.seed, print, repeats))
+    chosen = args.only_folds or range(1, folds + 1)
+    if not set(chosen) <= set(range(1, folds + 1)):
+        parser.error(f"--only-folds must name folds 1 to {folds}, got {chosen}")
+    for k in chosen:
+        print(f"fold {k}/{folds}: {len(dealt[k - 1])} unseen persons", flush=True)
+        results["folds"].append(run_fold(recipes, dealt[k - 1], peer_rows, args.seed, print, repeats) | {"fold": k})
     notes = peer_notes(par_epochs, mostly_minutes)
     meta = {
         "folds": folds,
+        "folds_run": list(chosen),
         "seed": args.seed,
         "repeats": repeats,
         "data": loaded.source,

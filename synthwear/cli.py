@@ -293,7 +293,7 @@ def sample(
 
     with friendly_errors():
         refuse_beside_seed_table(click.get_current_context())
-        check_output_file(output, overwrite=overwrite)
+        check_output_file(output, overwrite=overwrite, inputs=[seed_table, prime])
         synth = Synthesizer.load(model_dir, device=device)
         if prime is not None:
             refuse_beside_prime(click.get_current_context())
@@ -313,7 +313,7 @@ def sample(
             seed_source=str(seed_table),
         )
         if who is not None:
-            check_output_file(persons_path(output), overwrite=overwrite)
+            check_output_file(persons_path(output), overwrite=overwrite, inputs=[seed_table])
         sampling = synth.recipe.sampling
         write_with_progress(
             synth.fitted,

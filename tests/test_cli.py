@@ -414,6 +414,13 @@ def test_a_run_with_persons_writes_them_and_sample_conditions_on_them(tmp_path):
     result = CliRunner().invoke(cli, ["sample", model, "--seed-table", str(seeds), "-o", str(tmp_path / "s.csv")])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "s.persons.csv")["gender"].tolist() == ["female", "male"]
+    mine = tmp_path / "mine.persons.csv"  # the seed table sits where -o mine.csv would put its persons
+    mine.write_text("gender\nfemale\n")
+    result = CliRunner().invoke(
+        cli, ["sample", model, "--seed-table", str(mine), "-o", str(tmp_path / "mine.csv"), "--overwrite"]
+    )
+    assert result.exit_code == 1 and "which this command reads; write to another file" in result.output
+    assert mine.read_text() == "gender\nfemale\n" and not (tmp_path / "mine.csv").exists()
 
 
 def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
@@ -436,6 +443,9 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
     result = primed(tmp_path / "y.csv", "--persons", "5")
     assert result.exit_code == 1 and "--persons do not apply" in result.output
+    result = primed(tmp_path / "history.csv", "--days", "9", "--overwrite")  # the history as its own output
+    assert result.exit_code == 1 and "history.csv, which this command reads" in result.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), history.reset_index(drop=True))
     history.assign(sleep_minutes=np.nan).to_csv(tmp_path / "history.csv", index=False)  # a channel never worn
     result = primed(tmp_path / "no_sleep.csv", "--days", "9")
     assert result.exit_code == 0, result.output

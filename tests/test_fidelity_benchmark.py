@@ -65,6 +65,38 @@ def test_rows_and_columns(quick):
     assert results["meta"]["repeats"] == 2 and "the mean of 2 trainings" in table
 
 
+def test_only_folds_runs_the_named_fold_of_the_same_dealing_and_says_so(quick, tmp_path):
+    """A long row split over runs: fold 2 alone is the full run's fold 2 (the same unseen persons and,
+    trained with the same seed, the same score)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import fidelity
+
+        fidelity.main(
+            [
+                "--quick",
+                "--repeats",
+                "2",
+                "--par-epochs",
+                "--mostly-minutes",
+                "--only-folds",
+                "2",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    alone, full = json.loads((tmp_path / "results.json").read_text()), quick[0]
+    assert [f["fold"] for f in alone["folds"]] == [2] and alone["meta"]["folds_run"] == [2]
+    assert alone["folds"][0]["holdout_persons"] == full["folds"][1]["holdout_persons"]
+    row = "synthwear fitbit"
+    assert alone["folds"][0]["rows"][row]["discriminative"] == full["folds"][1]["rows"][row]["discriminative"]
+    assert "2-fold cross-validation (only folds 2 run)" in (tmp_path / "table.md").read_text()
+
+
 def test_a_trained_row_is_the_mean_of_its_repeats_column_by_column():
     import sys
 
