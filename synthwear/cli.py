@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -100,6 +101,13 @@ def cli() -> None:
         synthwear plugins                            # what is installed
         synthwear datasets                           # the real data shipped with it
     """
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def terminated(signum: int, frame: object) -> None:
+    """SIGTERM (``timeout``, ``kill``, a batch scheduler) unwinds like Ctrl-C: staged files and the run
+    folder's lock are removed on the way out, and the exit status is the shell's for SIGTERM, 143."""
+    raise SystemExit(128 + signum)
 
 
 @cli.command()

@@ -478,3 +478,22 @@ def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run,
     assert CliRunner().invoke(cli, ["export-base", str(tuned), str(tmp_path / "tuned-base")]).exit_code == 0
     card = (tmp_path / "tuned-base" / "MODEL_CARD.md").read_text()
     assert "Started from the base `bases/mine`" in card and "person-level DP-SGD: epsilon" in card
+
+
+def test_sigterm_while_sampling_leaves_no_staged_file_and_exits_143(tiny_run, tmp_path):
+    """``timeout`` or a scheduler stops ``sample`` with SIGTERM: the hidden staging file goes with it."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "big.csv"
+    synthwear = Path(sys.executable).parent / "synthwear"  # the installed command, as a shell runs it
+    command = [str(synthwear), "sample", str(tiny_run / "model"), "--persons", "2000000"]
+    process = subprocess.Popen([*command, "--days", "60", "-o", str(out)], cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".big.csv.*.tmp")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".big.csv.*.tmp")), "sampling never staged its output"
+    process.terminate()
+    assert process.wait(timeout=60) == 143
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
