@@ -114,22 +114,14 @@ def test_a_run_killed_in_its_second_candidate_resumes_to_the_run_never_stopped_a
     are kept; --resume gives candidate 1 back untrained, finishes candidate 2, keeps the same training
     as a run never stopped and removes every checkpoint once the folder is in place."""
     from safetensors.torch import load_file
-    from test_pipeline import disk_full
-
-    from synthwear import checkpoint
+    from test_pipeline import full_at_checkpoint
 
     recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
     recipe.training.candidates = 2
     reference = run_recipe(recipe, tmp_path / "reference")
-    save, calls = checkpoint.save_file, []
-
-    def full_on_the_fourth(*args, **kwargs):  # candidate 1 saves two epochs, candidate 2 one
-        calls.append(1)
-        return disk_full() if len(calls) == 4 else save(*args, **kwargs)
-
     out = tmp_path / "run"
     with monkeypatch.context() as patched:
-        patched.setattr(checkpoint, "save_file", full_on_the_fourth)
+        full_at_checkpoint(patched, 4)  # candidate 1 saved its two epochs, candidate 2 its first
         with pytest.raises(SynthwearError, match=r"\.run\.checkpoint-2\.safetensors: cannot be written"):
             run_recipe(recipe, out)
     kept = [".run.checkpoint-2.safetensors", ".run.checkpoint.safetensors", "reference"]

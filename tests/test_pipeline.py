@@ -91,6 +91,19 @@ def disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
+def full_at_checkpoint(patched: pytest.MonkeyPatch, n: int) -> None:
+    """The disk fills as the n-th training checkpoint is written (the ones before it are saved)."""
+    from synthwear import checkpoint
+
+    save, calls = checkpoint.save_file, []
+
+    def saving(*args, **kwargs):
+        calls.append(1)
+        return disk_full() if len(calls) == n else save(*args, **kwargs)
+
+    patched.setattr(checkpoint, "save_file", saving)
+
+
 @pytest.mark.parametrize(
     ("writer", "written"), [("synthwear.model.save_file", "/run"), ("pandas.DataFrame.to_csv", "/run/synthetic.csv")]
 )
@@ -121,19 +134,11 @@ def test_a_disk_full_during_training_keeps_the_last_checkpoint_and_resume_ends_a
     run never stopped."""
     from safetensors.torch import load_file
 
-    from synthwear import checkpoint
-
     recipe = load_recipe(REPO / "recipes" / "tiny.yaml")
     run_recipe(recipe, tmp_path / "reference")
-    save, calls = checkpoint.save_file, []
-
-    def full_on_the_second(*args, **kwargs):
-        calls.append(1)
-        return disk_full() if len(calls) == 2 else save(*args, **kwargs)
-
     out = tmp_path / "run"
     with monkeypatch.context() as patched:
-        patched.setattr(checkpoint, "save_file", full_on_the_second)
+        full_at_checkpoint(patched, 2)
         with pytest.raises(SynthwearError, match=r"\.run\.checkpoint\.safetensors: cannot be written \(No space left"):
             run_recipe(recipe, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".run.checkpoint.safetensors", "reference"]
