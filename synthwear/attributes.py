@@ -56,7 +56,7 @@ from synthwear.conditions import (
     listing,
     quota_cells,
 )
-from synthwear.errors import SynthwearError, one_line
+from synthwear.errors import SynthwearError, one_line, shown
 from synthwear.tables import Place
 
 MAX_LEVELS = 10  # a numeric column with at most this many distinct values is categorical (flags, scores 1-5)
@@ -369,7 +369,7 @@ def person_columns(persons: pd.DataFrame, source: str) -> dict[str, Cells]:
     repeated = pd.Series(ids).duplicated()
     if repeated.any():
         row = int(np.argmax(repeated))
-        raise place.error(row, "person_id", f"{ids[row]!r} appears more than once; one row per person")
+        raise place.error(row, "person_id", f"{shown(ids[row])} appears more than once; one row per person")
     return {str(c): Cells(frame[c]) for c in frame.columns if c != "person_id"}
 
 

@@ -563,15 +563,13 @@ def print_fidelity(plan: PrivacyPlan, out: Console) -> None:
     if plan.curve is None:
         out.print("no measured privacy-utility curve is shipped yet: expected fidelity is skipped", soft_wrap=True)
         return
-    names = [Column(name, overflow="fold") for name in ("arm", "cohort")]  # folded, not cut: they name the cell
-    numbers = [Column(name, no_wrap=True) for name in ("persons", "simulated", "ε", "discrim.", "TSTR", "folds")]
     for budget in (budget for budget in plan.budgets if budget.noise_multiplier is not None):  # reachable ones
         if not budget.fidelity:
             out.print(f"no measured cell matches ε = {budget.epsilon:g}")
             continue
-        table = Table(
-            *names,
-            *numbers,
+        table = Table(  # columns made for each table: a rich Column holds its table's cells
+            *[Column(name, overflow="fold") for name in ("arm", "cohort")],  # folded, not cut: they name the cell
+            *[Column(name, no_wrap=True) for name in ("persons", "simulated", "ε", "discrim.", "TSTR", "folds")],
             box=box.SIMPLE_HEAD,
             title=f"measured nearest to {plan.train_persons} persons at ε = {budget.epsilon:g}",
             caption="discrim.: |accuracy - 0.5| of a real-vs-synthetic classifier, lower is better",

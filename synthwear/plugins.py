@@ -20,7 +20,7 @@ import pluggy
 import pydantic
 
 from synthwear import hookspecs
-from synthwear.errors import SynthwearError, described
+from synthwear.errors import SynthwearError, described, shown
 
 KINDS = {
     "encoders": "encoder",
@@ -190,7 +190,7 @@ def make_config(config_type: type, options: dict[str, Any], what: str) -> Any:
         key = str(first["loc"][0])  # the option; deeper parts name a union's branch, not the user's key
         if first["type"] == "extra_forbidden":
             raise SynthwearError(f"{what}: unknown option {key!r} (known: {', '.join(schema.model_fields)})") from None
-        raise SynthwearError(f"{what}: option {key!r}: {first['msg']} (got {first.get('input')!r})") from None
+        raise SynthwearError(f"{what}: option {key!r}: {first['msg']} (got {shown(first.get('input'))})") from None
     try:
         return config_type(**{key: getattr(validated, key) for key in options})
     except (ValueError, TypeError) as err:  # a config's own __post_init__ checks

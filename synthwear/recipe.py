@@ -10,13 +10,13 @@ import math
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from synthwear.errors import SynthwearError, one_line
+from synthwear.errors import SynthwearError, one_line, shown
 from synthwear.tables import KEYS
 
 DEVICES = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # auto: CUDA when present
@@ -58,6 +58,12 @@ def check_start_date(value: date) -> date:
     return value
 
 
+# Strict scalars: YAML's ``true`` is not 1, ``"3"`` is not 3 and ``"yes"`` is not true; an integer is a number
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # an infinite range or NaN rate is a typo
 
@@ -85,7 +91,7 @@ class DataSection(Section):
     # Per-person attributes (age group, gender, BMI...): a CSV or Parquet with person_id and any columns,
     # relative to the recipe; true: the shipped dataset's own persons table. Modelled jointly with the
     # sequences (synthwear.attributes) and written beside them; docs/model.md.
-    persons: str | bool = False
+    persons: str | Flag = False
 
     @field_validator("date_format")
     @classmethod
@@ -109,10 +115,10 @@ class DataSection(Section):
 
 
 class ChannelSection(Section):
-    range: tuple[float, float]  # public physiological range: bin edges must not come from the data
+    range: tuple[Number, Number]  # public physiological range: bin edges must not come from the data
     # synthetic values are rounded to this many decimals; a float64 holds 15 to 17 significant digits,
     # and rounding to hundreds of decimals overflows (inf) or gives nothing
-    decimals: int = Field(0, ge=0, le=15)
+    decimals: Int = Field(0, ge=0, le=15)
     encoder: PluginChoice | None = None  # overrides the recipe-wide encoder for this channel
 
     @field_validator("range")
@@ -126,22 +132,22 @@ class ChannelSection(Section):
 
 
 class WindowSection(Section):
-    days: int = Field(21, ge=2)  # consecutive calendar days per training window
-    stride: int = Field(1, ge=1)  # days between the starts of two training windows of a person
-    min_observed: float = Field(0.5, ge=0.0, le=1.0)  # least share of observed cells a window needs
+    days: Int = Field(21, ge=2)  # consecutive calendar days per training window
+    stride: Int = Field(1, ge=1)  # days between the starts of two training windows of a person
+    min_observed: Number = Field(0.5, ge=0.0, le=1.0)  # least share of observed cells a window needs
     # Open every sequence with a summary day (each channel's mean over the window), generated first,
     # so a synthetic person keeps one level; docs/model.md. ``summary_hidden``: the share of training
     # windows whose summary the model does not see, so it also predicts days without one.
-    summary: bool = False
+    summary: Flag = False
     # What the summary day is the mean of: the window's own days, or all of the person's days (their
     # level over the whole record). A window's own mean fixes the sum of its days, a constraint the
     # model cannot impose day by day; a person's mean leaves each window to wander around it as real
     # windows do (measured: resting HR's persistence and the between/within ratios; docs/model.md).
     summary_of: Literal["window", "person"] = "window"
-    summary_hidden: float = Field(0.25, ge=0.0, le=1.0)
+    summary_hidden: Number = Field(0.25, ge=0.0, le=1.0)
     # Learn which days each channel is missing on and generate gaps the way the data has them
     # (sampling.complete turns them off at sampling time); docs/model.md.
-    gaps: bool = False
+    gaps: Flag = False
     # Calendar features each day's prediction is told (weekday: Monday..Sunday; month): weekday effects
     calendar: list[Literal["weekday", "month"]] = Field(default_factory=list)
 
@@ -160,8 +166,8 @@ class WindowSection(Section):
 
 
 class SplitSection(Section):
-    validation: float = Field(0.15, gt=0, lt=1)  # share of persons for early stopping
-    holdout: float = Field(0.15, gt=0, lt=1)  # share of persons never trained on: evaluation and attacks
+    validation: Number = Field(0.15, gt=0, lt=1)  # share of persons for early stopping
+    holdout: Number = Field(0.15, gt=0, lt=1)  # share of persons never trained on: evaluation and attacks
 
     @model_validator(mode="after")
     def _leaves_training_persons(self) -> SplitSection:
@@ -174,26 +180,26 @@ class SplitSection(Section):
 
 
 class TrainingSection(Section):
-    epochs: int = Field(200, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    epochs: Int = Field(200, ge=1)
+    batch_size: Int = Field(64, ge=1)
+    learning_rate: Number = Field(1e-3, gt=0)
+    weight_decay: Number = Field(0.01, ge=0)
     # which parameters decay: all, or (nanoGPT's rule) weight matrices only, not embeddings, norms, biases
     weight_decay_on: Literal["all", "matrices"] = "all"
-    patience: int = Field(10, ge=1)  # epochs without validation improvement before stopping
+    patience: Int = Field(10, ge=1)  # epochs without validation improvement before stopping
     # learning rate: linear warm-up over the first steps, then constant or a cosine decay to a tenth
     # by the last step (the last of ``epochs``; of privacy.steps under DP)
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: Int = Field(0, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
-    grad_clip: float | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
+    grad_clip: Number | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
     # Once early stopping has chosen the number of epochs on the validation persons, train again from
     # the same starting weights on the training and validation persons together for that many epochs:
     # the model learns from every person not held out (about twice the training time; not with privacy)
-    refit: bool = False
+    refit: Flag = False
     # Train this many times from different seeds on the same persons and keep the training whose samples
     # the validation persons tell apart least (discriminative score; synthwear.candidates): on a few
     # dozen persons one training's fidelity moves with its seed as much as recipes differ
-    candidates: int = Field(1, ge=1, le=20)
+    candidates: Int = Field(1, ge=1, le=20)
     device: str = Field("auto", pattern=DEVICES)
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
@@ -201,14 +207,14 @@ class TrainingSection(Section):
 
 
 class SamplingSection(Section):
-    persons: int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
-    days: int | None = Field(None, ge=1, le=MAX_DAYS)  # days per synthetic person; default: the window length
+    persons: Int = Field(100, ge=1)  # synthetic persons to write to synthetic.csv
+    days: Int | None = Field(None, ge=1, le=MAX_DAYS)  # days per synthetic person; default: the window length
     # 1 samples the model's distribution; 0 takes the most likely bin; a mapping sets it per channel
     # (channels not named keep 1)
-    temperature: float | dict[str, float] = Field(1.0)
+    temperature: Number | dict[str, Number] = Field(1.0)
     # with windows.summary: the temperature the person's level (the summary day) is drawn at, as
     # ``temperature`` a number or a mapping per channel; unset: the days' temperatures
-    summary_temperature: float | dict[str, float] | None = None
+    summary_temperature: Number | dict[str, Number] | None = None
 
     @field_validator("start_date")
     @classmethod
@@ -236,11 +242,11 @@ class SamplingSection(Section):
     # first day of every synthetic person; unset: drawn from the training persons' first days (kept in
     # the model), or 2000-01-01 where the model keeps none (differential privacy)
     start_date: date | None = None
-    complete: bool = False  # with windows.gaps: no gaps, a value on every day
+    complete: Flag = False  # with windows.gaps: no gaps, a value on every day
     # with data.persons: whom to generate, e.g. ["gender == 'female'", "age_group == '>=30'"] (all must hold),
     # and quotas per category, e.g. {gender: {female: 0.5, male: 0.5}}; docs/model.md
     where: list[str] = Field(default_factory=list)
-    quotas: dict[str, dict[str, float]] = Field(default_factory=dict)
+    quotas: dict[str, dict[str, Number]] = Field(default_factory=dict)
 
 
 def per_channel(temperature: float | dict[str, float], channels: list[str]) -> list[float]:
@@ -264,7 +270,7 @@ class EvaluationSection(Section):
             "sdmetrics_quality",
         )
     ]
-    max_windows: int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
+    max_windows: Int = Field(2000, ge=1)  # real windows per side handed to evaluators (a seeded subsample)
 
     @field_validator("evaluators")
     @classmethod
@@ -279,13 +285,13 @@ class EvaluationSection(Section):
 class PrivacySection(Section):
     """Person-level DP-SGD: each step samples training persons (Poisson, rate ``sample_rate``)."""
 
-    target_epsilon: float = Field(gt=0)
-    target_delta: float | None = Field(None, gt=0, lt=1)  # None: 1 / (10 x training persons), recorded in run.json
-    max_grad_norm: float = Field(1.0, gt=0)  # clipping bound on one person's gradient per step
+    target_epsilon: Number = Field(gt=0)
+    target_delta: Number | None = Field(None, gt=0, lt=1)  # None: 1 / (10 x training persons), recorded in run.json
+    max_grad_norm: Number = Field(1.0, gt=0)  # clipping bound on one person's gradient per step
     accountant: Literal["prv", "rdp"] = "prv"
-    sample_rate: float = Field(0.25, gt=0, le=1)  # a person's chance to be in a step; must be 1/k (Opacus' convention)
-    steps: int = Field(500, ge=1)  # noisy steps; the noise is calibrated so the budget is spent exactly here
-    checkpoints: int = Field(10, ge=1)  # evenly spaced checkpoints the validation persons choose among
+    sample_rate: Number = Field(0.25, gt=0, le=1)  # a person's chance to be in a step; must be 1/k (Opacus' convention)
+    steps: Int = Field(500, ge=1)  # noisy steps; the noise is calibrated so the budget is spent exactly here
+    checkpoints: Int = Field(10, ge=1)  # evenly spaced checkpoints the validation persons choose among
 
     @field_validator("sample_rate")
     @classmethod
@@ -306,12 +312,12 @@ class BaseSection(Section):
     # heads. New channels' embeddings and heads are trained whatever the choice: the base has nothing
     # for them. The base itself stays a candidate: validation keeps it if training only made it worse.
     train: Literal["all", "last_layers", "heads", "biases", "adapters"] = "all"
-    rank: int = Field(4, ge=1)  # the adapters' rank (train: adapters)
+    rank: Int = Field(4, ge=1)  # the adapters' rank (train: adapters)
 
 
 class Recipe(Section):
     name: str  # names the run folder runs/<name>/, so it must be a plain folder name
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
+    seed: Int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
     data: DataSection | None = None  # what `synthwear run` trains on; the Python API may pass a DataFrame
     channels: dict[str, ChannelSection] = Field(min_length=1)
     encoder: PluginChoice = PluginChoice(name="binning")
@@ -450,8 +456,10 @@ def parse_recipe(raw: Any, source: Path | None = None) -> Recipe:
 
 
 class StrictLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error: silently
-    keeping the last ``training:`` of two is a configuration bug nobody would find."""
+    """YAML's safe loader, except that a key given twice in one mapping is an error (silently keeping
+    the last ``training:`` of two is a configuration bug nobody would find), and that plain numbers and
+    booleans are read as YAML 1.2 reads them: PyYAML's YAML 1.1 takes ``010`` for 8 (octal),
+    ``12:30:00`` for 45000 (base 60), ``yes``/``off`` for booleans, and ``1e-3`` for text."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
@@ -463,6 +471,32 @@ class StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+
+YAML12_SCALARS = {  # the YAML 1.2 core schema's plain booleans and numbers, with the characters they start with
+    "tag:yaml.org,2002:bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    "tag:yaml.org,2002:int": (r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    "tag:yaml.org,2002:float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+}
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in YAML12_SCALARS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, (_pattern, _first) in YAML12_SCALARS.items():
+    StrictLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """An integer as YAML 1.2 writes it: decimal (``010`` is ten), ``0o`` octal, ``0x`` hexadecimal."""
+    text = loader.construct_scalar(node)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", yaml12_int)
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -498,6 +532,6 @@ def describe_error(err: ValidationError) -> str:
     elif first["type"] == "missing":
         message = f"missing key {key!r}"
     else:
-        message = f"key {key!r}: {first['msg']} (got {first.get('input')!r})"
+        message = f"key {key!r}: {first['msg']} (got {shown(first.get('input'))})"
     more = err.error_count() - 1
     return message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

@@ -24,7 +24,7 @@ from synthwear.checkpoint import Checkpointing
 from synthwear.cohort import Cohort
 from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
 from synthwear.datasets import get_dataset
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, shown
 from synthwear.interfaces import Encoder, EvaluationContext, GeneratorSpec, Loss, Windows
 from synthwear.model import SynthesisModel, person_levels
 from synthwear.plugins import Registry
@@ -179,7 +179,7 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
     ids = table["person_id"].astype(str)
     if ids.duplicated().any():
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
-        raise SynthwearError(f"{Place(source, 1).at(row)}: person_id {ids.iloc[row]!r} appears twice")
+        raise SynthwearError(f"{Place(source, 1).at(row)}: person_id {shown(ids.iloc[row])} appears twice")
     training = table[ids.isin(parts["train"].person_ids)]
     if training.empty:
         raise SynthwearError(f"{source}: none of the training persons is in the persons table (check person_id)")

@@ -32,7 +32,7 @@ from synthwear.attributes import AttributeModel
 from synthwear.candidates import best_candidate, candidate_checkpointing, check_candidates, kept_note
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, shown
 from synthwear.evaluation import build_evaluators, run_evaluators
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry, default_registry
@@ -327,8 +327,8 @@ class Synthesizer:
         if len(set(lengths)) != 1:
             odd = cohort.person_ids[np.argmax(lengths != lengths[0])]
             raise SynthwearError(
-                f"prime: person {odd!r} spans {lengths[lengths != lengths[0]][0]} days and "
-                f"{cohort.person_ids[0]!r} {lengths[0]}; every primed person needs the same number of days"
+                f"prime: person {shown(odd)} spans {lengths[lengths != lengths[0]][0]} days and "
+                f"{shown(cohort.person_ids[0])} {lengths[0]}; every primed person needs the same number of days"
             )
         given = cohort.values.reshape(cohort.n_persons, int(lengths[0]), -1)
         values = self.sample_array(days=days, seed=seed, temperature=temperature, prime=given, start=cohort.first_date)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, shown
 
 KEYS = ("person_id", "date")
 PARQUET = (".parquet", ".pq")  # a table file with another suffix is CSV
@@ -169,12 +169,17 @@ def checked_persons(ids: pd.Series, place: Place, column: str) -> pd.Series:
 
 
 def checked_dates(written: pd.Series, place: Place, column: str, date_format: str) -> pd.Series:
-    """Calendar days; text is parsed only in the stated format (03/05/2021 is never guessed)."""
-    dates = (
-        parsed_dates(written.str.strip(), date_format)
-        if written.dtype == object
-        else pd.to_datetime(written, errors="coerce")
-    )
+    """Calendar days; text is parsed only in the stated format (03/05/2021 is never guessed). Date
+    and timestamp cells (Parquet's date32, timestamps) are taken as they are; a number is refused,
+    since pandas would read 20210501 as nanoseconds after 1970."""
+    kind = pd.api.types.infer_dtype(written, skipna=True)
+    if kind in ("datetime64", "datetime", "date"):
+        dates = pd.to_datetime(written, errors="coerce")
+    elif kind in ("string", "empty"):
+        dates = parsed_dates(written.astype(object).str.strip(), date_format)
+    else:
+        row = int(np.argmax([not isinstance(cell, str) and pd.notna(cell) for cell in written]))
+        raise place.error(row, column, f"{shown(written.iloc[row])} is not a date (dates are text or date values)")
     bad = dates.isna()
     if bad.any():
         row = int(np.argmax(bad))
@@ -230,12 +235,12 @@ def checked_values(written: pd.Series, place: Place, column: str, nonnegative: b
     bad = values.isna() & text.notna()
     if bad.any():
         row = int(np.argmax(bad))
-        raise place.error(row, column, f"{written[row]!r} is not a number")
+        raise place.error(row, column, f"{shown(written[row])} is not a number")
     values = values.astype("float64")
     infinite = ~np.isfinite(values.fillna(0))
     if infinite.any():
         row = int(np.argmax(infinite))
-        raise place.error(row, column, f"{values[row]!r} is not finite")
+        raise place.error(row, column, f"{shown(values[row])} is not finite")
     if nonnegative and (values < 0).any():
         row = int(np.argmax(values < 0))
         raise place.error(row, column, f"negative value {values[row]:g}")

@@ -112,6 +112,47 @@ def test_bad_recipes_are_one_line_errors(tmp_path, edit, expected):
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "written, expected",
+    [("010", 10), ("0o17", 15), ("0x1F", 31), ("+7", 7)],
+)
+def test_integers_read_as_yaml_1_2_writes_them(tmp_path, written, expected):
+    """PyYAML's YAML 1.1 would read 010 as 8; every YAML 1.2 reader (and a person) reads ten."""
+    recipe = load_recipe(write(tmp_path, TINY_TEXT.replace("seed: 0", f"seed: {written}")))
+    assert recipe.seed == expected
+
+
+def test_exponents_are_numbers(tmp_path):
+    """YAML 1.1 reads 1e-3 as text; the recipe must not depend on the string being coerced."""
+    recipe = load_recipe(write(tmp_path, TINY_TEXT.replace("training: {", "training: {learning_rate: 1e-3, ")))
+    assert recipe.training.learning_rate == 0.001
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda t: t.replace("seed: 0", "seed: 12:30:00"), "seed"),  # YAML 1.1: 45000 (base 60)
+        (lambda t: t.replace("seed: 0", "seed: true"), "seed"),  # pydantic's lax mode: 1
+        (lambda t: t.replace("seed: 0", 'seed: "3"'), "seed"),  # quoted: text, not a number
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {persons: 10, complete: yes}"), "sampling.complete"),
+        (lambda t: t.replace("sampling: {persons: 10}", "sampling: {persons: 10.0}"), "sampling.persons"),
+        (lambda t: t.replace("training: {", "training: {learning_rate: '0.1', "), "training.learning_rate"),
+    ],
+)
+def test_scalars_are_not_coerced(tmp_path, edit, key):
+    with pytest.raises(SynthwearError, match=rf"key '{key}': "):
+        load_recipe(write(tmp_path, edit(TINY_TEXT)))
+
+
+def test_a_huge_value_is_quoted_short(tmp_path):
+    """An alias can expand one value to megabytes; the message quotes the start of it."""
+    lots = "[" + ", ".join(["lots"] * 50) + "]"
+    seed = f"seed: [&a {lots}, &b [*a, *a, *a, *a, *a, *a, *a, *a], *b, *b, *b, *b]"
+    with pytest.raises(SynthwearError) as err:
+        load_recipe(write(tmp_path, TINY_TEXT.replace("seed: 0", seed)))
+    assert "key 'seed'" in str(err.value) and len(str(err.value)) < 300
+
+
 def test_a_folder_or_binary_file_is_not_a_recipe(tmp_path):
     with pytest.raises(SynthwearError, match="is a folder, not a recipe file"):
         load_recipe(tmp_path)

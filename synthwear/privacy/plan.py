@@ -130,7 +130,8 @@ def planned_budgets(privacy: PrivacySection | None, asked: Sequence[float]) -> t
             raise SynthwearError(
                 f"epsilon {epsilon:g}: a privacy budget is a number > 0 (inf: no differential privacy)"
             )
-    return privacy or PrivacySection(target_epsilon=epsilons[0]), epsilons
+    planned = next((epsilon for epsilon in epsilons if math.isfinite(epsilon)), DEFAULT_EPSILONS[0])  # inf: no DP
+    return privacy or PrivacySection(target_epsilon=planned), epsilons
 
 
 def price_budget(privacy: PrivacySection, persons: int, epsilon: float, curve: dict | None = None) -> Budget:

@@ -216,6 +216,18 @@ def test_cli_tables_show_the_cells_the_estimate_rests_on(curve_file):
     assert "no fine-tune arm beats the base model" in result.stderr  # 0.25 at ε = 3 against the base's 0.21
 
 
+def test_cli_prices_no_dp_alone_and_beside_a_budget(curve_file):
+    """inf alone once built the section from it (a traceback); two budgets' tables once shared columns."""
+    alone = CliRunner().invoke(cli, ["privacy-plan", str(TINY), "--epsilon", "inf", "--curve", str(curve_file)])
+    assert alone.exit_code == 0, alone.output
+    assert "no DP: no formal guarantee" in alone.stdout
+    both = CliRunner().invoke(
+        cli, ["privacy-plan", str(TINY), "--epsilon", "3", "--epsilon", "inf", "--curve", str(curve_file)]
+    )
+    assert both.exit_code == 0, both.output
+    assert both.stdout.count("measured nearest to") == 2
+
+
 def test_cli_without_a_shipped_curve_says_so_in_one_line(no_shipped_curve):
     result = CliRunner().invoke(cli, ["privacy-plan", str(TINY), "--epsilon", "1"])
     assert result.exit_code == 0, result.output
