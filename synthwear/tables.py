@@ -228,6 +228,9 @@ def wall_clock(cell: str, date_format: str) -> pd.Timestamp:
 
 def checked_values(written: pd.Series, place: Place, column: str, nonnegative: bool) -> pd.Series:
     """Finite float64 numbers (common spellings of "missing" become NaN), non-negative where asked."""
+    if pd.api.types.infer_dtype(written, skipna=True) == "boolean":  # pandas would read true/false as 1/0
+        row = int(np.argmax(written.notna()))
+        raise place.error(row, column, f"{shown(written.iloc[row])} is not a number (the column holds true/false)")
     text = written
     if text.dtype == object:
         text = text.str.strip().replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})

@@ -1,3 +1,4 @@
+import datetime
 import warnings
 
 import pandas as pd
@@ -73,6 +74,33 @@ def test_column_mapping_and_parquet(tmp_path):
     frame.to_parquet(path)
     out = read(path, columns={"person_id": "user", "date": "day"})
     assert out["person_id"].tolist() == ["a", "a"] and out["steps"].tolist() == [1.0, 2.0]
+
+
+def parquet(tmp_path, **columns):
+    frame = pd.DataFrame({"person_id": ["a", "a"], "resting_hr": [60.0, 61.0], "sleep_minutes": [400, 410]})
+    frame = frame.assign(date=pd.to_datetime(["2021-01-01", "2021-01-02"]), steps=[1, 2]).assign(**columns)
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def test_a_parquet_date_column_is_read_as_the_days_it_holds(tmp_path):
+    days = [datetime.date(2021, 1, 1), datetime.date(2021, 1, 2)]  # pyarrow writes date32, pandas reads objects
+    out = read(parquet(tmp_path, date=days))
+    assert out["date"].tolist() == list(pd.to_datetime(days))
+
+
+@pytest.mark.parametrize(
+    "columns, expected",
+    [
+        ({"date": [20210101, 20210102]}, r"row 1: column 'date': 20210101 is not a date"),  # not 1970's nanoseconds
+        ({"steps": [True, False]}, r"row 1: column 'steps': True is not a number \(the column holds true/false\)"),
+        ({"steps": [1.0, float("inf")]}, r"row 2: column 'steps': inf is not finite"),
+    ],
+)
+def test_typed_columns_that_are_no_days_or_numbers_are_refused(tmp_path, columns, expected):
+    with pytest.raises(SynthwearError, match=rf"d.parquet: {expected}"):
+        read(parquet(tmp_path, **columns))
 
 
 def test_write_round_trips_and_fingerprint_is_content_based(tmp_path):
