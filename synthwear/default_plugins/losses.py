@@ -76,9 +76,12 @@ class MeanLoss:
 
     def bind(self, channels: list[str]) -> None:
         """Called by the engine with the recipe's channels before training: per-channel widths by
-        name. Names the recipe lacks are ignored, as with per-channel temperatures, so that a recipe
-        can drop a channel without editing its loss."""
+        name. A name that is not a channel is refused, as in per-channel temperatures: ``stepz``
+        silently leaving steps unsmoothed is a typo nobody would find."""
         if isinstance(self.config.smoothing, dict):
+            unknown = sorted(set(self.config.smoothing) - set(channels))
+            if unknown:
+                raise ValueError(f"smoothing names {unknown[0]!r}, which is not a channel ({', '.join(channels)})")
             self.widths = [float(self.config.smoothing.get(channel, 0.0)) for channel in channels]
 
     def __call__(self, logits: list[torch.Tensor], targets: torch.Tensor, *, training: bool) -> torch.Tensor:

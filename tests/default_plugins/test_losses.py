@@ -73,15 +73,19 @@ def test_smoothing_per_channel_widens_only_the_channels_named():
         channel_losses(logits, targets, smoothing=[0.0, 1.0, 1.0])
 
 
-def test_smoothing_of_a_channel_the_recipe_lacks_is_ignored(tiny_recipe):
-    """A recipe that drops a channel need not edit its loss (as with per-channel temperatures)."""
+def test_smoothing_names_channels_of_the_recipe(tiny_recipe):
+    """A misspelled channel would silently leave its channel unsmoothed (as per-channel temperatures refuse)."""
+    from synthwear.errors import SynthwearError
     from synthwear.plugins import default_registry
     from synthwear.recipe import load_recipe, parse_recipe
     from synthwear.steps import build_loss
 
     raw = load_recipe(tiny_recipe).to_dict()
-    raw["loss"] = {"name": "shake_shake", "smoothing": {"resting_hr": 1.0, "spo2": 1.5}}
+    raw["loss"] = {"name": "shake_shake", "smoothing": {"resting_hr": 1.0}}
     assert build_loss(parse_recipe(raw, tiny_recipe), default_registry()).widths == [1.0, 0.0, 0.0]
+    raw["loss"]["smoothing"]["stepz"] = 1.5
+    with pytest.raises(SynthwearError, match=r"loss: smoothing names 'stepz', which is not a channel \(resting_hr"):
+        build_loss(parse_recipe(raw, tiny_recipe), default_registry())
 
 
 @pytest.mark.parametrize(
