@@ -144,6 +144,9 @@ def split_cohort(
         f"a usable window: windows.days = {recipe.windows.days} days, at least "
         f"windows.min_observed = {recipe.windows.min_observed:g} of them observed"
     )
+    if 0 < len(persons) < len(cohort.person_ids):  # none: split_persons refuses in one line
+        left_out = len(cohort.person_ids) - len(persons)
+        log(f"{loaded.source}: {left_out} of {len(cohort.person_ids)} persons are left out: none has {usable}")
     split = split_persons(
         persons,
         validation=recipe.split.validation,
@@ -183,6 +186,11 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
     training = table[ids.isin(parts["train"].person_ids)]
     if training.empty:
         raise SynthwearError(f"{source}: none of the training persons is in the persons table (check person_id)")
+    if len(training) < len(parts["train"].person_ids):
+        log(
+            f"{source}: has rows for {len(training)} of the {len(parts['train'].person_ids)} training persons; "
+            "the others' attributes are unknown to the model (check person_id)"
+        )
     model = AttributeModel.fit(training.reset_index(drop=True), source=source, seed=recipe.seed)
     for note in model.notes:
         log(f"persons table: {note}")

@@ -7,7 +7,7 @@ import torch
 from synthwear.errors import SynthwearError
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe, parse_recipe
-from synthwear.steps import build_model, encode, load_data, split_cohort
+from synthwear.steps import build_model, encode, fit_attributes, load_data, split_cohort, usable_persons
 
 
 @pytest.mark.parametrize("summary_of", ["window", "person"])
@@ -59,3 +59,31 @@ def test_too_few_persons_with_a_window_names_the_window_settings(tiny_recipe):
     recipe = parse_recipe(raw)
     with pytest.raises(SynthwearError, match=r"windows.days = 400 days.*: 0 person\(s\) with a usable window"):
         split_cohort(recipe, load_data(recipe, default_registry()), lambda note: None)
+
+
+def test_persons_without_a_usable_window_are_counted_in_a_note(tiny_recipe):
+    """A long window quietly training on a few of the persons is a surprise the note prevents."""
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"]["days"] = 100
+    recipe = parse_recipe(raw)
+    notes, loaded = [], load_data(recipe, default_registry())
+    split_cohort(recipe, loaded, notes.append)
+    usable, everyone = len(usable_persons(recipe, loaded)[1]), loaded.frame["person_id"].nunique()
+    [note] = [n for n in notes if "left out" in n]
+    assert 0 < usable < everyone and f"{everyone - usable} of {everyone} persons are left out" in note
+    assert "windows.days = 100 days" in note
+
+
+def test_a_persons_table_that_misses_training_persons_says_how_many_it_has(tiny_recipe, tmp_path):
+    recipe = load_recipe(tiny_recipe)
+    registry = default_registry()
+    _, parts = split_cohort(recipe, load_data(recipe, registry), lambda note: None)
+    some = list(parts["train"].person_ids[:3])
+    (tmp_path / "persons.csv").write_text("person_id,group\n" + "".join(f"{p},{i % 2}\n" for i, p in enumerate(some)))
+    raw = recipe.to_dict()
+    raw["data"]["persons"] = str(tmp_path / "persons.csv")
+    recipe = parse_recipe(raw)
+    loaded, notes = load_data(recipe, registry), []
+    fit_attributes(recipe, loaded, split_cohort(recipe, loaded, lambda note: None)[1], notes.append)
+    n = len(parts["train"].person_ids)
+    assert f"has rows for 3 of the {n} training persons; the others' attributes are unknown" in " ".join(notes)
