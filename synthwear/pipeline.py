@@ -27,9 +27,12 @@ from synthwear.recipe import Recipe, parse_recipe
 from synthwear.report import write_report
 from synthwear.report.page import read_json, read_run_table, record_problem
 from synthwear.run_folder import (
+    COHORT_FILES,
+    check_cohort_file,
     check_output_folder,
     is_run_folder,
     publish,
+    record_cohort_files,
     run_folder_lock,
     staging_folder,
     unfinished_evaluation,
@@ -174,6 +177,7 @@ def write_run_folder(
         if persons is not None:
             write_daily_table(persons, staging / "persons.csv")
         synth.save(staging / "model")
+        record_cohort_files(staging, synth.record)
         write_json(staging / "run.json", synth.record)
         publish(staging, out_dir)
     return out_dir
@@ -208,6 +212,8 @@ def evaluate_run_folder(
             )
         _, parts = split_cohort(recipe, loaded, lambda *a, **k: None)
         model = Synthesizer.load(folder / "model", registry=registry).fitted
+        for name in COHORT_FILES:
+            check_cohort_file(folder, name, run_info)
         synthetic, starts = read_synthetic(folder / "synthetic.csv", model.channels)
         codes = None
         if model.attributes is not None:

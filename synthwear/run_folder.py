@@ -10,6 +10,7 @@ run into the same place, under the lock that stops two processes from writing on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -194,3 +195,34 @@ def publish(staging: Path, out_dir: Path) -> None:
         old.rename(out_dir)
         raise SynthwearError(f"{out_dir}: could not be replaced ({err.strerror})") from None
     shutil.rmtree(old)
+
+
+COHORT_FILES = ("synthetic.csv", "persons.csv")  # what evaluate and report read back as the run's cohort
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (a cohort file can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def record_cohort_files(folder: Path, record: dict) -> None:
+    """Keep the digest of each cohort file in the run's record (``files`` in run.json), so that a file
+    cut short or edited later is noticed before it is evaluated as this run's cohort."""
+    record["files"] = {name: file_digest(folder / name) for name in COHORT_FILES if (folder / name).is_file()}
+
+
+def check_cohort_file(folder: Path, name: str, record: dict) -> None:
+    """Refuse a cohort file whose bytes are not those the run wrote (runs from before digests were
+    kept have none to compare, and pass)."""
+    files = record.get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    path = folder / name
+    if expected and path.is_file() and file_digest(path) != expected:
+        raise SynthwearError(
+            f"{path}: not the file this run wrote (its sha256 differs from the one in run.json): cut short or "
+            "edited, so what is evaluated would not be this run's cohort; run the recipe again"
+        )

@@ -61,6 +61,24 @@ def test_report_regenerates(tiny_run):
     assert (tiny_run / "report.html").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("command", ["evaluate", "report"])
+def test_a_cohort_file_cut_short_is_refused_by_evaluate_and_report(tiny_run, tmp_path, command):
+    """Evaluated as it was, a truncated synthetic.csv gave null metrics and exit 0."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert json.loads((run / "run.json").read_text())["files"]["synthetic.csv"].startswith("sha256:")
+    lines = (run / "synthetic.csv").read_text().splitlines(keepends=True)
+    (run / "synthetic.csv").write_text("".join(lines[: len(lines) // 2]))
+    before = (run / "metrics.json").read_bytes()
+    result = CliRunner().invoke(cli, [command, str(run)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {run / 'synthetic.csv'}: not the file this run wrote (its sha256 differs from the one in "
+        "run.json): cut short or edited, so what is evaluated would not be this run's cohort; run the recipe again"
+    ]
+    assert (run / "metrics.json").read_bytes() == before
+
+
 def test_misspelled_recipe_key_is_one_line_and_writes_nothing(tmp_path):
     raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
     raw["generatr"] = raw.pop("generator")

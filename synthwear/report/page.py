@@ -21,6 +21,7 @@ from synthwear.evaluation import failure, failures, unavailable_reasons
 from synthwear.fidelity_scale import REFERENCES, VERDICTS
 from synthwear.plugins import Registry, default_registry
 from synthwear.report.html import REFERENCE_LABELS, fmt, table
+from synthwear.run_folder import check_cohort_file
 from synthwear.tables import atomic_path
 
 STYLE = """
@@ -284,6 +285,7 @@ def write_report(folder: Path) -> Path:
     """Write ``report.html`` into a run folder (atomically) and return its path."""
     folder = Path(folder)
     run, metrics = read_json(folder / "run.json"), read_json(folder / "metrics.json")
+    check_cohort_file(folder, "synthetic.csv", run if isinstance(run, dict) else {})
     synthetic = read_run_table(folder / "synthetic.csv")
     try:
         lacking = [name for name in ("person_id", *run["recipe"]["channels"]) if name not in synthetic.columns]
