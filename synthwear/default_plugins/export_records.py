@@ -127,16 +127,36 @@ def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str
         raise source.error(position, f"'{values.name}' {problem} ({reprlib.repr(values.iloc[position])})")
 
 
-def numbers(values: pd.Series, source: Source, *, negative: bool = False) -> pd.Series:
+def numbers(values: pd.Series, source: Source, *, negative: bool = False, whole: bool = False) -> pd.Series:
     """Numbers as float64, absent ones NaN; text, true/false, infinity or (unless allowed) a
-    negative value is an error, since no device writes one for a count or a duration."""
+    negative value is an error, since no device writes one for a count or a duration, and so is a
+    fraction where ``whole`` numbers are counted (steps, minutes)."""
     present = values.notna()
     parsed = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
     flags = values.map(lambda value: isinstance(value, bool)).astype(bool) if _may_hold_flags(values) else False
     reject_first(present & (flags | ~np.isfinite(parsed)), values, source, "is not a number")
     if not negative:
         reject_first(parsed < 0, values, source, "is negative")
+    if whole:
+        reject_first(parsed % 1 != 0, values, source, "is not a whole number")
     return pd.Series(parsed.to_numpy(), name=values.name)
+
+
+def reject_conflicting_repeats(keys: pd.Series, values: pd.Series, source: Source, what: str) -> None:
+    """Records repeated at the borders of an export's chunks repeat their values; a repeat that gives
+    another value (two step counts for one minute) is a broken or merged export, and keeping either
+    value would be a guess. Absent values (NaN) never conflict."""
+    present = values.notna().to_numpy()
+    frame = pd.DataFrame({"key": keys.to_numpy()[present], "value": values.to_numpy()[present]})
+    earlier = frame.groupby("key")["value"].transform("first")
+    conflicts = np.flatnonzero(present)[(frame["value"] != earlier).to_numpy()]
+    if len(conflicts):
+        position, value = int(conflicts[0]), values.iloc[int(conflicts[0])]
+        first = earlier.to_numpy()[int(np.flatnonzero(frame["value"] != earlier)[0])]
+        raise source.error(
+            position,
+            f"'{values.name}' is {value:g} for a {what} an earlier record gives as {first:g}; repeated records must agree",
+        )
 
 
 def _may_hold_flags(values: pd.Series) -> bool:

@@ -32,6 +32,7 @@ from synthwear.default_plugins.export_records import (
     numbers,
     person_rows,
     read_json,
+    reject_conflicting_repeats,
     reject_first,
 )
 from synthwear.hookspecs import hookimpl
@@ -40,10 +41,10 @@ from synthwear.interfaces import ImportResult
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # the export's "dateTime" (steps per minute, resting HR per day)
 
 
-def _numbers(records: list, source: Source, *keys: str) -> pd.Series:
-    """A field every record has, as numbers (the export writes steps as strings). A negative value
-    passes, as it always has here: Fitbit writes none, and the import of real exports must not change."""
-    return numbers(field(records, source, *keys), source, negative=True)
+def _numbers(records: list, source: Source, *keys: str, **rules: bool) -> pd.Series:
+    """A field every record has, as numbers (the export writes steps as strings); ``rules`` as
+    :func:`numbers` takes them (negative values refused unless ``negative``, fractions where ``whole``)."""
+    return numbers(field(records, source, *keys), source, **rules)
 
 
 def _times(records: list, source: Source, key: str, layout: str) -> pd.Series:
@@ -61,19 +62,22 @@ def _resting_hr(records: list, source: Source) -> pd.Series:
     """Daily resting heart rate; Fitbit writes 0 when it has no estimate, which means missing."""
     day = _times(records, source, "dateTime", TIMESTAMP).dt.normalize()
     bpm = _numbers(records, source, "value", "value")
-    return bpm.mask(bpm == 0).groupby(day).first()  # a repeated day keeps its estimate
+    bpm = bpm.mask(bpm == 0)
+    reject_conflicting_repeats(day, bpm, source, "day")
+    return bpm.groupby(day).first()  # a repeated day keeps its estimate
 
 
 def _sleep_minutes(records: list, source: Source) -> pd.Series:
     """Minutes asleep in main sleeps per night; naps are not the night's sleep, repeats count once."""
     logs = pd.DataFrame(
         {
-            "log": _numbers(records, source, "logId"),
+            "log": _numbers(records, source, "logId", negative=True),  # an id, not a count
             "day": _times(records, source, "dateOfSleep", DAY),
-            "minutes": _numbers(records, source, "minutesAsleep"),
+            "minutes": _numbers(records, source, "minutesAsleep", whole=True),
             "main": _flags(field(records, source, "mainSleep"), source),
         }
     )
+    reject_conflicting_repeats(logs["log"], logs["minutes"].rename("minutesAsleep"), source, "sleep log")
     nights = logs[logs["main"]].drop_duplicates("log")
     return nights.groupby("day")["minutes"].sum()
 
@@ -82,8 +86,13 @@ def _steps(records: list, source: Source) -> pd.Series:
     """Steps per calendar day from per-minute counts; a repeated minute counts once, and a day
     without any minute stays absent (missing) rather than becoming 0."""
     minutes = pd.DataFrame(
-        {"time": _times(records, source, "dateTime", TIMESTAMP), "steps": _numbers(records, source, "value")}
-    ).drop_duplicates("time")
+        {
+            "time": _times(records, source, "dateTime", TIMESTAMP),
+            "steps": _numbers(records, source, "value", whole=True),
+        }
+    )
+    reject_conflicting_repeats(minutes["time"], minutes["steps"].rename("value"), source, "minute")
+    minutes = minutes.drop_duplicates("time")
     return minutes.groupby(minutes["time"].dt.normalize())["steps"].sum()
 
 

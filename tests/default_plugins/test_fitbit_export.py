@@ -232,6 +232,27 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
             "record 1: no 'value.value' field",
         ),
         ("resting_heart_rate.json", [rhr("2020-01-01", None)], "record 0: 'value.value' is null"),
+        ("resting_heart_rate.json", [rhr("2020-01-01", -60.0)], "record 0: 'value.value' is negative (-60.0)"),
+        (
+            "resting_heart_rate.json",
+            [rhr("2020-01-01", 60.0), rhr("2020-01-02", 0), rhr("2020-01-01", 0), rhr("2020-01-01", 64.0)],
+            "record 3: 'value.value' is 64 for a day an earlier record gives as 60; repeated records must agree",
+        ),
+        (
+            "steps.json",
+            [step("2020-01-01 08:00:00", "1"), step("2020-01-01 08:01:00", "2.5")],
+            "record 1: 'value' is not a whole number ('2.5')",
+        ),
+        (
+            "steps.json",
+            [step("2020-01-01 08:00:00", "3"), step("2020-01-01 08:01:00", "2"), step("2020-01-01 08:00:00", "7")],
+            "record 2: 'value' is 7 for a minute an earlier record gives as 3; repeated records must agree",
+        ),
+        (
+            "sleep.json",
+            [sleep_log(1, "2020-01-01", 400), sleep_log(2, "2020-01-02", 380), sleep_log(1, "2020-01-01", 410)],
+            "record 2: 'minutesAsleep' is 410 for a sleep log an earlier record gives as 400; repeated records must agree",
+        ),
     ],
 )
 def test_malformed_record_names_file_and_record_in_one_line(tmp_path, name, content, expected):
