@@ -33,11 +33,20 @@ def build_evaluators(recipe: Recipe, registry: Registry, only: list[str] | None 
             raise SynthwearError(
                 f"{recipe.where()}: evaluator {name!r} is not in this run's recipe (its evaluators: {', '.join(names)})"
             )
-    return {
-        choice.name: registry.build("evaluators", choice.name, choice.options, where=f"{recipe.where()}: evaluation")
+    where = f"{recipe.where()}: evaluation"
+    evaluators = {
+        choice.name: registry.build("evaluators", choice.name, choice.options, where=where)
         for choice in recipe.evaluation.evaluators
         if not only or choice.name in only
     }
+    for name, evaluator in evaluators.items():
+        check = getattr(evaluator, "check", None)
+        try:
+            if check is not None:
+                check(list(recipe.channels), recipe.windows.days)
+        except ValueError as err:
+            raise SynthwearError(f"{where}: {name}: {one_line(err)}") from None
+    return evaluators
 
 
 def failure(name: str, err: BaseException) -> dict[str, str]:

@@ -111,7 +111,9 @@ class Evaluator(Protocol):
     """Computes named results for metrics.json.
 
     An evaluator may also define ``report_section(results, run) -> str``: an HTML fragment for the
-    run's report, given its own results and run.json, so a plugin brings its own page section.
+    run's report, given its own results and run.json, so a plugin brings its own page section; and
+    ``check(channels, days) -> None``: raise ValueError when its options cannot apply to the recipe's
+    channels or its windows of ``days`` days, which the engine calls before any training.
     """
 
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]: ...

@@ -3,6 +3,7 @@ names the failure are kept, the command ends non-zero in one line, and `synthwea
 the evaluators on the same folder without retraining."""
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -205,3 +206,25 @@ def test_numpy_results_become_json_numbers_and_anything_else_is_the_evaluators_f
         "evaluator": "odd",
         "error": "TypeError: odd.model.fit is a object, which metrics.json cannot hold (numbers, text, lists, dicts)",
     }
+
+
+@pytest.mark.parametrize(
+    "evaluator, expected",
+    [
+        ({"name": "similarity", "primed_days": 0}, "similarity: primed_days must be between 1 and 6 .*got 0"),
+        ({"name": "similarity", "primed_days": 50}, "similarity: primed_days must be between 1 and 6 .*got 50"),
+        ({"name": "tstr", "lags": 0}, r"tstr: lags must be between 1 and 6 \(the window has 7 days\), got 0"),
+        ({"name": "tstr", "lags": 100}, "tstr: lags must be between 1 and 6 .*got 100"),
+        ({"name": "tstr", "target": "weight"}, "tstr: target 'weight' is not a channel"),
+    ],
+)
+def test_options_that_cannot_apply_to_the_recipe_are_refused_before_training(tmp_path, evaluator, expected):
+    """Found after training and sampling, a lag that does not fit the window cost the whole run."""
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["evaluation"]["evaluators"] = [evaluator]
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(f"Error: {tmp_path / 'r.yaml'}: evaluation: ")
+    assert re.search(expected, result.output) and not (tmp_path / "run").exists()
+    assert "epoch" not in result.output

@@ -66,11 +66,17 @@ class PairedSimilarity:
     def __init__(self, config: SimilarityConfig = SimilarityConfig()):
         self.config = config
 
+    def check(self, channels: list[str], days: int) -> None:
+        """Some real days to prime with and some to generate: 1 <= primed_days < the window's days."""
+        if not 0 < self.config.primed_days < days:
+            raise ValueError(
+                f"primed_days must be between 1 and {days - 1} (the window has {days} days), got {self.config.primed_days}"
+            )
+
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         real = context.holdout.values
         k = self.config.primed_days
-        if not 0 < k < real.shape[1]:
-            raise ValueError(f"similarity primed_days must be between 1 and {real.shape[1] - 1}, got {k}")
+        self.check(context.channels, real.shape[1])
         generated = context.model.generate(  # complete: a continuation to compare needs every day
             len(real),
             real.shape[1],

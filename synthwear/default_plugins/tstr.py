@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from synthwear.errors import NotEstimable, SynthwearError
+from synthwear.errors import NotEstimable
 from synthwear.fidelity_scale import REFERENCES, scale_candidates, verdict_row
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
@@ -47,17 +47,18 @@ class TrainSyntheticTestReal:
     def __init__(self, config: TSTRConfig = TSTRConfig()):
         self.config = config
 
+    def check(self, channels: list[str], days: int) -> None:
+        """The target is a channel, and the lags leave a day to predict in a window of ``days`` days."""
+        if self.config.target not in channels:
+            raise ValueError(f"target {self.config.target!r} is not a channel (channels: {', '.join(channels)})")
+        if not 0 < self.config.lags < days:
+            raise ValueError(
+                f"lags must be between 1 and {days - 1} (the window has {days} days), got {self.config.lags}"
+            )
+
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         target, lags = self.config.target, self.config.lags
-        if target not in context.channels:
-            raise SynthwearError(
-                f"evaluation.evaluators: tstr target {target!r} is not a channel (channels: {', '.join(context.channels)})"
-            )
-        days = context.holdout.values.shape[1]
-        if not 0 < lags < days:
-            raise SynthwearError(
-                f"evaluation.evaluators: tstr lags must be between 1 and {days - 1} (the window has {days} days), got {lags}"
-            )
+        self.check(context.channels, context.holdout.values.shape[1])
         c = context.channels.index(target)
         test_x, test_y, yesterday = next_day_samples(context.holdout.values, c, lags)
         scored = ~np.isnan(yesterday)

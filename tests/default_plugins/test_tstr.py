@@ -2,7 +2,6 @@ import pytest
 from fidelity_fixtures import context, persons
 
 from synthwear.default_plugins.tstr import TrainSyntheticTestReal, TSTRConfig, next_day_samples
-from synthwear.errors import SynthwearError
 
 
 def test_training_on_a_faithful_cohort_beats_training_on_independent_days():
@@ -19,6 +18,6 @@ def test_samples_use_only_the_previous_days():
     assert targets[0] == values[0, 2, 0] and previous[0] == values[0, 1, 0] == inputs[0, 3]
 
 
-def test_unknown_target_is_a_one_line_error():
-    with pytest.raises(SynthwearError, match="tstr target 'weight' is not a channel"):
+def test_unknown_target_is_an_error_of_the_options():
+    with pytest.raises(ValueError, match="target 'weight' is not a channel"):
         TrainSyntheticTestReal(TSTRConfig(target="weight")).evaluate(context(persons(10, 14, 3)))
