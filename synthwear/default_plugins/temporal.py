@@ -18,7 +18,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from synthwear.errors import SynthwearError
 from synthwear.fidelity_scale import REFERENCES, scale_candidates, verdict_row
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import EvaluationContext
@@ -134,11 +133,17 @@ class TemporalStructure:
     def __init__(self, config: TemporalConfig = TemporalConfig()):
         self.config = config
 
+    def check(self, channels: list[str], days: int) -> None:
+        """At least one lag, and windows long enough to pair a day with one two days later."""
+        if self.config.max_lag < 1:
+            raise ValueError(f"max_lag must be at least 1, got {self.config.max_lag}")
+        if days < 3:
+            raise ValueError(f"needs windows of at least 3 days, got {days}")
+
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         days = context.holdout.values.shape[1]
+        self.check(context.channels, days)
         lags = list(range(1, min(self.config.max_lag, days - 2) + 1))
-        if not lags:
-            raise SynthwearError(f"evaluation.evaluators: temporal needs windows of at least 3 days, got {days}")
         sets = {"holdout": context.holdout.values, **{n: w.values for n, w in scale_candidates(context).items()}}
         within = [channel_structure(sets, c, channel, lags) for c, channel in enumerate(context.channels)]
         across = cross_channel(sets)

@@ -3,7 +3,6 @@ import pytest
 from fidelity_fixtures import context, persons
 
 from synthwear.default_plugins.temporal import TemporalConfig, TemporalStructure, autocorrelation, between_window_share
-from synthwear.errors import SynthwearError
 
 
 def test_autocorrelation_finds_ar1_persistence_and_none_in_white_noise():
@@ -27,6 +26,6 @@ def test_one_average_person_cohort_is_judged_poor_on_person_structure():
     assert "plotly-graph-div" in TemporalStructure().report_section(results, {})
 
 
-def test_too_short_windows_are_a_one_line_error():
-    with pytest.raises(SynthwearError, match="temporal needs windows of at least 3 days"):
+def test_too_short_windows_are_an_error_of_the_options():
+    with pytest.raises(ValueError, match="needs windows of at least 3 days, got 2"):
         TemporalStructure(TemporalConfig()).evaluate(context(persons(20, 2, 3), days=2))
