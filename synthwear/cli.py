@@ -29,11 +29,16 @@ console = Console(stderr=True)
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Bad input ends the command with its one-line message and exit code 1, never a traceback."""
+    """Bad input ends the command with its one-line message and exit code 1, never a traceback;
+    Ctrl-C with one line and the shell's status for SIGINT, 130 (every file is written under a staging
+    name and renamed into place, so none is left half-written)."""
     try:
         yield
     except SynthwearError as err:
         raise click.ClickException(one_line(err)) from None  # one line, whatever the cause said
+    except KeyboardInterrupt:
+        console.print("[red]interrupted:[/] stopped; no file was left half-written")
+        raise click.exceptions.Exit(130) from None
 
 
 def checked_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -391,7 +391,7 @@ class Synthesizer:
     def load(cls, folder: str | Path, *, device: str | None = None, registry: Registry | None = None) -> Synthesizer:
         """A saved synthesizer, ready to sample (and to evaluate, given real persons)."""
         folder, registry = Path(folder), registry or default_registry()
-        model = SynthesisModel.load(folder, registry, device=resolve_device(device or "auto"))
+        model = SynthesisModel.load(folder, registry, device=resolve_device(device or "auto", "device"))
         if not isinstance(model.recipe, dict):
             raise SynthwearError(f"{folder / 'model.json'}: saved without its recipe; it can be sampled, not loaded")
         synth = cls(

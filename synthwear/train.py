@@ -106,19 +106,20 @@ class TrainingResult:
         return self.epochs + (self.refit["epochs"] if self.refit else 0)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU."""
+def resolve_device(name: str, what: str = "training.device") -> torch.device:
+    """``auto`` means CUDA when present, else CPU; ``what`` names the setting a refusal blames (the
+    recipe's ``training.device``, or the device a saved model is loaded onto)."""
     if not is_device(name):
-        raise SynthwearError(f"device {name!r}: not one of {DEVICE_NAMES}")
+        raise SynthwearError(f"{what} {name!r}: not one of {DEVICE_NAMES}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SynthwearError(f"training.device {name!r}: this torch has no CUDA (use 'auto' or 'cpu')")
+        raise SynthwearError(f"{what} {name!r}: this torch has no CUDA (use 'auto' or 'cpu')")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SynthwearError(f"training.device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+        raise SynthwearError(f"{what} {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise SynthwearError(f"training.device {name!r}: MPS is not available here")
+        raise SynthwearError(f"{what} {name!r}: MPS is not available here")
     return device
 
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import zipfile
 from pathlib import Path
 
@@ -229,7 +230,8 @@ def test_a_device_this_machine_lacks_is_one_line(tiny_run, tmp_path, command):
         cli, [command, target, "--device", missing, "-o" if command == "sample" else "--out", str(out)]
     )
     assert result.exit_code == 1
-    assert f"device '{missing}'" in result.output and "Traceback" not in result.output
+    blamed = "training.device" if command == "run" else "Error: device"  # sample's --device is not the recipe's
+    assert f"{blamed} '{missing}'" in result.output and "Traceback" not in result.output
     assert not out.exists()
 
 
@@ -498,8 +500,10 @@ def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run,
     assert "Started from the base `bases/mine`" in card and "person-level DP-SGD: epsilon" in card
 
 
-def test_sigterm_while_sampling_leaves_no_staged_file_and_exits_143(tiny_run, tmp_path):
-    """``timeout`` or a scheduler stops ``sample`` with SIGTERM: the hidden staging file goes with it."""
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_sampling_leaves_no_staged_file_and_exits_as_a_shell_expects(tiny_run, tmp_path, signum, status):
+    """``timeout`` or a scheduler stops ``sample`` with SIGTERM, a person with Ctrl-C (SIGINT): the
+    hidden staging file goes with it, and the status is the shell's for that signal."""
     import subprocess
     import sys
     import time
@@ -507,11 +511,15 @@ def test_sigterm_while_sampling_leaves_no_staged_file_and_exits_143(tiny_run, tm
     out = tmp_path / "big.csv"
     synthwear = Path(sys.executable).parent / "synthwear"  # the installed command, as a shell runs it
     command = [str(synthwear), "sample", str(tiny_run / "model"), "--persons", "2000000"]
-    process = subprocess.Popen([*command, "--days", "60", "-o", str(out)], cwd=tmp_path)
+    process = subprocess.Popen([*command, "--days", "60", "-o", str(out)], cwd=tmp_path, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".big.csv.*.tmp")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert list(tmp_path.glob(".big.csv.*.tmp")), "sampling never staged its output"
-    process.terminate()
-    assert process.wait(timeout=60) == 143
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr.decode()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    if signum == signal.SIGINT:
+        assert "interrupted: stopped; no file was left half-written" in stderr.decode()
+        assert "Traceback" not in stderr.decode()
