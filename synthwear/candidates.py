@@ -21,7 +21,6 @@ import numpy as np
 from synthwear.checkpoint import Checkpointing
 from synthwear.cohort import Cohort
 from synthwear.default_plugins.discriminative import MIN_WINDOWS_PER_CLASS
-from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry
 from synthwear.recipe import Recipe
@@ -65,17 +64,19 @@ class Candidate:
         }
 
 
-def check_candidates(recipe: Recipe, validation: Cohort) -> None:
-    """Before any training: enough validation windows for the discriminative evaluator to score."""
-    if recipe.training.candidates == 1:
-        return
-    n = len(evaluation_windows(recipe, validation).values)
-    if n < MIN_WINDOWS_PER_CLASS:
-        raise SynthwearError(
-            f"{recipe.where()}: training.candidates needs at least {MIN_WINDOWS_PER_CLASS} non-overlapping "
-            f"validation windows to tell the trainings apart, and the validation persons have {n}: "
-            "raise split.validation, or set training.candidates: 1"
-        )
+def scorable_candidates(recipe: Recipe, validation: Cohort, log: Callable[[str], None]) -> Recipe:
+    """Before any training: the recipe, or, where the validation persons have too few windows for the
+    discriminative evaluator to tell trainings apart, the recipe with one training (and a note saying
+    why), so that a recipe asking for several still runs on a small cohort."""
+    asked = recipe.training.candidates
+    n = len(evaluation_windows(recipe, validation).values) if asked > 1 else MIN_WINDOWS_PER_CLASS
+    if n >= MIN_WINDOWS_PER_CLASS:
+        return recipe
+    log(
+        f"{recipe.where()}: training.candidates: {asked} needs at least {MIN_WINDOWS_PER_CLASS} non-overlapping "
+        f"validation windows to tell the trainings apart, and the validation persons have {n}: one training"
+    )
+    return recipe.model_copy(update={"training": recipe.training.model_copy(update={"candidates": 1})})
 
 
 def candidate_checkpointing(checkpointing: Checkpointing | None, index: int) -> Checkpointing | None:

@@ -29,7 +29,7 @@ import torch
 from rich.progress import Progress
 
 from synthwear.attributes import AttributeModel
-from synthwear.candidates import best_candidate, candidate_checkpointing, check_candidates, kept_note
+from synthwear.candidates import best_candidate, candidate_checkpointing, kept_note, scorable_candidates
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
 from synthwear.errors import SynthwearError, shown
@@ -146,7 +146,7 @@ class Synthesizer:
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
-            check_candidates(recipe, parts["validation"])
+            recipe = scorable_candidates(recipe, parts["validation"], say.note)
             fingerprinted = data_fingerprint(loaded)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock
             clock = time.perf_counter()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 import torch
 from cohorts import REPO
+from rich.console import Console
+from rich.progress import Progress
 from test_synthesizer import CHANNELS, LIFESNAPS, SMALL
 
 from synthwear import Synthesizer, SynthwearError
@@ -97,14 +101,19 @@ def test_candidates_are_refused_where_the_pick_would_cost_privacy_or_read_traine
         parse_recipe(recipe)
 
 
-def test_too_few_validation_windows_to_score_is_refused_before_any_training(daily):
+def test_too_few_validation_windows_to_score_train_once_and_say_why(daily):
+    """A recipe asking for several trainings still runs on a cohort too small to choose among them."""
     first = daily.groupby("person_id")["date"].transform("min")
     month = daily[daily["date"] < first + pd.Timedelta(days=30)]  # one non-overlapping 21-day window a person
     month = month[month["person_id"].isin(month["person_id"].unique()[:20])]  # 3 validation persons
     synth = Synthesizer(channels=CHANNELS, **{**small(candidates=2), "windows": {"days": 21}})
-    with pytest.raises(SynthwearError, match="training.candidates needs at least 5 non-overlapping validation windows"):
-        synth.fit(month, progress=False)
-    assert synth.model is None
+    console = Console(record=True, file=io.StringIO(), width=400)
+    synth.fit(month, progress=Progress(console=console))
+    assert "training.candidates: 2 needs at least 5 non-overlapping validation windows" in console.export_text()
+    assert "candidates" not in synth.record and synth.recipe.training.candidates == 1
+    once = Synthesizer(channels=CHANNELS, **{**small(), "windows": {"days": 21}}).fit(month, progress=False)
+    for name, weights in synth.model.generator.state_dict().items():
+        assert torch.equal(weights, once.model.generator.state_dict()[name])  # the plain training
 
 
 def test_a_run_killed_in_its_second_candidate_resumes_to_the_run_never_stopped_and_leaves_no_checkpoint(
