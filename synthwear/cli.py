@@ -250,7 +250,10 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 )
 @click.option("--complete", is_flag=True, help="No gaps: a value on every day (models that learned gaps).")
 @click.option(
-    "--where", "where", multiple=True, help="Who to generate, e.g. \"gender == 'female'\" (repeatable: all hold)."
+    "--where",
+    "where",
+    multiple=True,
+    help='Who to generate, e.g. "gender == \'female\'" or "mean(sleep_minutes) < 300" (repeatable: all hold).',
 )
 @click.option(
     "--quota", "quotas", multiple=True, help='Exact share of a category, e.g. "gender=female:0.5" (repeatable).'
@@ -300,6 +303,7 @@ def sample(
         synthwear sample runs/fitbit/model --persons 1000 --where "gender == 'female'" --where "age_group == '>=30'"
         synthwear sample runs/fitbit/model --prime history.csv --days 30 -o continued.csv
     """
+    from synthwear.behaviour import Acceptance
     from synthwear.sampling import check_request, persons_path
     from synthwear.synthesizer import Synthesizer
     from synthwear.tables import check_output_file, read_person_table
@@ -327,7 +331,8 @@ def sample(
         )
         if who is not None:
             check_output_file(persons_path(output), overwrite=overwrite, inputs=[seed_table])
-        sampling = synth.recipe.sampling
+        sampling, tally = synth.recipe.sampling, Acceptance()
+        conditions = synth.day_conditions(list(where) or (None if table is None else []))
         write_with_progress(
             synth.fitted,
             persons,
@@ -339,7 +344,11 @@ def sample(
             start_date=start_date.date() if start_date else sampling.start_date,
             complete=complete or sampling.complete,
             persons_table=who,
+            conditions=conditions,
+            tally=tally,
         )
+    if conditions:
+        console.print(f"[yellow]note:[/] {tally.line(conditions)}", soft_wrap=True)
     beside = f" and their attributes in [bold]{persons_path(output)}[/]" if who is not None else ""
     console.print(f"Wrote [bold]{output}[/]: {persons:,} persons × {days} days{beside}")
 

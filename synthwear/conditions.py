@@ -18,6 +18,9 @@ Semantics, decided once:
   the condition: labels read as numbers or ranges (``'23.0'``, ``'<19'``, ``'>=25'``, ``'20-25'``,
   ``'65+'``), so ``25 <= bmi < 30`` keeps ``'25.0'`` … ``'29.0'`` but not ``'>=25'``, which could
   be 31. Every generated person then meets the condition whatever their label stands for.
+- A condition on a statistic of a channel over a person's days (``mean(sleep_minutes) < 300``;
+  ``STATISTICS``) is not an attribute: it is met by drawing again the days of each person who misses
+  it (``synthwear.behaviour``), for the same attributes, so that quotas stay exact.
 - Quotas name categories of categorical columns. Shares on one column sum to at most 1; the named
   categories get exactly their share of the cohort, and the rest of the cohort (when the shares
   sum to less than 1) takes any *other* value of that column, missing included (at the model's rate of
@@ -46,9 +49,12 @@ if TYPE_CHECKING:
 
 FORMS = (
     "accepted forms: column == 'text', column != 'text', column in ['a', 'b'], column not in ['a', 'b'], "
-    "column >= 25 (also <, <=, >, ==, != with a number), 25 <= column < 30; "
+    "column >= 25 (also <, <=, >, ==, != with a number), 25 <= column < 30, and on a channel over a person's "
+    "days mean(channel) < 300 (also median, min, max, sd); "
     "quote text values, write `odd name` for a column name with spaces"
 )
+STATISTICS = ("mean", "median", "min", "max", "sd")  # of a channel over a person's days: mean(steps) >= 8000
+STATISTIC = re.compile(rf"({'|'.join(STATISTICS)})\((.+)\)")
 ORDERINGS = ("<", "<=", ">", ">=")
 FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 INF = math.inf
@@ -96,6 +102,12 @@ class Condition:
     def said(self) -> str:
         return f"{self.origin} {self.text!r}"
 
+    @property
+    def statistic(self) -> tuple[str, str] | None:
+        """(statistic, channel) for a condition on a person's days (``mean(steps) >= 8000``), else None."""
+        match = STATISTIC.fullmatch(self.column)
+        return (match.group(1), match.group(2)) if match else None
+
 
 @dataclass(frozen=True)
 class Allowed:
@@ -141,7 +153,21 @@ def tokenize(text: str) -> list[Token]:
             raise SynthwearError(f"unexpected {text[pos]!r} at character {pos + 1}")
         tokens.append(token(match))
         pos = match.end()
-    return tokens
+    return with_statistics(tokens)
+
+
+def with_statistics(tokens: list[Token]) -> list[Token]:
+    """``mean ( steps )`` read as one name, ``mean(steps)``, which the grammar then compares as a column."""
+    out: list[Token] = []
+    while tokens:
+        texts = [t.text for t in tokens[:4]]
+        if len(texts) == 4 and texts[0] in STATISTICS and texts[1::2] == ["(", ")"] and tokens[2].kind == "name":
+            out.append(Token("name", "".join(texts), f"{texts[0]}({tokens[2].value})"))
+            tokens = tokens[4:]
+        else:
+            out.append(tokens[0])
+            tokens = tokens[1:]
+    return out
 
 
 def token(match: re.Match) -> Token:
@@ -245,12 +271,20 @@ class Conditions:
     def __repr__(self) -> str:
         return f"Conditions({[c.text for c in self.items]!r})"
 
+    def on_persons(self) -> Conditions:
+        """The conditions on attributes (who a person is)."""
+        return Conditions(c for c in self.items if c.statistic is None)
+
+    def on_days(self) -> Conditions:
+        """The conditions on statistics of a person's days (what their days do)."""
+        return Conditions(c for c in self.items if c.statistic is not None)
+
     def check(self, model: AttributeModel) -> dict[str, Allowed]:
-        """What each named column may take under all the conditions; raises on an unknown column, an
-        unseen category, a bound no fitted value meets, or a contradiction (one line, naming them)."""
+        """What each named attribute may take under the conditions on attributes; raises on an unknown
+        column, an unseen category, a bound no fitted value meets, or a contradiction (one line, naming them)."""
         allowed: dict[str, Allowed] = {}
         said: dict[str, list[str]] = {}
-        for cond in self.items:
+        for cond in self.on_persons():
             mine = resolve(cond, attribute(model, cond.column, cond.said))
             both = allowed[cond.column] & mine if cond.column in allowed else mine
             said.setdefault(cond.column, []).append(cond.said)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from synthwear.attributes import AttributeModel
+from synthwear.behaviour import Acceptance, DayCondition, batches_meeting, day_conditions
 from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
@@ -71,8 +72,11 @@ def sample_persons(
 ) -> pd.DataFrame | None:
     """Each synthetic person's attributes (drawn before their days), with ``person_id``; None for a
     model without attributes, where asking for conditions is a one-line error. Conditions are checked
-    against the model before anything is drawn. ``seed_table``: one row per person, cells given kept."""
-    asked = bool(where) or bool(quotas) or seed_table is not None
+    against the model before anything is drawn. ``seed_table``: one row per person, cells given kept.
+    Conditions on a person's days (``mean(steps) > 8000``) are not the attributes' and are left to
+    ``behaviour.batches_meeting``."""
+    on_persons = Conditions(where, where_from).on_persons() if where else Conditions()
+    asked = bool(on_persons) or bool(quotas) or seed_table is not None
     if model.attributes is None:
         if asked:
             raise SynthwearError(
@@ -81,7 +85,7 @@ def sample_persons(
             )
         return None
     if seed_table is not None:
-        if where or quotas:
+        if on_persons or quotas:
             raise SynthwearError("a seed table says each person's attributes itself: give it without where or quotas")
         if seed_table.empty:
             raise SynthwearError(f"{seed_source}: no rows (one row per person to generate)")
@@ -92,8 +96,8 @@ def sample_persons(
             )
         frame = model.attributes.sample_rows(seed_table, seed=seed, source=seed_source)
     else:
-        conditions, parsed = parse_conditions(where, quotas, where_from=where_from)
-        frame = model.attributes.sample(n, seed=seed, where=conditions, quotas=parsed or None)
+        _, parsed = parse_conditions(where, quotas, where_from=where_from)
+        frame = model.attributes.sample(n, seed=seed, where=on_persons or None, quotas=parsed or None)
     frame.insert(0, "person_id", synthetic_ids(len(frame)))
     return frame
 
@@ -125,17 +129,24 @@ def parse_recipe_conditions(
 
 
 def check_conditions(
-    attributes: AttributeModel | None, where: Sequence[str], quotas: Sequence[str] | dict | None, recipe: str
+    attributes: AttributeModel | None,
+    where: Sequence[str],
+    quotas: Sequence[str] | dict | None,
+    recipe: str,
+    channels: list[str],
 ) -> None:
-    """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model, before
-    training: an unknown column, an unseen category, or conditions without attributes are one line."""
-    if not where and not quotas:
+    """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model and the
+    channels, before training: an unknown column or channel, an unseen category, or conditions on
+    attributes without attributes are one line."""
+    conditions, parsed = parse_recipe_conditions(where, quotas, recipe)
+    day_conditions(conditions, channels)
+    if not (conditions and conditions.on_persons()) and not quotas:
         return
     if attributes is None:
         raise SynthwearError(
-            f"{recipe}: sampling.where and sampling.quotas need person attributes (data.persons, and no privacy section)"
+            f"{recipe}: sampling.where on attributes and sampling.quotas need person attributes (data.persons, "
+            "and no privacy section)"
         )
-    conditions, parsed = parse_recipe_conditions(where, quotas, recipe)
     base = conditions.check(attributes) if conditions else {}
     if parsed:
         quota_cells(parsed, 100, attributes, base)
@@ -186,19 +197,25 @@ def sample_to_file(
     persons_table: pd.DataFrame | None = None,
     on_progress: Callable[[float], None] | None = None,
     batch_size: int = BATCH,
+    conditions: list[DayCondition] | None = None,
+    tally: Acceptance | None = None,
 ) -> None:
     """Generate and write the cohort batch by batch: the values one ``generate`` call with the same
     ``batch_size`` gives (the default is the pipeline's, so a run's synthetic.csv can be redrawn).
     ``start_date``: every person's first day (default: ``SynthesisModel.first_days``); ``persons_table``:
-    their attributes (``sample_persons``), written beside OUTPUT (``persons_path``)."""
+    their attributes (``sample_persons``), written beside OUTPUT (``persons_path``); ``conditions`` on
+    each person's days, met by drawing again (``behaviour``; ``tally`` counts the draws)."""
     starts = model.first_days(persons, seed, start_date)
     codes = None if persons_table is None else model.attributes.encode(persons_table, source="synthetic persons")
 
     def frames() -> Iterator[pd.DataFrame]:
         first = 0
-        for values in model.generate_batches(
+        for values in batches_meeting(
+            model,
+            conditions or [],
             persons,
             days,
+            tally=tally,
             temperature=temperature,
             summary_temperature=summary_temperature,
             seed=seed,

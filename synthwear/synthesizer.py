@@ -29,9 +29,11 @@ import torch
 from rich.progress import Progress
 
 from synthwear.attributes import AttributeModel
+from synthwear.behaviour import Acceptance, DayCondition, batches_meeting, day_conditions
 from synthwear.candidates import best_candidate, candidate_checkpointing, kept_note, scorable_candidates
 from synthwear.checkpoint import Checkpointing, run_digest
 from synthwear.cohort import Cohort
+from synthwear.conditions import Conditions
 from synthwear.errors import SynthwearError, shown
 from synthwear.evaluation import build_evaluators, run_evaluators
 from synthwear.model import SynthesisModel
@@ -141,7 +143,9 @@ class Synthesizer:
                 loaded.persons, loaded.persons_source = persons, "the persons DataFrame"
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             attributes = fit_attributes(recipe, loaded, parts, say.note)
-            check_conditions(attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where())
+            check_conditions(
+                attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where(), list(recipe.channels)
+            )
             model = build_model(recipe, self.registry, self.device, attributes)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
@@ -232,6 +236,7 @@ class Synthesizer:
             temperature=temperature,
             start=starts,
             attributes=self.attribute_codes(attributes),
+            where=None if seed_table is None and where is None else where or [],
             progress=progress,
         )
         return to_long_frame(values, self.fitted.channels, starts), attributes
@@ -282,22 +287,30 @@ class Synthesizer:
         prime: np.ndarray | None = None,
         start: np.ndarray | None = None,
         attributes: np.ndarray | None = None,
+        where: list[str] | None = None,
         progress: bool | Progress | None = False,
     ) -> np.ndarray:
         """``sample`` as an array (persons, days, channels), what evaluators and run folders take;
         ``start`` each person's first day (default: ``first_days``), ``attributes`` their attribute
-        codes (default: unknown)."""
+        codes (default: unknown); ``where``'s conditions on a person's days (default: the recipe's
+        ``sampling.where``; ``mean(steps) > 8000``) met by drawing again, with the acceptance rate
+        recorded under ``sampling``."""
         model, sampling = self.fitted, self.recipe.sampling
         persons = persons or (len(prime) if prime is not None else sampling.persons)
         days = days or sampling.days or model.window_days
         if temperature is not None:
             sampling = sampling.model_copy(update={"temperature": temperature})
+        conditions = self.day_conditions(where) if prime is None else []
+        tally = Acceptance()
         with feedback(progress) as say:
             advance = say.task("sampling", persons)
             clock = time.perf_counter()
-            values = model.generate(
+            batches = batches_meeting(
+                model,
+                conditions,
                 persons,
                 days,
+                tally=tally,
                 temperature=sampling.temperatures(model.channels),
                 summary_temperature=sampling.summary_temperatures(model.channels),
                 seed=self.recipe.seed if seed is None else seed,
@@ -307,6 +320,9 @@ class Synthesizer:
                 complete=sampling.complete,
                 on_progress=lambda done: advance(0, completed=done),
             )
+            values = np.concatenate(list(batches))
+            if conditions:
+                say.note(tally.line(conditions))
         self.record.setdefault("timings_seconds", {})["sample"] = time.perf_counter() - clock
         self.record["sampling"] = {
             "persons": persons,
@@ -314,7 +330,17 @@ class Synthesizer:
             "temperature": sampling.temperature,
             "summary_temperature": sampling.summary_temperature,
         }
+        if conditions:
+            self.record["sampling"]["conditions_on_days"] = {"where": [c.condition.text for c in conditions]}
+            self.record["sampling"]["conditions_on_days"] |= tally.to_dict()
         return values
+
+    def day_conditions(self, where: list[str] | None) -> list[DayCondition]:
+        """``where``'s conditions on a person's days (the recipe's ``sampling.where`` when None), checked
+        against the model's channels."""
+        origin = "--where" if where is not None else f"{self.recipe.where()}: sampling.where"
+        given = self.recipe.sampling.where if where is None else where
+        return day_conditions(Conditions(given, origin) if given else None, self.fitted.channels)
 
     def continue_persons(
         self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any

@@ -221,6 +221,21 @@ def test_sample_redraws_the_runs_cohort_with_the_recipes_temperatures(tiny_run, 
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(tiny_run / "synthetic.csv"))
 
 
+def test_sample_where_on_a_statistic_of_the_days_keeps_only_persons_meeting_it(tiny_run, tmp_path):
+    plain = pd.read_csv(tiny_run / "synthetic.csv")
+    middle = float(plain.groupby("person_id")["sleep_minutes"].mean().median())
+    out = tmp_path / "short-sleepers.csv"
+    where = f"mean(sleep_minutes) < {middle}"
+    args = ["sample", str(tiny_run / "model"), "--persons", "30", "--where", where, "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    means = pd.read_csv(out).groupby("person_id")["sleep_minutes"].mean()
+    assert len(means) == 30 and (means < middle).all()
+    assert f"'{where}': acceptance rate" in " ".join(result.output.split())
+    bad = CliRunner().invoke(cli, [*args[:-2], "--where", "mean(sleep) < 5", "-o", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "'sleep' is not a channel" in bad.output and not (tmp_path / "x.csv").exists()
+
+
 @pytest.mark.parametrize("command", ["run", "sample"])
 def test_a_device_this_machine_lacks_is_one_line(tiny_run, tmp_path, command):
     missing = "cuda:7" if not torch.cuda.is_available() or torch.cuda.device_count() < 8 else "cuda:99"

@@ -66,11 +66,21 @@ def model() -> AttributeModel:
         ("weight>=-1.5e1", "weight", ((">=", (-15.0,)),)),
         ("`body weight` <= 80", "body weight", (("<=", (80.0,)),)),
         ("name == 'O\\'Brien'", "name", (("==", ("O'Brien",)),)),
+        ("mean(sleep_minutes) < 300", "mean(sleep_minutes)", (("<", (300.0,)),)),
+        ("6000 <= median( steps ) < 9000", "median(steps)", ((">=", (6000.0,)), ("<", (9000.0,)))),
+        ("sd(`resting hr`) > 2", "sd(resting hr)", ((">", (2.0,)),)),
     ],
 )
 def test_parses_the_accepted_forms(text, column, clauses):
     cond = parse_where(text)
     assert (cond.column, cond.clauses, cond.text) == (column, clauses, text)
+    assert (cond.statistic is not None) == column.endswith(")")
+
+
+def test_conditions_on_days_are_apart_from_those_on_attributes():
+    both = Conditions(["gender == 'female'", "max(steps) > 20000", "mean (steps) > 5"])
+    assert [c.text for c in both.on_persons()] == ["gender == 'female'"]
+    assert [c.statistic for c in both.on_days()] == [("max", "steps"), ("mean", "steps")]
 
 
 @pytest.mark.parametrize(
