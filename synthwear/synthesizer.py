@@ -494,11 +494,12 @@ def with_device(recipe: Recipe, device: str) -> Recipe:
 
 
 def with_privacy(recipe: Recipe, epsilon: float, delta: float | None) -> Recipe:
-    """The recipe trained with DP-SGD to (epsilon, delta): its own privacy settings otherwise, or the defaults."""
+    """The recipe trained with DP-SGD to (epsilon, delta): its own privacy settings otherwise, or the
+    defaults; trained once, since every further candidate training would spend the budget again."""
     privacy = {**(recipe.to_dict().get("privacy") or {}), "target_epsilon": epsilon}
     if delta is not None:
         privacy["target_delta"] = delta
-    return changed(recipe, privacy=privacy)
+    return changed(recipe, privacy=privacy, training={**recipe.to_dict()["training"], "candidates": 1})
 
 
 @contextmanager

@@ -50,7 +50,9 @@ def small_cohort_recipe(data: Path, channels: list[str], **overrides) -> dict:
     recipe = yaml.safe_load((REPO / "recipes" / "fitbit.yaml").read_text())
     recipe["data"] = {"path": str(data)}
     recipe["channels"] = {name: recipe["channels"][name] for name in channels}
-    recipe["training"].update(epochs=1)
+    smoothing = recipe["loss"]["smoothing"]  # names only channels of the recipe
+    recipe["loss"]["smoothing"] = {name: width for name, width in smoothing.items() if name in channels}
+    recipe["training"].update(epochs=1, candidates=1)
     recipe["sampling"]["persons"] = 100
     recipe["generator"].update(n_layer=1, n_embd=16, n_head=2)
     return {**recipe, **overrides}

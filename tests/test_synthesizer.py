@@ -82,6 +82,14 @@ def test_privacy_is_a_keyword_of_fit(daily):
     assert private.recipe.privacy is not None and Synthesizer(channels=CHANNELS, **SMALL).recipe.privacy is None
 
 
+def test_a_recipe_of_several_trainings_fits_privately_as_one(daily):
+    """Each further candidate would spend the budget again: fit(epsilon=) trains once."""
+    several = {**SMALL, "training": {**SMALL["training"], "candidates": 3}}
+    private = Synthesizer(channels=CHANNELS, **several).fit(daily, epsilon=3.0, progress=False)
+    assert private.recipe.training.candidates == 1 and "candidates" not in private.record
+    assert private.record["privacy"]["target_epsilon"] == 3.0
+
+
 def test_priming_continues_each_given_person(fitted, daily):
     june = daily[daily["date"].between("2021-06-01", "2021-06-05")]
     persons = sorted(june.groupby("person_id").filter(lambda days: len(days) == 5)["person_id"].unique())[:3]

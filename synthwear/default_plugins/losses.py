@@ -81,7 +81,10 @@ class MeanLoss:
         if isinstance(self.config.smoothing, dict):
             unknown = sorted(set(self.config.smoothing) - set(channels))
             if unknown:
-                raise ValueError(f"smoothing names {unknown[0]!r}, which is not a channel ({', '.join(channels)})")
+                raise ValueError(
+                    f"smoothing names {unknown[0]!r}, which is not a channel ({', '.join(channels)}); "
+                    "name channels of the recipe only"
+                )
             self.widths = [float(self.config.smoothing.get(channel, 0.0)) for channel in channels]
 
     def __call__(self, logits: list[torch.Tensor], targets: torch.Tensor, *, training: bool) -> torch.Tensor:
