@@ -4,10 +4,11 @@ A statistic over generated days cannot be imposed on the model as it draws day b
 person is drawn as usual and, while their days miss a condition, their days are drawn again, for
 the same attributes, first day and primed days: the cohort keeps its size, its attribute conditions
 and its quotas exactly, and every person meets every condition. How often drawn persons met the
-conditions (the acceptance rate) is reported; when it is so low that the cohort would need more than
-``MAX_DRAWS`` draws per person, sampling stops with an error that gives the rate, instead of
-running for hours. A missing value never meets a condition (as with attributes): a person whose
-channel has no observed day is drawn again.
+conditions (the acceptance rate) is reported; when it is so low that the cohort would need more
+than ``MAX_DRAWS`` draws per person (under 1% once ``EVIDENCE`` persons were drawn, or all the
+draws spent), sampling stops with an error that gives the rate, instead of running for hours. A
+missing value never meets a condition (as with attributes): a person whose channel has no observed
+day is drawn again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from synthwear.conditions import Allowed, Condition, Conditions, numeric_set
 from synthwear.errors import SynthwearError
 
 MAX_DRAWS = 100  # persons drawn per person asked for, at most: an acceptance rate under 1% is refused
+EVIDENCE = 1000  # persons drawn before a rate under 1 / MAX_DRAWS stops sampling (not hours later)
 PER_PERSON = ("prime", "start", "attributes")  # generate options that hold one row per person
 
 
@@ -91,6 +93,11 @@ def meets_all(conditions: list[DayCondition], values: np.ndarray) -> np.ndarray:
     return np.logical_and.reduce([c.met(values) for c in conditions]) if conditions else np.ones(len(values), bool)
 
 
+def too_rare(tally: Acceptance) -> bool:
+    """Enough persons drawn to tell that the rate is under 1 / MAX_DRAWS."""
+    return tally.drawn >= EVIDENCE and tally.rate < 1 / MAX_DRAWS
+
+
 def batches_meeting(
     model: Any,
     conditions: list[DayCondition],
@@ -130,7 +137,7 @@ def redraw_until_met(
     tally.kept += int((~missing).sum())
     attempt = 0
     while missing.any():
-        if tally.drawn >= MAX_DRAWS * (first + len(values)):
+        if tally.drawn >= MAX_DRAWS * (first + len(values)) or too_rare(tally):
             raise SynthwearError(
                 f"{tally.line(conditions)}: too low to finish within {MAX_DRAWS} draws per person; relax the "
                 "condition (or ask for what the model generates more often)"

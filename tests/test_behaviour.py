@@ -6,7 +6,7 @@ import pytest
 import torch
 from cohorts import REPO
 
-from synthwear.behaviour import Acceptance, batches_meeting, day_conditions, statistic
+from synthwear.behaviour import EVIDENCE, Acceptance, batches_meeting, day_conditions, statistic
 from synthwear.conditions import Conditions
 from synthwear.errors import SynthwearError
 from synthwear.plugins import default_registry
@@ -93,3 +93,11 @@ def test_a_recipes_condition_on_days_shapes_the_runs_cohort_and_is_recorded(tmp_
     with pytest.raises(SynthwearError, match="sampling.where 'median\\(heart\\) >= 60': 'heart' is not a channel"):
         run_recipe(parse_recipe(raw, REPO / "recipes" / "tiny.yaml"), tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_a_rate_under_one_percent_stops_once_enough_persons_were_drawn(model):
+    """Not after a hundred draws for each of the persons asked for: a million for 10,000 persons."""
+    tally = Acceptance()
+    with pytest.raises(SynthwearError, match=r"acceptance rate 0.0% \(0 persons kept of 1,\d{3} drawn\)"):
+        list(batches_meeting(model, conditions("min(steps) > 1e9"), 500, 7, seed=0, tally=tally))
+    assert EVIDENCE <= tally.drawn < EVIDENCE + 500
