@@ -216,12 +216,21 @@ def record_cohort_files(folder: Path, record: dict) -> None:
 
 
 def check_cohort_file(folder: Path, name: str, record: dict) -> None:
-    """Refuse a cohort file whose bytes are not those the run wrote (runs from before digests were
-    kept have none to compare, and pass)."""
-    files = record.get("files")
-    expected = files.get(name) if isinstance(files, dict) else None
-    path = folder / name
-    if expected and path.is_file() and file_digest(path) != expected:
+    """Refuse a cohort file whose bytes are not those the run wrote, or that the run did not write. A run
+    from before digests were kept has no ``files`` to compare, and passes; a ``files`` that is not a
+    mapping of names to digests was edited, and is refused."""
+    if "files" not in record:
+        return
+    files, path = record["files"], folder / name
+    if not isinstance(files, dict) or not all(isinstance(d, str) and d.startswith("sha256:") for d in files.values()):
+        raise SynthwearError(
+            f"{folder / RUN_MARKER}: 'files' is not what a synthwear run writes (file names and their sha256)"
+        )
+    if name not in files:
+        if path.exists():
+            raise SynthwearError(f"{path}: this run wrote no {name}; it was added later (remove it)")
+        return
+    if path.is_file() and file_digest(path) != files[name]:
         raise SynthwearError(
             f"{path}: not the file this run wrote (its sha256 differs from the one in run.json): cut short or "
             "edited, so what is evaluated would not be this run's cohort; run the recipe again"

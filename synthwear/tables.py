@@ -232,8 +232,9 @@ def checked_values(written: pd.Series, place: Place, column: str, nonnegative: b
         row = int(np.argmax(written.notna()))
         raise place.error(row, column, f"{shown(written.iloc[row])} is not a number (the column holds true/false)")
     text = written
-    if text.dtype == object:
-        text = text.str.strip().replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})
+    if text.dtype == object:  # text cells stripped; other cells (Parquet decimals, bytes) left as they are
+        text = text.map(lambda cell: cell.strip() if isinstance(cell, str) else cell)
+        text = text.replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & text.notna()
     if bad.any():

@@ -80,6 +80,24 @@ def test_a_cohort_file_cut_short_is_refused_by_evaluate_and_report(tiny_run, tmp
     assert (run / "metrics.json").read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ("x", "run.json: 'files' is not what a synthwear run writes"),
+        ({"synthetic.csv": ""}, "run.json: 'files' is not what a synthwear run writes"),
+        ({"synthetic.csv": 5}, "run.json: 'files' is not what a synthwear run writes"),
+        ({}, "synthetic.csv: this run wrote no synthetic.csv; it was added later"),
+    ],
+)
+def test_an_edited_record_of_the_cohort_files_is_refused(tiny_run, tmp_path, files, expected):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps(record | {"files": files}))
+    result = CliRunner().invoke(cli, ["report", str(run)])
+    assert result.exit_code == 1 and expected in result.output and "Traceback" not in result.output
+
+
 def test_misspelled_recipe_key_is_one_line_and_writes_nothing(tmp_path):
     raw = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text())
     raw["generatr"] = raw.pop("generator")

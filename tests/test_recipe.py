@@ -144,6 +144,21 @@ def test_scalars_are_not_coerced(tmp_path, edit, key):
         load_recipe(write(tmp_path, edit(TINY_TEXT)))
 
 
+def test_merge_keys_work_and_their_keys_may_be_overridden(tmp_path):
+    text = TINY_TEXT.replace("training: {", "defaults: &d {epochs: 3, learning_rate: 0.01}\ntraining: {<<: *d, ")
+    with pytest.raises(SynthwearError, match="unknown key 'defaults'"):  # parsed: only the extra key is refused
+        load_recipe(write(tmp_path, text))
+    raw = yaml.safe_load(text)
+    del raw["defaults"]
+    training = load_recipe(write(tmp_path, yaml.safe_dump(raw))).training
+    assert training.epochs == 2 and training.learning_rate == 0.01  # the recipe's own epochs, the merged rate
+
+
+def test_a_key_that_is_a_list_or_mapping_is_one_line(tmp_path):
+    with pytest.raises(SynthwearError, match=r"line \d+: not valid YAML \(a key must be a plain value"):
+        load_recipe(write(tmp_path, TINY_TEXT + "? [a, b]\n: 1\n"))
+
+
 def test_a_huge_value_is_quoted_short(tmp_path):
     """An alias can expand one value to megabytes; the message quotes the start of it."""
     lots = "[" + ", ".join(["lots"] * 50) + "]"

@@ -90,12 +90,20 @@ def test_a_parquet_date_column_is_read_as_the_days_it_holds(tmp_path):
     assert out["date"].tolist() == list(pd.to_datetime(days))
 
 
+def test_a_parquet_decimal_channel_is_read_as_numbers(tmp_path):
+    import decimal
+
+    out = read(parquet(tmp_path, steps=[decimal.Decimal("1.50"), decimal.Decimal("2")]))
+    assert out["steps"].tolist() == [1.5, 2.0]
+
+
 @pytest.mark.parametrize(
     "columns, expected",
     [
         ({"date": [20210101, 20210102]}, r"row 1: column 'date': 20210101 is not a date"),  # not 1970's nanoseconds
         ({"steps": [True, False]}, r"row 1: column 'steps': True is not a number \(the column holds true/false\)"),
         ({"steps": [1.0, float("inf")]}, r"row 2: column 'steps': inf is not finite"),
+        ({"steps": [b"1", b"x"]}, r"row 2: column 'steps': b'x' is not a number"),
     ],
 )
 def test_typed_columns_that_are_no_days_or_numbers_are_refused(tmp_path, columns, expected):
