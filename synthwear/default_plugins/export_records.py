@@ -127,10 +127,13 @@ def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str
         raise source.error(position, f"'{values.name}' {problem} ({reprlib.repr(values.iloc[position])})")
 
 
-def numbers(values: pd.Series, source: Source, *, negative: bool = False, whole: bool = False) -> pd.Series:
+def numbers(
+    values: pd.Series, source: Source, *, negative: bool = False, whole: bool = False, most: float = np.inf
+) -> pd.Series:
     """Numbers as float64, absent ones NaN; text, true/false, infinity or (unless allowed) a
     negative value is an error, since no device writes one for a count or a duration, and so is a
-    fraction where ``whole`` numbers are counted (steps, minutes)."""
+    fraction where ``whole`` numbers are counted (steps, minutes) and a value above ``most``, what no
+    body does (1e308 steps in a minute, which a day's sum turns into infinity)."""
     present = values.notna()
     parsed = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
     flags = values.map(lambda value: isinstance(value, bool)).astype(bool) if _may_hold_flags(values) else False
@@ -139,6 +142,7 @@ def numbers(values: pd.Series, source: Source, *, negative: bool = False, whole:
         reject_first(parsed < 0, values, source, "is negative")
     if whole:
         reject_first(parsed % 1 != 0, values, source, "is not a whole number")
+    reject_first(parsed > most, values, source, f"is more than {most:g}, which no body does")
     return pd.Series(parsed.to_numpy(), name=values.name)
 
 

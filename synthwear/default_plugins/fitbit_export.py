@@ -39,6 +39,10 @@ from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # the export's "dateTime" (steps per minute, resting HR per day)
+# What no body does, far beyond any person's record: a value above it is a broken export, not data
+MOST_STEPS_PER_MINUTE = 1000  # about 17 steps a second; the fastest sprinters take about 5
+MOST_RESTING_HR = 300  # bpm
+MOST_MINUTES_ASLEEP = 24 * 60  # in one sleep log
 
 
 def _numbers(records: list, source: Source, *keys: str, **rules: bool) -> pd.Series:
@@ -61,7 +65,7 @@ def _flags(values: pd.Series, source: Source) -> pd.Series:
 def _resting_hr(records: list, source: Source) -> pd.Series:
     """Daily resting heart rate; Fitbit writes 0 when it has no estimate, which means missing."""
     day = _times(records, source, "dateTime", TIMESTAMP).dt.normalize()
-    bpm = _numbers(records, source, "value", "value")
+    bpm = _numbers(records, source, "value", "value", most=MOST_RESTING_HR)
     bpm = bpm.mask(bpm == 0)
     reject_conflicting_repeats(day, bpm, source, "day")
     return bpm.groupby(day).first()  # a repeated day keeps its estimate
@@ -73,7 +77,7 @@ def _sleep_minutes(records: list, source: Source) -> pd.Series:
         {
             "log": _numbers(records, source, "logId", negative=True),  # an id, not a count
             "day": _times(records, source, "dateOfSleep", DAY),
-            "minutes": _numbers(records, source, "minutesAsleep", whole=True),
+            "minutes": _numbers(records, source, "minutesAsleep", whole=True, most=MOST_MINUTES_ASLEEP),
             "main": _flags(field(records, source, "mainSleep"), source),
         }
     )
@@ -88,7 +92,7 @@ def _steps(records: list, source: Source) -> pd.Series:
     minutes = pd.DataFrame(
         {
             "time": _times(records, source, "dateTime", TIMESTAMP),
-            "steps": _numbers(records, source, "value", whole=True),
+            "steps": _numbers(records, source, "value", whole=True, most=MOST_STEPS_PER_MINUTE),
         }
     )
     reject_conflicting_repeats(minutes["time"], minutes["steps"].rename("value"), source, "minute")

@@ -245,6 +245,16 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
         ),
         (
             "steps.json",
+            [step("2020-01-01 08:00:00", "1e308"), step("2020-01-01 08:01:00", "1e308")],
+            "record 0: 'value' is more than 1000, which no body does ('1e308')",
+        ),
+        (
+            "resting_heart_rate.json",
+            [rhr("2020-01-01", 3000.0)],
+            "record 0: 'value.value' is more than 300, which no body does (3000.0)",
+        ),
+        (
+            "steps.json",
             [step("2020-01-01 08:00:00", "3"), step("2020-01-01 08:01:00", "2"), step("2020-01-01 08:00:00", "7")],
             "record 2: 'value' is 7 for a minute an earlier record gives as 3; repeated records must agree",
         ),
