@@ -52,8 +52,12 @@ class DayCondition:
         return np.logical_or.reduce([(low <= stat) & (stat <= high) for low, high in self.allowed.intervals])
 
 
-def day_conditions(conditions: Conditions | None, channels: list[str]) -> list[DayCondition]:
-    """The conditions on days, checked against the model's channels before anything is drawn."""
+def day_conditions(
+    conditions: Conditions | None, channels: list[str], ranges: list[tuple[float, float]] | None = None
+) -> list[DayCondition]:
+    """The conditions on days, checked against the model's channels (and their ``ranges``, which every
+    generated value lies in) before anything is drawn or trained: ``mean(steps) > 100000`` on a range
+    of 0..40000 is refused here, not after every draw has missed it."""
     resolved = []
     for cond in conditions.on_days() if conditions else []:
         _, channel = cond.statistic
@@ -66,7 +70,11 @@ def day_conditions(conditions: Conditions | None, channels: list[str]) -> list[D
             intervals = intervals & Allowed(intervals=numeric_set(op, values))
         if not intervals:
             raise SynthwearError(f"{cond.said}: no number meets it")
-        resolved.append(DayCondition(cond, channels.index(channel), intervals))
+        c = channels.index(channel)
+        if ranges and cond.statistic[0] != "sd" and not intervals & Allowed(intervals=(tuple(ranges[c]),)):
+            low, high = ranges[c]
+            raise SynthwearError(f"{cond.said}: no person can meet it; every {channel} value lies in {low:g}..{high:g}")
+        resolved.append(DayCondition(cond, c, intervals))
     return resolved
 
 

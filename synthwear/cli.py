@@ -112,6 +112,7 @@ def cli() -> None:
 def terminated(signum: int, frame: object) -> None:
     """SIGTERM (``timeout``, ``kill``, a batch scheduler) unwinds like Ctrl-C: staged files and the run
     folder's lock are removed on the way out, and the exit status is the shell's for SIGTERM, 143."""
+    console.print("[red]terminated:[/] stopped; no file was left half-written (a run keeps its checkpoint)")
     raise SystemExit(128 + signum)
 
 

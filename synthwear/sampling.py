@@ -133,13 +133,13 @@ def check_conditions(
     where: Sequence[str],
     quotas: Sequence[str] | dict | None,
     recipe: str,
-    channels: list[str],
+    channels: dict[str, tuple[float, float]],
 ) -> None:
     """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model and the
     channels, before training: an unknown column or channel, an unseen category, or conditions on
-    attributes without attributes are one line."""
+    attributes without attributes are one line. ``channels``: each channel's range."""
     conditions, parsed = parse_recipe_conditions(where, quotas, recipe)
-    day_conditions(conditions, channels)
+    day_conditions(conditions, list(channels), list(channels.values()))
     if not (conditions and conditions.on_persons()) and not quotas:
         return
     if attributes is None:

@@ -143,9 +143,8 @@ class Synthesizer:
                 loaded.persons, loaded.persons_source = persons, "the persons DataFrame"
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             attributes = fit_attributes(recipe, loaded, parts, say.note)
-            check_conditions(
-                attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where(), list(recipe.channels)
-            )
+            ranges = {name: channel.range for name, channel in recipe.channels.items()}
+            check_conditions(attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where(), ranges)
             model = build_model(recipe, self.registry, self.device, attributes)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
@@ -340,7 +339,7 @@ class Synthesizer:
         against the model's channels."""
         origin = "--where" if where is not None else f"{self.recipe.where()}: sampling.where"
         given = self.recipe.sampling.where if where is None else where
-        return day_conditions(Conditions(given, origin) if given else None, self.fitted.channels)
+        return day_conditions(Conditions(given, origin) if given else None, self.fitted.channels, self.fitted.ranges)
 
     def continue_persons(
         self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any

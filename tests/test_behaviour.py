@@ -92,7 +92,10 @@ def test_a_recipes_condition_on_days_shapes_the_runs_cohort_and_is_recorded(tmp_
     raw["sampling"]["where"] = ["median(heart) >= 60"]
     with pytest.raises(SynthwearError, match="sampling.where 'median\\(heart\\) >= 60': 'heart' is not a channel"):
         run_recipe(parse_recipe(raw, REPO / "recipes" / "tiny.yaml"), tmp_path / "other")
-    assert not (tmp_path / "other").exists()
+    raw["sampling"]["where"] = ["mean(steps) > 100000"]  # the recipe's steps lie in 0..40000
+    with pytest.raises(SynthwearError, match="no person can meet it; every steps value lies in 0..40000"):
+        run_recipe(parse_recipe(raw, REPO / "recipes" / "tiny.yaml"), tmp_path / "other")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # refused before training: no checkpoint
 
 
 def test_a_rate_under_one_percent_stops_once_enough_persons_were_drawn(model):

@@ -553,6 +553,6 @@ def test_a_signal_while_sampling_leaves_no_staged_file_and_exits_as_a_shell_expe
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr.decode()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
-    if signum == signal.SIGINT:
-        assert "interrupted: stopped; no file was left half-written" in stderr.decode()
-        assert "Traceback" not in stderr.decode()
+    said = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert f"{said}: stopped; no file was left half-written" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
