@@ -132,7 +132,7 @@ class ChannelSection(Section):
 
 
 class WindowSection(Section):
-    days: Int = Field(21, ge=2)  # consecutive calendar days per training window
+    days: Int = Field(21, ge=2, le=MAX_DAYS)  # consecutive calendar days per training window
     stride: Int = Field(1, ge=1)  # days between the starts of two training windows of a person
     min_observed: Number = Field(0.5, ge=0.0, le=1.0)  # least share of observed cells a window needs
     # Open every sequence with a summary day (each channel's mean over the window), generated first,

@@ -103,6 +103,7 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
             r"'sampling.start_date'.* outside 1678-01-01..2162-01-01",
         ),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {days: 10000000}"), r"'sampling.days'.* 36525"),
+        (lambda t: t.replace("windows: {days: 7", "windows: {days: 100000"), r"'windows.days'.* 36525"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(tmp_path, edit, expected):
