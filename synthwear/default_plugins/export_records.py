@@ -152,14 +152,14 @@ def reject_conflicting_repeats(keys: pd.Series, values: pd.Series, source: Sourc
     value would be a guess. Absent values (NaN) never conflict."""
     present = values.notna().to_numpy()
     frame = pd.DataFrame({"key": keys.to_numpy()[present], "value": values.to_numpy()[present]})
-    earlier = frame.groupby("key")["value"].transform("first")
-    conflicts = np.flatnonzero(present)[(frame["value"] != earlier).to_numpy()]
-    if len(conflicts):
-        position, value = int(conflicts[0]), values.iloc[int(conflicts[0])]
-        first = earlier.to_numpy()[int(np.flatnonzero(frame["value"] != earlier)[0])]
+    earlier = frame.groupby("key")["value"].transform("first").to_numpy()
+    differs = np.flatnonzero(frame["value"].to_numpy() != earlier)  # among the present records
+    if len(differs):
+        position = int(np.flatnonzero(present)[differs[0]])
         raise source.error(
             position,
-            f"'{values.name}' is {value:g} for a {what} an earlier record gives as {first:g}; repeated records must agree",
+            f"'{values.name}' is {values.iloc[position]:g} for a {what} an earlier record gives as "
+            f"{earlier[differs[0]]:g}; repeated records must agree",
         )
 
 
