@@ -120,12 +120,21 @@ def replace_with_folder(path: Path) -> None:
     path.mkdir()
 
 
+def older_run_with(run: Path, text: str) -> None:
+    """A run from before run.json kept the cohort files' sha256, whose synthetic.csv now holds ``text``."""
+    record = json.loads((run / "run.json").read_text())
+    del record["files"]
+    (run / "run.json").write_text(json.dumps(record))
+    (run / "synthetic.csv").write_text(text)
+
+
 @pytest.mark.parametrize(
     "damage, expected",
     [
         (lambda run: (run / "synthetic.csv").unlink(), r"run: not a finished run folder, synthetic.csv is missing"),
-        (lambda run: (run / "synthetic.csv").write_text(""), r"synthetic.csv: cannot be read \(No columns"),
-        (lambda run: (run / "synthetic.csv").write_text("a,b\n1,2\n"), r"synthetic.csv: no column 'person_id'"),
+        (lambda run: (run / "synthetic.csv").write_text(""), r"synthetic.csv: not the file this run wrote"),
+        (lambda run: older_run_with(run, ""), r"synthetic.csv: cannot be read \(No columns"),
+        (lambda run: older_run_with(run, "a,b\n1,2\n"), r"synthetic.csv: no column 'person_id'"),
         (
             lambda run: (run / "run.json").write_text('{"recipe": {"name": "x"}}'),
             r"run.json: not what a synthwear run writes \(missing 'channels'\)",
