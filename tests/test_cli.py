@@ -544,7 +544,12 @@ def test_a_signal_while_sampling_leaves_no_staged_file_and_exits_as_a_shell_expe
     out = tmp_path / "big.csv"
     synthwear = Path(sys.executable).parent / "synthwear"  # the installed command, as a shell runs it
     command = [str(synthwear), "sample", str(tiny_run / "model"), "--persons", "2000000"]
-    process = subprocess.Popen([*command, "--days", "60", "-o", str(out)], cwd=tmp_path, stderr=subprocess.PIPE)
+    process = subprocess.Popen(  # SIGINT as a terminal delivers it, even where this suite runs in the background
+        [*command, "--days", "60", "-o", str(out)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".big.csv.*.tmp")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
