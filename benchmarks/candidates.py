@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 folds, 2 trainings of 2 epochs: a smoke test")
     args = parser.parse_args(argv)
     recipe = load_recipe(args.recipe)
+    recipe.training.candidates = 1  # this benchmark makes the trainings and the choice itself
     folds, trainings = (2, 2) if args.quick else (args.folds, args.trainings)
     if args.quick:
         recipe.training.epochs, recipe.sampling.persons = 2, 60

@@ -131,6 +131,7 @@ def synthwear_lifesnaps(run_dir: Path, sample_sequences: int, fidelity_sequences
 
     recipe = load_recipe(REPO / "recipes" / "fitbit.yaml")
     recipe.training.precision = precision
+    recipe.training.candidates = 1  # one training, timed against one fit of each peer
     recipe.evaluation.evaluators = []  # fidelity is scored below, alike for both synthesizers
     result = run_recipe(recipe, run_dir)
     training = result.run["training"]
