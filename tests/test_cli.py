@@ -153,7 +153,8 @@ def test_plugins_lists_name_kind_package_version():
 
 
 def write_fitbit_export(frame: pd.DataFrame, folder: Path) -> None:
-    """One sub-folder per person in Fitbit's account-export layout (steps as one record per day)."""
+    """One sub-folder per person in Fitbit's account-export layout (a day's steps in minutes of at most
+    1,000 steps from noon, as the importer refuses more in one minute)."""
     for person, days in frame.groupby("person_id"):
         out = folder / person
         out.mkdir(parents=True)
@@ -178,9 +179,10 @@ def write_fitbit_export(frame: pd.DataFrame, folder: Path) -> None:
         (out / "steps.json").write_text(
             json.dumps(
                 [
-                    {"dateTime": f"{d} 12:00:00", "value": str(int(v))}
+                    {"dateTime": f"{d} {12 + m // 60}:{m % 60:02d}:00", "value": str(min(1000, int(v) - 1000 * m))}
                     for d, v in zip(dates, days["steps"])
                     if not pd.isna(v)
+                    for m in range(max(1, -(-int(v) // 1000)))
                 ]
             )
         )
