@@ -96,7 +96,7 @@ def sample_persons(
             )
         frame = model.attributes.sample_rows(seed_table, seed=seed, source=seed_source)
     else:
-        _, parsed = parse_conditions(where, quotas, where_from=where_from)
+        _, parsed = parse_conditions((), quotas, where_from=where_from)  # the conditions are parsed above
         frame = model.attributes.sample(n, seed=seed, where=on_persons or None, quotas=parsed or None)
     frame.insert(0, "person_id", synthetic_ids(len(frame)))
     return frame
