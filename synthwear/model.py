@@ -94,6 +94,14 @@ class SynthesisModel:
         day's channels before it (the transformer's ``chain``)."""
         return bool(getattr(self.generator, "chained", False))
 
+    @property
+    def reads_hidden(self) -> bool:
+        """Whether the sampler can have the generator's heads read only the last position: the optional
+        ``encode`` / ``encode_more`` (what the heads read) and ``logits`` (the heads) of a chained
+        generator, which any generator may have. A refilled KV cache then costs blocks, not heads, for
+        the days it rereads."""
+        return self.chained or all(hasattr(self.generator, name) for name in ("encode", "encode_more", "logits"))
+
     def predict(self, network: Callable, inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
         """Logits of the scored channels for ``training_pair``'s (inputs, targets) by ``network`` (the
         generator, or a wrapper of it: DDP, Opacus); a chained generator also reads each predicted
@@ -257,6 +265,7 @@ class SynthesisModel:
         """Sample (n, days, C) values day by day (``generate_batches``, all in one array)."""
         return np.concatenate(list(self.generate_batches(n, days, **options)))
 
+    @torch.no_grad()  # a generator function: torch keeps gradients off while it runs, between yields too
     def generate_batches(
         self,
         n: int,
@@ -272,6 +281,7 @@ class SynthesisModel:
         batch_size: int = 4096,
         on_progress: Callable[[float], None] | None = None,
         use_cache: bool = True,
+        slide: int | None = None,
     ) -> Iterator[np.ndarray]:
         """Sample (n, days, C) values day by day, yielded ``batch_size`` persons at a time so that a
         large cohort can be written as it comes; ``prime`` (n, k, C) real days to continue from;
@@ -284,21 +294,34 @@ class SynthesisModel:
         ``complete``: with ``gaps``, every day is observed (the model is told so as it goes), for uses
         that need a value every day.
 
-        Beyond the model's context the window slides: the start token followed by the most recent
-        ``max_days - 1`` days, which is exactly what training showed it (windows start anywhere).
-        A generator with the optional ``extend(tokens, cache) -> (logits, cache)`` method (a KV
-        cache) is fed only the newest day while the sequence fits its context; sliding windows
-        shift every position, so beyond the context each day re-runs the full window.
-        ``use_cache=False`` re-runs the whole sequence every day (the same samples, for measuring).
+        Beyond the model's context the window slides: the start token (and the summary day) followed
+        by recent days, which is what training showed the model (windows start on any day, so their
+        first days see few days before them). A generator with the optional ``extend(tokens, cache)
+        -> (logits, cache)`` method (a KV cache) is fed only the newest day while the sequence fits
+        its context; a slid window shifts every position, so the cache is then refilled from the
+        most recent days and the window moves ``slide`` days at a time: each day sees between
+        ``window_days - slide`` and ``window_days - 1`` days before it. Default: half a window, so a
+        day always sees a week's rhythm and its recent trend, and a long horizon costs one refill per
+        ``slide`` cached days instead of a full pass per day. ``slide=1`` slides day by day (every
+        day sees a full window). ``use_cache=False`` re-runs the whole window every day (the samples
+        of ``slide=1``, for measuring).
         """
+        slide = self.window_days // 2 if slide is None else slide
+        if not 1 <= slide < self.window_days:
+            raise SynthwearError(
+                f"slide must be 1 to {self.window_days - 1} days (the window is {self.window_days}), got {slide}"
+            )
         self.generator.eval()
+        hidden = self.reads_hidden
         draw = Draw(
             self.per_channel(temperature),
             self.per_channel(temperature if summary_temperature is None else summary_temperature),
             torch.Generator(device=self.device).manual_seed(seed),
-            getattr(self.generator, "encode_more" if self.chained else "extend", None) if use_cache else None,
+            getattr(self.generator, "encode_more" if hidden else "extend", None) if use_cache else None,
             complete and self.gaps,
             self.chained,
+            hidden,
+            slide,
         )
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -378,26 +401,37 @@ class SynthesisModel:
         """The generator's read of sequences ``seq`` for the day after them: a function of that day's
         channels drawn so far (a chained generator's heads read them) -> the scored channels' logits
         at the last position. Beyond the context the window slides (the start and summary day stay,
-        the oldest days leave); within it a generator's KV cache, if used, is fed the newest days."""
-        sliding = seq.size(1) > self.spec.max_days
-        if sliding or draw.extend is None:
-            whole = self.slid_window(seq, covariates) if sliding else seq
-            read = self.generator.encode(whole) if draw.chained else self.generator(whole)
+        the oldest days leave). A generator's KV cache, if used, is fed the newest days until it holds
+        the whole context; then it is refilled from a window of the ``draw.slide - 1`` fewer most
+        recent days, so the window moves ``draw.slide`` days at a time."""
+        if draw.extend is None:
+            sliding = seq.size(1) > self.spec.max_days
+            whole = self.slid_window(seq, covariates, self.spec.max_days) if sliding else seq
+            read = self.generator.encode(whole) if draw.hidden else self.generator(whole)
+        elif cache.positions + seq.size(1) - cache.length > self.spec.max_days:
+            window = self.slid_window(seq, covariates, self.spec.max_days + 1 - draw.slide)
+            read, cache.state = draw.extend(window, None)
+            cache.length, cache.positions = seq.size(1), window.size(1)
         else:
-            read, cache.state = draw.extend(seq[:, cache.length :], cache.state)
-            cache.length = seq.size(1)
-        if not draw.chained:
+            new = seq[:, cache.length :]
+            read, cache.state = draw.extend(new, cache.state)
+            cache.length, cache.positions = seq.size(1), cache.positions + new.size(1)
+        if not draw.hidden:
             return lambda same_day, channels: [read[c][:, -1] for c in channels]
-        hidden = read.last()
+        last = read.last()
+        if not draw.chained:
+            logits = self.generator.logits(last)
+            return lambda same_day, channels: [logits[c][:, -1] for c in channels]
         return lambda same_day, channels: [
-            logits[:, -1] for logits in self.generator.logits(hidden, same_day[:, None], channels)
+            logits[:, -1] for logits in self.generator.logits(last, same_day[:, None], channels)
         ]
 
-    def slid_window(self, seq: torch.Tensor, covariates: PersonCovariates) -> torch.Tensor:
-        """The last ``max_days`` positions of ``seq``, the start (and summary) day kept in front with the
-        covariates a training window opening at the first kept day has there."""
+    def slid_window(self, seq: torch.Tensor, covariates: PersonCovariates, positions: int) -> torch.Tensor:
+        """The start (and summary) day followed by the most recent days of ``seq``, ``positions`` in
+        all, the kept front with the covariates a training window opening at the first recent day has
+        there."""
         kept = 1 + self.summary
-        recent = seq[:, kept - self.spec.max_days :]
+        recent = seq[:, kept - positions :]
         front = seq[:, :kept, : self.n_scored]
         if self.has_covariates:  # a training window's opening positions carry its first day's covariates
             first_day = seq.size(1) - recent.size(1) - 1 - self.summary
@@ -552,10 +586,11 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
 
 @dataclass
 class Cached:
-    """A generator's KV cache while a batch is drawn, and how many input positions it holds."""
+    """A generator's KV cache while a batch is drawn, and where it stands in the sequence."""
 
     state: Any = None
-    length: int = 0
+    length: int = 0  # positions of the sequence it has read
+    positions: int = 0  # positions it holds: fewer than ``length`` once the window has slid
 
 
 # The generator's read of a batch for its next day: (that day's input ids drawn so far (B, n_scored),
@@ -566,9 +601,10 @@ Reader = Callable[[torch.Tensor, Sequence[int]], list[torch.Tensor]]
 @dataclass
 class Draw:
     """How days are drawn: temperatures per channel (the summary day's apart), the random stream,
-    the generator's KV-cache method if used (``extend``, or ``encode_more`` when chained), whether
-    every day must be observed, and whether the generator predicts a day's channels one after
-    another (then drawn in that order)."""
+    the generator's KV-cache method if used (``extend``, or ``encode_more`` when it reads hidden
+    states), whether every day must be observed, whether the generator predicts a day's channels one
+    after another (then drawn in that order), whether its reads are hidden states its ``logits``
+    turn into scores (``SynthesisModel.reads_hidden``), and the days a full window slides at once."""
 
     temperatures: list[float]
     summary_temperatures: list[float]
@@ -576,6 +612,8 @@ class Draw:
     extend: Callable | None
     complete: bool
     chained: bool = False
+    hidden: bool = False
+    slide: int = 1
 
     def day(self, read: Reader, batch: int, n_channels: int, summary: bool, missing: torch.Tensor) -> torch.Tensor:
         """(batch, n_scored) ids of the next day: values, then "observed". ``missing``: each scored

@@ -8,6 +8,7 @@ import torch
 
 from synthwear.default_plugins.binning import BinningConfig, BinningEncoder
 from synthwear.default_plugins.transformer import DailyTransformer, TransformerConfig
+from synthwear.errors import SynthwearError
 from synthwear.interfaces import GeneratorSpec
 from synthwear.model import SynthesisModel
 
@@ -34,6 +35,26 @@ class ForwardOnly(torch.nn.Module):
 
     def logits(self, hidden, same_day, channels):
         return self.inner.logits(hidden, same_day, channels)
+
+
+class RecomputedCache(torch.nn.Module):
+    """``extend`` without a KV cache: the "cache" is the ids read so far and every call re-runs the plain
+    forward over them, so whatever window the sampler feeds is read as a fresh pass reads it. Records
+    how many positions each read saw."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        return self.inner(tokens)
+
+    chained = False
+
+    def extend(self, tokens: torch.Tensor, cache: torch.Tensor | None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        seen = tokens if cache is None else torch.cat([cache, tokens], dim=1)
+        self.seen.append(seen.size(1))
+        return [logits[:, -tokens.size(1) :] for logits in self.inner(seen)], seen
 
 
 def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> SynthesisModel:
@@ -82,9 +103,39 @@ def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past
     generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
     prime = np.random.default_rng(0).uniform(0, 100, (5, primed, 3)) if primed else None
     days = spec.max_days + 3  # the last days slide the context
-    cached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2)
+    cached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2, slide=1)
     plain = make_model(ForwardOnly(generator), spec).generate(5, days, seed=3, prime=prime, batch_size=2)
     assert cached.shape == (5, days, 3)
     np.testing.assert_array_equal(cached, plain)
     uncached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2, use_cache=False)
     np.testing.assert_array_equal(cached, uncached)
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [(SPEC, {}), (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True})],
+)
+@pytest.mark.parametrize("slide", [2, 4])
+def test_past_the_context_the_cache_is_refilled_every_slide_days_from_the_most_recent_days(spec, options, slide):
+    """Each refill reads the start (and summary) and the recent days, then the cache grows day by day
+    until it holds the whole context: the KV cache samples what fresh passes over those windows do."""
+    torch.manual_seed(0)
+    generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
+    days = 3 * spec.max_days
+    cached = make_model(generator, spec).generate(4, days, seed=5, batch_size=4, slide=slide)
+    recomputed = RecomputedCache(generator)
+    np.testing.assert_array_equal(
+        cached, make_model(recomputed, spec).generate(4, days, seed=5, batch_size=4, slide=slide)
+    )
+    sliding = recomputed.seen[spec.max_days :]  # the reads once the window is full (a summary is one read)
+    assert max(recomputed.seen) == spec.max_days
+    assert sliding[0] == spec.max_days + 1 - slide  # the first refill, then one more position a day
+    assert sliding[:slide] == list(range(spec.max_days + 1 - slide, spec.max_days + 1))
+    assert sliding.count(spec.max_days + 1 - slide) == -(-len(sliding) // slide)
+
+
+@pytest.mark.parametrize("slide", [0, SPEC.max_days])
+def test_a_slide_beyond_the_window_is_refused(slide):
+    model = make_model(DailyTransformer(SPEC, TransformerConfig(n_layer=1, n_head=1, n_embd=4)))
+    with pytest.raises(SynthwearError, match=f"slide must be 1 to {SPEC.max_days - 1} days .*got {slide}"):
+        model.generate(1, 30, slide=slide)

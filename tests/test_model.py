@@ -327,10 +327,8 @@ def test_a_weekday_changes_what_is_predicted(gap_model):
 def test_generation_past_the_window_keeps_the_calendar(gap_model, monkeypatch):
     """Beyond the context the window slides; every position still reads its own day's weekday."""
     seen = []
-    forward = type(gap_model.generator).forward
-    monkeypatch.setattr(
-        type(gap_model.generator), "forward", lambda self, x: seen.append(x.clone()) or forward(self, x)
-    )
+    encode = type(gap_model.generator).encode  # what the sampler has the transformer read
+    monkeypatch.setattr(type(gap_model.generator), "encode", lambda self, x: seen.append(x.clone()) or encode(self, x))
     start = np.array(["2026-11-28"], dtype="datetime64[D]")
     gap_model.generate(1, gap_model.window_days + 4, seed=0, start=start, use_cache=False)
     last = seen[-1][0, :, 6].tolist()  # the last slid window: start, summary, then the latest days
