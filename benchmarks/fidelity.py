@@ -25,6 +25,7 @@ import re
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -35,6 +36,7 @@ import yaml
 from peers import fit_mostly, fit_par, mostlyai_installed, sample_mostly, sample_par, sdv_installed
 
 from synthwear import Synthesizer
+from synthwear.cohort import Cohort
 from synthwear.default_plugins.calendar_gaps import CalendarAndGaps
 from synthwear.default_plugins.discriminative import DiscriminativeScore
 from synthwear.default_plugins.marginals import Marginals
@@ -51,6 +53,7 @@ from synthwear.steps import evaluation_context, load_data, usable_persons
 
 REPO = Path(__file__).resolve().parents[1]
 MARKERS = ("<!-- fidelity:start -->", "<!-- fidelity:end -->")
+UNSEEN = "the unseen persons themselves"  # the row of what their own records show, where a column has it
 NEAR_COPY_PERCENTILE = 5.0  # near-copy: closer to a training window than 5% of unseen real windows are
 
 
@@ -99,6 +102,55 @@ def calendar_scores(context: EvaluationContext) -> dict[str, float | None]:
     return result
 
 
+# --- a person's identity over long horizons ---------------------------------------------------------
+YEAR = 365  # days sampled per synthetic person to see whether persons stay themselves
+MIN_BLOCKS = 3  # a real person counts with at least three windows of days: first and last block a window apart
+
+
+def block_correlations(first: np.ndarray, last: np.ndarray) -> list[float | None]:
+    """(P, C) persons' first-block and last-block means -> per channel their Pearson correlation over the
+    persons observed in both (None with fewer than 3 of them or no spread)."""
+    found: list[float | None] = []
+    for c in range(first.shape[1]):
+        both = np.isfinite(first[:, c]) & np.isfinite(last[:, c])
+        x, y = first[both, c], last[both, c]
+        found.append(float(np.corrcoef(x, y)[0, 1]) if both.sum() >= 3 and x.std() > 0 and y.std() > 0 else None)
+    return found
+
+
+def block_mean(values: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a channel never observed in a block: NaN, left out
+        return np.nanmean(values, axis=-2)
+
+
+def recorded_identity(cohort: Cohort, block: int) -> tuple[list[float | None], np.ndarray]:
+    """How much real persons stay themselves over the span they were recorded: per channel the
+    correlation of their mean over the first ``block`` days with that over their last, for persons
+    recorded at least ``MIN_BLOCKS`` blocks long; and those persons' spans."""
+    spans = np.diff(cohort.offsets)
+    long = np.flatnonzero(spans >= MIN_BLOCKS * block)
+    if not len(long):
+        return [None] * len(cohort.channels), spans[long]
+    first = np.stack([block_mean(cohort.values[cohort.offsets[p] : cohort.offsets[p] + block]) for p in long])
+    last = np.stack([block_mean(cohort.values[cohort.offsets[p + 1] - block : cohort.offsets[p + 1]]) for p in long])
+    return block_correlations(first, last), spans[long]
+
+
+def identity_scores(long: np.ndarray, unseen: Cohort, block: int) -> dict[str, float | None]:
+    """Synthetic persons' (N, H, C) first-block versus last-block correlation per channel: over the
+    spans the unseen persons were recorded (person i takes the i-th span, cycling), and over all H days."""
+    _, spans = recorded_identity(unseen, block)
+    result: dict[str, float | None] = {}
+    first = block_mean(long[:, :block])
+    if len(spans):
+        ends = spans[np.arange(len(long)) % len(spans)]
+        last = np.stack([block_mean(person[end - block : end]) for person, end in zip(long, ends, strict=True)])
+        result |= {f"identity.{c}": r for c, r in zip(unseen.channels, block_correlations(first, last), strict=True)}
+    year = block_correlations(first, block_mean(long[:, -block:]))
+    return result | {f"identity_year.{c}": r for c, r in zip(unseen.channels, year, strict=True)}
+
+
 def difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else abs(a - b)
 
@@ -118,14 +170,19 @@ def synthwear_fold(recipe: Recipe, holdout: list[str]) -> dict:
     synth = Synthesizer(recipe).fit(holdout_persons=holdout, progress=False)
     starts, codes = synth.first_days(), synth.attribute_codes(synth.synthetic_persons())
     synthetic = synth.sample_array(start=starts, attributes=codes)
+    sample_s = synth.record["timings_seconds"]["sample"]
+    horizon = max(YEAR, int(np.diff(synth.parts["holdout"].offsets).max()))
+    long = synth.sample_array(days=horizon, start=starts, attributes=codes)
     timings = synth.record["timings_seconds"]
     context = evaluation_context(recipe, synth.parts, synth.model, synthetic, starts, None, codes)
     return {
         "context": context,
         "synthesizer": synth,
         "parts": synth.parts,
+        "long": long,
         "train_s": timings["train"],
-        "sequences_per_s": recipe.sampling.persons / timings["sample"],
+        "sequences_per_s": recipe.sampling.persons / sample_s,
+        "long_persons_per_s": recipe.sampling.persons / timings["sample"],
     }
 
 
@@ -200,6 +257,12 @@ def run_fold(
     n = len(base_context.synthetic.values)
     floor = independent_days(base_context.train, n, seed)
     rows["ceiling: real training persons"] = scores(replace(base_context, synthetic=base_context.train), target, False)
+    block = first.windows.days
+    for name, who in (("ceiling: real training persons", "train"), (UNSEEN, "holdout")):
+        correlations, _ = recorded_identity(base["parts"][who], block)
+        rows.setdefault(name, {}).update(
+            {f"identity.{c}": r for c, r in zip(base_context.channels, correlations, strict=True)}
+        )
     rows["floor: independent days"] = scores(replace(base_context, synthetic=floor), target)
     return {"holdout_persons": len(holdout), "holdout_windows": len(base_context.holdout.values), "rows": rows}
 
@@ -226,6 +289,9 @@ def tstr_target(recipe: Recipe) -> str:
 
 def timed_scores(fold: dict, recipe: Recipe) -> dict:
     row = scores(fold["context"], tstr_target(recipe))
+    if "long" in fold:
+        row |= identity_scores(fold["long"], fold["parts"]["holdout"], recipe.windows.days)
+        row["long_persons_per_s"] = fold["long_persons_per_s"]
     return {**row, "train_s": fold["train_s"], "sequences_per_s": fold["sequences_per_s"]}
 
 
@@ -297,6 +363,9 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     structure += [(f"KSComplement {c}", f"ks.{c}", 3, False) for c in channels]
     calendar = [(f"Saturday effect ratio {c}", f"saturday_ratio.{c}", 2, False) for c in channels]
     calendar += [(f"missing-share error {c}", f"missing_error.{c}", 1, True) for c in channels]
+    identity = [(f"first/last block r {c}", f"identity.{c}", 2, False) for c in channels]
+    identity += [(f"r over {YEAR} days {c}", f"identity_year.{c}", 2, False) for c in channels]
+    identity += [(f"persons/s sampled, {YEAR} days", "long_persons_per_s", 0, False)]
     lines = [
         f"Person-level {meta['folds']}-fold cross-validation{partial_folds(meta)} on {meta['data']} "
         f"({meta['persons']} persons with a "
@@ -306,12 +375,13 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
     ]
-    for columns in (head, structure, calendar):
+    for columns in (head, structure, calendar, identity):
         lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
         lines.append("|---" * (len(columns) + 1) + "|")
         for label, row in table.items():
             cells = [cell(row.get(key), digits, percent) for _, key, digits, percent in columns]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            if any(c != "–" for c in cells):  # a row with nothing in this group (peers' identity, ...) is left out
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"- {note}" for note in meta["notes"]]
     return "\n".join(lines).rstrip() + "\n"

@@ -4,6 +4,7 @@ full run is in docs/benchmarks.md). Folds are of persons, every row is scored on
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from cohorts import REPO
 
@@ -63,6 +64,49 @@ def test_rows_and_columns(quick):
     assert ceiling["near_copies"] is None  # the training windows themselves: not a meaningful near-copy score
     assert "| synthwear fitbit |" in table and "mean ± sd over folds" in table
     assert results["meta"]["repeats"] == 2 and "the mean of 2 trainings" in table
+    for channel in ("resting_hr", "sleep_minutes", "steps"):  # persons over a year, and over real spans
+        assert -1 <= synthwear[f"identity_year.{channel}"][0] <= 1
+        assert -1 <= rows["the unseen persons themselves"][f"identity.{channel}"][0] <= 1
+    assert synthwear["long_persons_per_s"][0] > 0
+    identity_table = table[table.index("| synthesizer | first/last block r") :]
+    assert "| the unseen persons themselves |" in identity_table and "| floor" not in identity_table
+
+
+def identity_benchmark():
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import fidelity
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return fidelity
+
+
+def test_identity_compares_first_and_last_blocks_over_real_spans_and_over_a_year():
+    """Persons whose level holds for 100 days and then is drawn anew: themselves over 70-day spans, not
+    over a year; real persons shorter than three blocks do not count."""
+    from synthwear.cohort import Cohort
+
+    fidelity, rng = identity_benchmark(), np.random.default_rng(0)
+    levels = rng.normal(60, 8, 40)
+    frame = pd.DataFrame(
+        [
+            {
+                "person_id": f"p{p}",
+                "date": pd.Timestamp("2026-01-01") + pd.Timedelta(days=d),
+                "hr": level + rng.normal(),
+            }
+            for p, level in enumerate(levels)
+            for d in range(70 if p < 30 else 40)
+        ]
+    )
+    real, spans = fidelity.recorded_identity(Cohort.from_frame(frame, ["hr"]), 21)
+    assert list(spans) == [70] * 30 and real[0] > 0.95
+    later = rng.normal(60, 8, 40)
+    year = np.where(np.arange(365)[None, :] < 100, levels[:, None], later[:, None]) + rng.normal(size=(40, 365))
+    found = fidelity.identity_scores(year[..., None], Cohort.from_frame(frame, ["hr"]), 21)
+    assert found["identity.hr"] > 0.95 and abs(found["identity_year.hr"]) < 0.5
 
 
 def test_only_folds_runs_the_named_fold_of_the_same_dealing_and_says_so(quick, tmp_path):
