@@ -53,11 +53,15 @@ class DayCondition:
 
 
 def day_conditions(
-    conditions: Conditions | None, channels: list[str], ranges: list[tuple[float, float]] | None = None
+    conditions: Conditions | None,
+    channels: list[str],
+    ranges: list[tuple[float, float]] | None = None,
+    days: int | None = None,
 ) -> list[DayCondition]:
     """The conditions on days, checked against the model's channels (and their ``ranges``, which every
-    generated value lies in) before anything is drawn or trained: ``mean(steps) > 100000`` on a range
-    of 0..40000 is refused here, not after every draw has missed it."""
+    generated value lies in, and the ``days`` each person gets) before anything is drawn or trained:
+    ``mean(steps) > 100000`` on a range of 0..40000, or an ``sd`` over one day, is refused here, not
+    after every draw has missed it."""
     resolved = []
     for cond in conditions.on_days() if conditions else []:
         _, channel = cond.statistic
@@ -71,6 +75,8 @@ def day_conditions(
         if not intervals:
             raise SynthwearError(f"{cond.said}: no number meets it")
         c = channels.index(channel)
+        if days is not None and days < 2 and cond.statistic[0] == "sd":
+            raise SynthwearError(f"{cond.said}: a standard deviation needs at least 2 days per person, not {days}")
         if ranges and cond.statistic[0] != "sd" and not intervals & Allowed(intervals=(tuple(ranges[c]),)):
             low, high = ranges[c]
             raise SynthwearError(f"{cond.said}: no person can meet it; every {channel} value lies in {low:g}..{high:g}")

@@ -267,7 +267,8 @@ def print_summary(folder: Path, run: dict, metrics: dict) -> None:
 @click.option(
     "--seed-table",
     type=click.Path(path_type=Path),
-    help="CSV or Parquet: one row per person to generate, filled cells kept (sets --persons).",
+    help="CSV or Parquet: one row per person to generate, filled cells kept (sets --persons); with --prime, "
+    "a row per primed person_id giving their attributes.",
 )
 @click.option(
     "-o",
@@ -315,7 +316,7 @@ def sample(
         synth = Synthesizer.load(model_dir, device=device)
         if prime is not None:
             refuse_beside_prime(click.get_current_context())
-            continue_from_file(synth, prime, days, seed, temperature, output)
+            continue_from_file(synth, prime, seed_table, days, seed, temperature, output, overwrite)
             return
         table = read_person_table(seed_table, ids=False) if seed_table else None
         persons = len(table) if table is not None else persons
@@ -385,7 +386,7 @@ def refuse_beside_prime(ctx: click.Context) -> None:
     """``--prime`` continues the persons it is given: options that choose or shape new persons do not apply."""
     given = [
         f"--{name.replace('_', '-')}"
-        for name in ("persons", "where", "quotas", "seed_table", "start_date", "complete")
+        for name in ("persons", "where", "quotas", "start_date", "complete")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     ]
     if given:
@@ -393,11 +394,20 @@ def refuse_beside_prime(ctx: click.Context) -> None:
 
 
 def continue_from_file(
-    synth, prime: Path, days: int | None, seed: int, temperature: float | None, output: Path
+    synth,
+    prime: Path,
+    seed_table: Path | None,
+    days: int | None,
+    seed: int,
+    temperature: float | None,
+    output: Path,
+    overwrite: bool,
 ) -> None:
-    """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all."""
+    """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all;
+    ``seed_table``: their attributes by person_id, written beside OUTPUT as drawn."""
+    from synthwear.sampling import persons_path
     from synthwear.steps import nonnegative_channels
-    from synthwear.tables import read_daily_table, write_daily_table
+    from synthwear.tables import check_output_file, read_daily_table, read_person_table, write_daily_table
 
     model = synth.fitted
     history = read_daily_table(
@@ -406,10 +416,25 @@ def continue_from_file(
     given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
-    frame = synth.sample(prime=history, days=days or given + model.window_days, seed=seed, temperature=temperature)
+    persons = None
+    if seed_table is not None:
+        check_output_file(persons_path(output), overwrite=overwrite, inputs=[prime, seed_table])
+        persons = read_person_table(seed_table)
+    frame, attributes = synth.continue_persons(
+        history,
+        days or given + model.window_days,
+        seed=seed,
+        temperature=temperature,
+        persons=persons,
+        persons_source=str(seed_table),
+    )
     write_daily_table(frame, output)
+    if attributes is not None:
+        write_daily_table(attributes, persons_path(output))
+    beside = f" and their attributes in [bold]{persons_path(output)}[/]" if attributes is not None else ""
     console.print(
-        f"Wrote [bold]{output}[/]: {frame['person_id'].nunique():,} persons continued to {frame.groupby('person_id').size().iloc[0]} days"
+        f"Wrote [bold]{output}[/]: {frame['person_id'].nunique():,} persons continued to "
+        f"{frame.groupby('person_id').size().iloc[0]} days{beside}"
     )
 
 

@@ -6,6 +6,7 @@ misspelled option silently falling back to its default is the worst kind of conf
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import date
@@ -540,6 +541,12 @@ def describe_error(err: ValidationError) -> str:
         message = first["msg"].removeprefix("Value error, ")
     elif first["type"] == "missing":
         message = f"missing key {key!r}"
+    elif first["loc"][-1] == "[key]":  # YAML reads an unquoted true, 1 or null as a value, not a name
+        section = ".".join(str(part) for part in first["loc"][:-2])
+        written = json.dumps(first.get("input"))
+        message = (
+            f'{section}: the key {written} is not a name (YAML reads it unquoted as a value); quote it: "{written}"'
+        )
     else:
         message = f"key {key!r}: {first['msg']} (got {shown(first.get('input'))})"
     more = err.error_count() - 1

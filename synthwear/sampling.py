@@ -134,12 +134,14 @@ def check_conditions(
     quotas: Sequence[str] | dict | None,
     recipe: str,
     channels: dict[str, tuple[float, float]],
+    days: int | None = None,
 ) -> None:
-    """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model and the
-    channels, before training: an unknown column or channel, an unseen category, or conditions on
-    attributes without attributes are one line. ``channels``: each channel's range."""
+    """A recipe's ``sampling.where`` and ``sampling.quotas`` against the fitted attribute model, the
+    channels and the ``days`` per person, before training: an unknown column or channel, an unseen
+    category, or conditions on attributes without attributes are one line. ``channels``: each
+    channel's range."""
     conditions, parsed = parse_recipe_conditions(where, quotas, recipe)
-    day_conditions(conditions, list(channels), list(channels.values()))
+    day_conditions(conditions, list(channels), list(channels.values()), days)
     if not (conditions and conditions.on_persons()) and not quotas:
         return
     if attributes is None:

@@ -144,7 +144,8 @@ class Synthesizer:
             split, parts = split_cohort(recipe, loaded, say.note, holdout_persons)
             attributes = fit_attributes(recipe, loaded, parts, say.note)
             ranges = {name: channel.range for name, channel in recipe.channels.items()}
-            check_conditions(attributes, recipe.sampling.where, recipe.sampling.quotas, recipe.where(), ranges)
+            sampling, days = recipe.sampling, recipe.sampling.days or recipe.windows.days
+            check_conditions(attributes, sampling.where, sampling.quotas, recipe.where(), ranges, days)
             model = build_model(recipe, self.registry, self.device, attributes)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
@@ -191,9 +192,12 @@ class Synthesizer:
         """A synthetic cohort as a daily table (person_id, date, channels); ``sample_cohort`` also gives
         the persons' attributes. Defaults come from the recipe's ``sampling`` section. ``prime``: real
         persons' days (a daily table) that each synthetic person continues; every primed person needs
-        the same number of calendar days. ``where``, ``quotas``, ``seed_table``: see ``sample_cohort``."""
+        the same number of calendar days; with ``prime``, ``seed_table`` gives their attributes (a row per
+        primed person_id, filled cells kept, the rest drawn given them; without it the model reads them
+        as unknown). ``where``, ``quotas``, ``seed_table``: see ``sample_cohort``."""
         if prime is not None:
-            return self.continue_persons(prime, days, seed=seed, temperature=temperature)
+            daily, _ = self.continue_persons(prime, days, seed=seed, temperature=temperature, persons=seed_table)
+            return daily
         daily, _ = self.sample_cohort(
             persons,
             days,
@@ -299,7 +303,7 @@ class Synthesizer:
         days = days or sampling.days or model.window_days
         if temperature is not None:
             sampling = sampling.model_copy(update={"temperature": temperature})
-        conditions = self.day_conditions(where) if prime is None else []
+        conditions = self.day_conditions(where, days) if prime is None else []
         tally = Acceptance()
         with feedback(progress) as say:
             advance = say.task("sampling", persons)
@@ -334,17 +338,26 @@ class Synthesizer:
             self.record["sampling"]["conditions_on_days"] |= tally.to_dict()
         return values
 
-    def day_conditions(self, where: list[str] | None) -> list[DayCondition]:
+    def day_conditions(self, where: list[str] | None, days: int | None = None) -> list[DayCondition]:
         """``where``'s conditions on a person's days (the recipe's ``sampling.where`` when None), checked
-        against the model's channels."""
+        against the model's channels and the ``days`` each person gets."""
         origin = "--where" if where is not None else f"{self.recipe.where()}: sampling.where"
         given = self.recipe.sampling.where if where is None else where
-        return day_conditions(Conditions(given, origin) if given else None, self.fitted.channels, self.fitted.ranges)
+        conditions = Conditions(given, origin) if given else None
+        return day_conditions(conditions, self.fitted.channels, self.fitted.ranges, days)
 
     def continue_persons(
-        self, prime: pd.DataFrame, days: int | None, *, seed: int | None, temperature: Any
-    ) -> pd.DataFrame:
-        """Each primed person's days, continued by the model to ``days`` days in all."""
+        self,
+        prime: pd.DataFrame,
+        days: int | None,
+        *,
+        seed: int | None,
+        temperature: Any,
+        persons: pd.DataFrame | None = None,
+        persons_source: str = "the seed table",
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Each primed person's days, continued by the model to ``days`` days in all, and their
+        attributes (``primed_persons``; None without ``persons``)."""
         # a channel never worn in the given days is continued too (the model reads it as missing)
         given = frame_data(self.recipe, prime, "prime", empty_channels=True).frame
         cohort = Cohort.from_frame(given, self.fitted.channels, np.float64)
@@ -356,12 +369,42 @@ class Synthesizer:
                 f"{shown(cohort.person_ids[0])} {lengths[0]}; every primed person needs the same number of days"
             )
         given = cohort.values.reshape(cohort.n_persons, int(lengths[0]), -1)
-        values = self.sample_array(days=days, seed=seed, temperature=temperature, prime=given, start=cohort.first_date)
+        attributes = self.primed_persons(cohort.person_ids, persons, seed, persons_source)
+        values = self.sample_array(
+            days=days,
+            seed=seed,
+            temperature=temperature,
+            prime=given,
+            start=cohort.first_date,
+            attributes=self.attribute_codes(attributes),
+        )
         dates = cohort.first_date[:, None] + np.arange(values.shape[1]).astype("timedelta64[D]")
         frame = pd.DataFrame(values.reshape(-1, values.shape[2]), columns=self.fitted.channels)
         frame.insert(0, "date", pd.to_datetime(dates.reshape(-1)))
         frame.insert(0, "person_id", np.repeat(cohort.person_ids, values.shape[1]))
-        return frame
+        return frame, attributes
+
+    def primed_persons(
+        self, ids: np.ndarray, table: pd.DataFrame | None, seed: int | None, source: str = "the seed table"
+    ) -> pd.DataFrame | None:
+        """The attributes of the primed persons ``ids``: ``table``'s row for each, found by person_id, its
+        filled cells kept and the rest drawn given them (a primed person without a row: all drawn).
+        None without a table."""
+        if table is None:
+            return None
+        if "person_id" not in table.columns:
+            raise SynthwearError(
+                f"{source}: no 'person_id' column; it names the primed persons whose attributes it gives"
+            )
+        named = table["person_id"].astype(str).str.strip()
+        if named.duplicated().any():
+            raise SynthwearError(f"{source}: person {shown(named[named.duplicated()].iloc[0])} has two rows")
+        strangers = named[~named.isin(ids)]
+        if len(strangers):
+            raise SynthwearError(f"{source}: person {shown(strangers.iloc[0])} has no days in the history")
+        rows = table.drop(columns="person_id").set_axis(named).reindex(ids).reset_index(drop=True)
+        drawn = self.synthetic_persons(len(ids), seed, seed_table=rows, seed_source=source)
+        return drawn.assign(person_id=ids)
 
     # --- evaluate -----------------------------------------------------------------------------
     def evaluate(

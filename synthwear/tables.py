@@ -137,7 +137,7 @@ def validate_daily_table(
         raise SynthwearError(
             f"{source}: missing column {missing[0]!r} (columns present: {', '.join(repr(str(c)) for c in raw.columns)})"
         )
-    frame = pd.DataFrame({name: raw[col] for name, col in wanted.items()}).reset_index(drop=True)
+    frame = pd.DataFrame({name: as_cells(raw[col]) for name, col in wanted.items()}).reset_index(drop=True)
     frame["person_id"] = checked_persons(frame["person_id"], place, wanted["person_id"])
     frame["date"] = checked_dates(frame["date"], place, wanted["date"], date_format)
     for name in channels:
@@ -160,12 +160,38 @@ def validate_daily_table(
     return frame.sort_values(list(KEYS)).reset_index(drop=True)
 
 
+def as_cells(column: pd.Series) -> pd.Series:
+    """A Parquet dictionary (categorical) column as the values it encodes, checked like any other."""
+    return column.astype(object) if isinstance(column.dtype, pd.CategoricalDtype) else column
+
+
 def checked_persons(ids: pd.Series, place: Place, column: str) -> pd.Series:
+    """Ids as stripped text; byte strings (Parquet's binary columns) read as the UTF-8 text they hold,
+    not as Python's b'...'."""
+    if pd.api.types.infer_dtype(ids, skipna=True) in ("bytes", "mixed"):
+        ids = pd.Series([utf8_text(cell, place, column, row) for row, cell in enumerate(ids)], index=ids.index)
     person = ids.astype(str).str.strip()
     empty = (person == "") | ids.isna()
     if empty.any():
         raise place.error(int(np.argmax(empty)), column, "no person id")
     return person
+
+
+def utf8_text(cell: object, place: Place, column: str, row: int) -> object:
+    if not isinstance(cell, bytes):
+        return cell
+    try:
+        return cell.decode("utf-8")
+    except UnicodeDecodeError:
+        raise place.error(row, column, f"{shown(cell)} is not UTF-8 text") from None
+
+
+def refuse_nested(written: pd.Series, place: Place, column: str) -> None:
+    """A Parquet list or struct column holds several values per day, where one number is read."""
+    nested = written.map(lambda cell: isinstance(cell, (list, tuple, dict, np.ndarray)))
+    if nested.any():
+        row = int(np.argmax(nested))
+        raise place.error(row, column, f"{shown(written[row])} is not a number (one value per day is read)")
 
 
 def checked_dates(written: pd.Series, place: Place, column: str, date_format: str) -> pd.Series:
@@ -231,6 +257,8 @@ def checked_values(written: pd.Series, place: Place, column: str, nonnegative: b
     if pd.api.types.infer_dtype(written, skipna=True) == "boolean":  # pandas would read true/false as 1/0
         row = int(np.argmax(written.notna()))
         raise place.error(row, column, f"{shown(written.iloc[row])} is not a number (the column holds true/false)")
+    if written.dtype == object and pd.api.types.infer_dtype(written, skipna=True) not in ("string", "empty"):
+        refuse_nested(written, place, column)
     text = written
     if text.dtype == object:  # text cells stripped; other cells (Parquet decimals, bytes) left as they are
         text = text.map(lambda cell: cell.strip() if isinstance(cell, str) else cell)

@@ -476,6 +476,29 @@ def test_a_run_with_persons_writes_them_and_sample_conditions_on_them(tmp_path):
     )
     assert result.exit_code == 1 and "which this command reads; write to another file" in result.output
     assert mine.read_text() == "gender\nfemale\n" and not (tmp_path / "mine.csv").exists()
+    continue_primed_persons_with_their_attributes(model, tmp_path)
+
+
+def continue_primed_persons_with_their_attributes(model: str, tmp_path: Path) -> None:
+    """``--prime`` with ``--seed-table``: each primed person's given attributes kept, the rest drawn."""
+    daily = pd.read_csv(REPO / "synthwear" / "datasets" / "lifesnaps" / "daily.csv")
+    ids = sorted(daily["person_id"].unique())[:2]
+    daily[daily["person_id"].isin(ids)].groupby("person_id").head(6).to_csv(tmp_path / "history.csv", index=False)
+    (tmp_path / "who.csv").write_text(f"person_id,gender\n{ids[0]},male\n")
+
+    def primed(table: str, out: str):
+        history, who = str(tmp_path / "history.csv"), str(tmp_path / table)
+        return CliRunner().invoke(cli, ["sample", model, "--prime", history, "--seed-table", who, "-o", str(out)])
+
+    result = primed("who.csv", tmp_path / "continued.csv")
+    assert result.exit_code == 0, result.output
+    persons = pd.read_csv(tmp_path / "continued.persons.csv")
+    assert persons["person_id"].tolist() == ids and persons["gender"].iloc[0] == "male"
+    assert persons[["age_group", "gender", "bmi"]].notna().all().all()  # the rest drawn given what was said
+    (tmp_path / "stranger.csv").write_text("person_id,gender\nnobody,male\n")
+    result = primed("stranger.csv", tmp_path / "x.csv")
+    assert result.exit_code == 1 and "stranger.csv: person 'nobody' has no days in the history" in result.output
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.persons.csv").exists()
 
 
 def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):

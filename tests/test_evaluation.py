@@ -217,6 +217,7 @@ def test_numpy_results_become_json_numbers_and_anything_else_is_the_evaluators_f
         ({"name": "tstr", "lags": 100}, "tstr: lags must be between 1 and 6 .*got 100"),
         ({"name": "tstr", "target": "weight"}, "tstr: target 'weight' is not a channel"),
         ({"name": "temporal", "max_lag": 0}, "temporal: max_lag must be at least 1, got 0"),
+        ({"name": "temporal", "max_lag": 6}, r"temporal: max_lag 6 does not fit 7-day windows \(at most 5"),
     ],
 )
 def test_options_that_cannot_apply_to_the_recipe_are_refused_before_training(tmp_path, evaluator, expected):

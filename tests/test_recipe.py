@@ -68,6 +68,10 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         ),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: soon}"), "'sampling.start_date'"),
         (lambda t: t.replace("seed: 0", "seed: -1"), r"key 'seed'"),
+        (
+            lambda t: t.replace("  steps: {range: [0, 40000]}", "  true: {range: [0, 40000]}"),
+            'channels: the key true is not a name .*quote it: "true"',
+        ),
         (lambda t: t.replace("training: {", "training: {device: gpu7, "), r"key 'training.device'"),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {temperature: .nan}"), "'sampling.temperature"),
         (

@@ -90,6 +90,26 @@ def test_a_parquet_date_column_is_read_as_the_days_it_holds(tmp_path):
     assert out["date"].tolist() == list(pd.to_datetime(days))
 
 
+def test_parquet_byte_string_ids_are_read_as_their_text_and_bad_bytes_are_named(tmp_path):
+    out = read(parquet(tmp_path, person_id=[b"p01", b"p01"]))
+    assert out["person_id"].tolist() == ["p01", "p01"]
+    with pytest.raises(SynthwearError, match=r"row 2: column 'person_id': b'\\xff' is not UTF-8 text"):
+        read(parquet(tmp_path, person_id=[b"p01", b"\xff"]))
+
+
+@pytest.mark.parametrize("cells", [[[1, 2], [3]], [{"a": 1}, {"a": 2}]])
+def test_a_parquet_list_or_struct_channel_is_refused_as_several_values_a_day(tmp_path, cells):
+    with pytest.raises(
+        SynthwearError, match=r"row 1: column 'steps': .* is not a number \(one value per day is read\)"
+    ):
+        read(parquet(tmp_path, steps=cells))
+
+
+def test_a_parquet_dictionary_date_column_is_read_as_the_dates_it_encodes(tmp_path):
+    out = read(parquet(tmp_path, date=pd.Categorical(["2021-01-01", "2021-01-02"])))
+    assert out["date"].tolist() == list(pd.to_datetime(["2021-01-01", "2021-01-02"]))
+
+
 def test_a_parquet_decimal_channel_is_read_as_numbers(tmp_path):
     import decimal
 

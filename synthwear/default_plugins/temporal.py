@@ -124,9 +124,18 @@ def cross_channel(sets: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"correlation": correlation, "correlation_error": error, "verdict": verdict}
 
 
+WEEK = 7  # the default's longest lag: a weekly rhythm
+
+
 @dataclass
 class TemporalConfig:
-    max_lag: int = 7  # autocorrelation lags 1..max_lag (capped so that every lag has pairs in a window)
+    # autocorrelation lags 1..max_lag; unset: up to a week, fewer where windows are too short to pair days
+    # a week apart (a lag the user asks for beyond the window is refused: it would silently go missing)
+    max_lag: int | None = None
+
+    def lags(self, days: int) -> list[int]:
+        """The lags scored in windows of ``days`` days: every lag must have pairs of days two apart at least."""
+        return list(range(1, (self.max_lag or min(WEEK, days - 2)) + 1))
 
 
 class TemporalStructure:
@@ -134,16 +143,22 @@ class TemporalStructure:
         self.config = config
 
     def check(self, channels: list[str], days: int) -> None:
-        """At least one lag, and windows long enough to pair a day with one two days later."""
-        if self.config.max_lag < 1:
-            raise ValueError(f"max_lag must be at least 1, got {self.config.max_lag}")
+        """At least one lag, and windows long enough to pair a day with one two days later (and with one
+        max_lag days later)."""
+        lag = self.config.max_lag
+        if lag is not None and lag < 1:
+            raise ValueError(f"max_lag must be at least 1, got {lag}")
         if days < 3:
             raise ValueError(f"needs windows of at least 3 days, got {days}")
+        if lag is not None and lag > days - 2:
+            raise ValueError(
+                f"max_lag {lag} does not fit {days}-day windows (at most {days - 2}: lags need pairs of days)"
+            )
 
     def evaluate(self, context: EvaluationContext) -> dict[str, Any]:
         days = context.holdout.values.shape[1]
         self.check(context.channels, days)
-        lags = list(range(1, min(self.config.max_lag, days - 2) + 1))
+        lags = self.config.lags(days)
         sets = {"holdout": context.holdout.values, **{n: w.values for n, w in scale_candidates(context).items()}}
         within = [channel_structure(sets, c, channel, lags) for c, channel in enumerate(context.channels)]
         across = cross_channel(sets)

@@ -29,3 +29,11 @@ def test_one_average_person_cohort_is_judged_poor_on_person_structure():
 def test_too_short_windows_are_an_error_of_the_options():
     with pytest.raises(ValueError, match="needs windows of at least 3 days, got 2"):
         TemporalStructure(TemporalConfig()).evaluate(context(persons(20, 2, 3), days=2))
+
+
+def test_lags_default_to_a_week_where_the_window_allows_and_are_never_capped_silently():
+    assert TemporalConfig().lags(21) == list(range(1, 8))
+    assert TemporalConfig().lags(7) == [1, 2, 3, 4, 5]  # the default shrinks to what 7-day windows can pair
+    assert TemporalConfig(max_lag=3).lags(21) == [1, 2, 3]
+    with pytest.raises(ValueError, match="max_lag 20 does not fit 21-day windows"):
+        TemporalStructure(TemporalConfig(max_lag=20)).check(["steps"], 21)
