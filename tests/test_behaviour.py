@@ -75,7 +75,8 @@ def test_bad_conditions_on_days_are_one_line(where, problem):
 
 def test_a_spread_over_one_day_is_refused_before_drawing_and_allowed_over_two():
     with pytest.raises(
-        SynthwearError, match=r"--where 'sd\(steps\) > 100': a standard deviation needs at least 2 days per person, not 1"
+        SynthwearError,
+        match=r"--where 'sd\(steps\) > 100': a standard deviation needs at least 2 days per person, not 1",
     ):
         day_conditions(Conditions(["sd(steps) > 100"]), CHANNELS, days=1)
     assert len(day_conditions(Conditions(["sd(steps) > 100", "mean(steps) > 100"]), CHANNELS, days=2)) == 2
