@@ -384,18 +384,23 @@ class SynthesisModel:
         on_day: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Draw ``steps`` more days onto input sequences (B, L, n_scored + K), one day at a time
-        (``on_day(d)`` told after the d-th)."""
+        (``on_day(d)`` told after the d-th). The days go into a tensor sized for all of them: growing
+        the sequence by concatenation would copy it every day, quadratic in a long horizon's days."""
         cache, missing = Cached(), self.missing_ids()  # once per batch, not per day: the loop is the sampler's hot path
+        length = seq.size(1)
+        grown = seq.new_empty(seq.size(0), length + steps, seq.size(2))
+        grown[:, :length] = seq
         for step in range(steps):
+            seq = grown[:, : length + step]
             read = self.next_day_reader(seq, draw, covariates, cache)
             day = draw.day(read, seq.size(0), len(self.channels), summary, missing)
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
-            seq = torch.cat([seq, self.with_covariates_from(day[:, None, :], covariates, seq.size(1))], dim=1)
+            grown[:, length + step] = self.with_covariates_from(day[:, None, :], covariates, length + step)[:, 0]
             if on_day:
                 on_day(step + 1)
-        return seq
+        return grown
 
     def next_day_reader(self, seq: torch.Tensor, draw: Draw, covariates: PersonCovariates, cache: Cached) -> Reader:
         """The generator's read of sequences ``seq`` for the day after them: a function of that day's
