@@ -407,8 +407,8 @@ class SynthesisModel:
         channels drawn so far (a chained generator's heads read them) -> the scored channels' logits
         at the last position. Beyond the context the window slides (the start and summary day stay,
         the oldest days leave). A generator's KV cache, if used, is fed the newest days until it holds
-        the whole context; then it is refilled from a window of the ``draw.slide - 1`` fewer most
-        recent days, so the window moves ``draw.slide`` days at a time."""
+        the whole context; then it is refilled from the start, the summary and the most recent days,
+        ``draw.slide - 1`` fewer than fill the context, so the window moves ``draw.slide`` days at a time."""
         if draw.extend is None:
             sliding = seq.size(1) > self.spec.max_days
             whole = self.slid_window(seq, covariates, self.spec.max_days) if sliding else seq

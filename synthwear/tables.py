@@ -178,6 +178,7 @@ def checked_persons(ids: pd.Series, place: Place, column: str) -> pd.Series:
 
 
 def utf8_text(cell: object, place: Place, column: str, row: int) -> object:
+    """A byte-string cell as its UTF-8 text (another cell as it is); bytes that are not UTF-8 name the row."""
     if not isinstance(cell, bytes):
         return cell
     try:

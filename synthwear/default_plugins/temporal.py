@@ -134,7 +134,8 @@ class TemporalConfig:
     max_lag: int | None = None
 
     def lags(self, days: int) -> list[int]:
-        """The lags scored in windows of ``days`` days: every lag must have pairs of days two apart at least."""
+        """The lags scored in windows of ``days`` days: 1..max_lag, or unset 1..7, shortened to days - 2 in
+        short windows so that every lag has pairs of days that far apart."""
         return list(range(1, (self.max_lag or min(WEEK, days - 2)) + 1))
 
 
