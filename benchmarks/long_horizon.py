@@ -56,16 +56,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--slides", type=int, nargs="+", help="default: 1, 5, half the window, the longest")
     args = parser.parse_args(argv)
-    model = Synthesizer.load(args.model)
-    window = model.fitted.window_days
+    synth = Synthesizer.load(args.model)
+    window = synth.fitted.window_days
     slides = args.slides or sorted({1, min(5, window - 1), window // 2, window - 1})
     if args.days < 3 * window:
         parser.error(f"--days must be at least three windows ({3 * window}) to have late days to compare")
     print(f"{args.persons} persons x {args.days} days, {window}-day windows, torch threads {torch.get_num_threads()}")
-    exact, exact_s = timed_sample(model, args.persons, args.days, 1, seed=0)
+    exact, exact_s = timed_sample(synth, args.persons, args.days, 1, seed=0)
     reference = late_windows(exact, window)
-    rows = [("1 (another seed)", *timed_sample(model, args.persons, args.days, 1, seed=1))]
-    rows += [(str(s), *timed_sample(model, args.persons, args.days, s, seed=100 + s)) for s in slides if s != 1]
+    rows = [("1 (another seed)", *timed_sample(synth, args.persons, args.days, 1, seed=1))]
+    rows += [(str(s), *timed_sample(synth, args.persons, args.days, s, seed=100 + s)) for s in slides if s != 1]
     print("| slide | persons/s | speed-up over slide 1 | discriminative against slide 1, a late window ↓ | accuracy |")
     print("|---|---|---|---|---|")
     print(f"| 1 | {args.persons / exact_s:,.1f} | 1.0× | – | – |")
