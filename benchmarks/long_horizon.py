@@ -3,7 +3,7 @@ several days at a time (``SynthesisModel.generate(slide=)``, what lets the KV ca
 changes what late days look like.
 
     synthwear run recipes/fitbit.yaml                      # the model: runs/fitbit/model
-    python benchmarks/long_horizon.py runs/fitbit/model    # persons/s per slide, and the table below
+    python benchmarks/long_horizon.py runs/fitbit/model    # prints a table: persons/s and distance per slide
 
 For each slide the model samples ``--persons`` persons of ``--days`` days (timed; ``slide=1`` twice,
 with two seeds). One late window per person (after the first two windows) is scored by the
