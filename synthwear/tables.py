@@ -255,10 +255,11 @@ def wall_clock(cell: str, date_format: str) -> pd.Timestamp:
 
 def checked_values(written: pd.Series, place: Place, column: str, nonnegative: bool) -> pd.Series:
     """Finite float64 numbers (common spellings of "missing" become NaN), non-negative where asked."""
-    if pd.api.types.infer_dtype(written, skipna=True) == "boolean":  # pandas would read true/false as 1/0
+    kind = pd.api.types.infer_dtype(written, skipna=True)  # one pass over the column, read for both checks
+    if kind == "boolean":  # pandas would read true/false as 1/0
         row = int(np.argmax(written.notna()))
         raise place.error(row, column, f"{shown(written.iloc[row])} is not a number (the column holds true/false)")
-    if written.dtype == object and pd.api.types.infer_dtype(written, skipna=True) not in ("string", "empty"):
+    if written.dtype == object and kind not in ("string", "empty"):
         refuse_nested(written, place, column)
     text = written
     if text.dtype == object:  # text cells stripped; other cells (Parquet decimals, bytes) left as they are
