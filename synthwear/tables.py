@@ -262,8 +262,9 @@ def checked_values(written: pd.Series, place: Place, column: str, nonnegative: b
     if written.dtype == object and kind not in ("string", "empty"):
         refuse_nested(written, place, column)
     text = written
-    if text.dtype == object:  # text cells stripped; other cells (Parquet decimals, bytes) left as they are
-        text = text.map(lambda cell: cell.strip() if isinstance(cell, str) else cell)
+    if text.dtype == object or pd.api.types.is_string_dtype(text.dtype):  # pandas 3 reads text as "str"
+        # text cells stripped; other cells (Parquet decimals, bytes) left as they are
+        text = text.astype(object).map(lambda cell: cell.strip() if isinstance(cell, str) else cell)
         text = text.replace({"": None, "NA": None, "NaN": None, "nan": None, "null": None})
     values = pd.to_numeric(text, errors="coerce")
     bad = values.isna() & text.notna()

@@ -36,6 +36,16 @@ def test_reads_and_types(tmp_path):
     assert frame["date"].dtype.kind == "M" and frame["resting_hr"].isna().sum() == 1
 
 
+def test_reads_text_columns_of_pandas_3(tmp_path):
+    """pandas 3 reads text as its "str" dtype, not object: empty and spelled-out missing cells
+    must still read as missing, and numbers written as text as numbers."""
+    text = GOOD + "b,2021-01-01, NA ,,500\nb,2021-01-02, 62 ,null,3000\n"
+    with pd.option_context("future.infer_string", True):
+        frame = read(csv(tmp_path, text))
+    assert frame["resting_hr"].tolist() == pytest.approx([60.0, float("nan"), float("nan"), 62.0], nan_ok=True)
+    assert frame["sleep_minutes"].isna().sum() == 2 and frame["steps"].tolist() == [1000, 2000, 500, 3000]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
