@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -247,35 +247,53 @@ class RelativeLogits(nn.Module):
         return logits + coefficients[..., -1:] * distance * (previous[..., None] < self.n_bins)
 
 
+class LevelFeatures(NamedTuple):
+    """What ``LevelLogits`` needs of each sequence's level, computed once per sequence."""
+
+    rotation: torch.Tensor  # (B, 1, 2F): sine and cosine of each frequency times the level
+    distance: torch.Tensor  # (B, 1, n_bins): every bin's ``envelope_feature`` from the level
+    known: torch.Tensor  # (B, 1, 1): 1 where the sequence's level is known, else 0
+
+
 class LevelLogits(nn.Module):
     """Vectors and each sequence's level (a bin id; ``n_bins`` or more: none) -> logits that are a
     learned combination of sine/cosine features of each bin's offset from the level, a smooth
     kernel of any width around it (with ``envelope``, also of the offset's size, a Laplace decay
-    that sines cannot give); nothing where the level is unknown."""
+    that sines cannot give); nothing where the level is unknown.
+
+    Why rotated coefficients: sin(w(b - L)) and cos(w(b - L)) are sin(wb) and cos(wb) rotated by the
+    angle wL, so a combination of the offsets' features is the same combination, rotated per
+    sequence, of the bins' own features (``ordinal_features``), which all sequences share. A day
+    then costs a (2F x n_bins) product instead of reading (n_bins x 2F) features per sequence.
+    """
 
     def __init__(self, n_bins: int, n_embd: int, n_frequencies: int, envelope: bool = False):
         super().__init__()
         self.n_bins, self.envelope = n_bins, envelope
         self.register_buffer("frequencies", ordinal_frequencies(n_bins, n_frequencies).float(), persistent=False)
+        self.register_buffer("bin_features", ordinal_features(n_bins, n_frequencies).T.contiguous(), persistent=False)
         self.coefficients = nn.Linear(n_embd, 2 * n_frequencies + envelope, bias=False)
 
-    def features(self, level: torch.Tensor) -> torch.Tensor:
-        """(B,) levels -> (B, n_bins, [1 +] 2F) features of every bin's offset from its sequence's level:
-        fixed for a sequence, so the sampler computes them once."""
-        offsets = torch.arange(self.n_bins, device=level.device)[None, :] - level[:, None]
-        angles = offsets[..., None] * self.frequencies
-        parts = [envelope_feature(offsets, self.n_bins)[..., None]] if self.envelope else []
-        features = torch.cat([*parts, angles.sin(), angles.cos()], dim=-1)
-        return features * (level < self.n_bins)[:, None, None]
+    def features(self, level: torch.Tensor) -> LevelFeatures:
+        """(B,) levels -> what ``forward`` reads of them: fixed for a sequence, so the sampler
+        computes them once."""
+        known = (level < self.n_bins).float()[:, None, None]
+        angles = level[:, None, None].float() * self.frequencies
+        offsets = torch.arange(self.n_bins, device=level.device)[None, None, :] - level[:, None, None]
+        return LevelFeatures(
+            torch.cat([angles.sin(), angles.cos()], dim=-1), envelope_feature(offsets, self.n_bins), known
+        )
 
-    def forward(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return self.coefficients(x) @ features.transpose(1, 2).to(x.dtype)
-
-    @staticmethod
-    def known(features: torch.Tensor) -> torch.Tensor:
-        """(B, n_bins, [1 +] 2F) features -> (B, 1, 1) 1 where the sequence's level is known (a known
-        level's last cosine at offset 0 is 1; an unknown one's features are all zero)."""
-        return (features[:, :, -1].abs().amax(dim=1) > 0).to(features.dtype)[:, None, None]
+    def forward(self, x: torch.Tensor, features: LevelFeatures) -> torch.Tensor:
+        coefficients = self.coefficients(x)  # (B, T, [1 +] 2F): [envelope slope,] sine and cosine weights
+        a, c = coefficients[..., self.envelope :].float().chunk(2, dim=-1)
+        sin_level, cos_level = features.rotation.chunk(2, dim=-1)
+        # a sin(w(b - L)) + c cos(w(b - L)) = (a cos wL + c sin wL) sin wb + (c cos wL - a sin wL) cos wb
+        rotated = torch.cat([a * cos_level + c * sin_level, c * cos_level - a * sin_level], dim=-1)
+        logits = rotated @ self.bin_features
+        if self.envelope:
+            logits = logits + coefficients[..., :1].float() * features.distance
+        return logits * features.known
 
 
 class LowRankAdapter(nn.Module):
@@ -311,7 +329,7 @@ class KVCache:
     keys: list[torch.Tensor]  # per block (B, nh, max_days, hs)
     values: list[torch.Tensor]
     length: int = 0
-    level: list[torch.Tensor] | None = None  # per channel the level's features, once the cache has seen it
+    level: list[LevelFeatures] | None = None  # per channel the level's features, once the cache has seen it
 
 
 @dataclass
@@ -322,7 +340,7 @@ class Hidden:
 
     x: torch.Tensor
     tokens: torch.Tensor
-    level: list[torch.Tensor] | None
+    level: list[LevelFeatures] | None
     first_position: int
 
     def last(self) -> Hidden:
@@ -434,7 +452,7 @@ class DailyTransformer(nn.Module):
                     F.log_softmax(around, dim=-1) + F.logsigmoid(-weight),
                     F.log_softmax(absolute, dim=-1) + F.logsigmoid(weight),
                 )
-                plain = torch.where(after_level * LevelLogits.known(level[c]) > 0, mixed, plain)
+                plain = torch.where(after_level * level[c].known > 0, mixed, plain)
             out.append(plain)
         return out
 
@@ -465,7 +483,7 @@ class DailyTransformer(nn.Module):
         positions = torch.arange(first_position, first_position + x.size(1), device=x.device)
         return (positions >= 1).to(x.dtype)[:, None]
 
-    def level_features(self, tokens: torch.Tensor, first_position: int) -> list[torch.Tensor] | None:
+    def level_features(self, tokens: torch.Tensor, first_position: int) -> list[LevelFeatures] | None:
         """Per channel the features of the summary day's bin (``LevelLogits.features``) if the input
         positions first_position.. include it."""
         if not self.config.level or not first_position <= 1 < first_position + tokens.size(1):

@@ -96,6 +96,18 @@ def test_level_logits_are_a_kernel_in_the_distance_from_the_level_and_nothing_wi
     assert not logits[2].any()
 
 
+def test_level_logits_rotate_the_bins_features_into_the_offsets_features():
+    """The per-sequence rotation equals the plain combination of sines and cosines of each bin's
+    offset from the level."""
+    torch.manual_seed(0)
+    level = LevelLogits(n_bins=30, n_embd=4, n_frequencies=5)
+    x, levels = torch.randn(3, 2, 4), torch.tensor([0, 13, 29])
+    weights = level.coefficients(x)  # (3, 2, 10): sine weights, then cosine weights
+    angles = (torch.arange(30)[None, :] - levels[:, None])[..., None].float() * level.frequencies  # (3, 30, 5)
+    direct = weights @ torch.cat([angles.sin(), angles.cos()], dim=-1).transpose(1, 2)
+    torch.testing.assert_close(level(x, level.features(levels)), direct, atol=1e-4, rtol=1e-4)
+
+
 def test_envelopes_make_bins_less_likely_in_proportion_to_their_distance():
     relative = RelativeLogits(n_bins=10, n_embd=1, width=1, envelope=True)
     level = LevelLogits(n_bins=10, n_embd=1, n_frequencies=2, envelope=True)
@@ -110,7 +122,7 @@ def test_envelopes_make_bins_less_likely_in_proportion_to_their_distance():
     around = level(torch.ones(2, 1, 1), level.features(torch.tensor([4, 10])))  # 10: no level
     torch.testing.assert_close(around[0, 0], -3 * distance)
     assert not around[1].any()
-    assert LevelLogits.known(level.features(torch.tensor([4, 10]))).flatten().tolist() == [1.0, 0.0]
+    assert level.features(torch.tensor([4, 10])).known.flatten().tolist() == [1.0, 0.0]
 
 
 def test_the_level_reaches_every_day_after_the_summary_and_not_the_summary_itself():
