@@ -237,7 +237,8 @@ class AttributeModel:
         cells = quota_cells(quotas, int(n), self, base) if quotas else [(base, int(n))]
         rng = generator(seed)
         parts = [self.generate(*self.allowed_bounds(allowed), count, rng) for allowed, count in cells]
-        frame = pd.concat(parts, ignore_index=True) if parts else self.generate({}, {}, 0, rng)
+        drawn = [part for part in parts if len(part)] or parts[:1]  # empty quota cells would set dtypes (pandas 3)
+        frame = pd.concat(drawn, ignore_index=True) if drawn else self.generate({}, {}, 0, rng)
         return frame.iloc[rng.permutation(len(frame))].reset_index(drop=True) if len(parts) > 1 else frame
 
     def sample_rows(self, seed_table: pd.DataFrame, *, seed: int, source: str = "the seed table") -> pd.DataFrame:
