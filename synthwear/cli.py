@@ -405,7 +405,7 @@ def continue_from_file(
 ) -> None:
     """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all;
     ``seed_table``: their attributes by person_id, written beside OUTPUT as drawn."""
-    from synthwear.sampling import persons_path
+    from synthwear.sampling import check_request, persons_path
     from synthwear.steps import nonnegative_channels
     from synthwear.tables import check_output_file, read_daily_table, read_person_table, write_daily_table
 
@@ -416,13 +416,16 @@ def continue_from_file(
     given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
+    days = days or given + model.window_days
+    temperatures = requested_temperatures(synth.recipe.sampling, model.channels, temperature)[0]
+    check_request(history["person_id"].nunique(), days, len(model.channels), temperatures, output)
     persons = None
     if seed_table is not None:
         check_output_file(persons_path(output), overwrite=overwrite, inputs=[prime, seed_table])
         persons = read_person_table(seed_table)
     frame, attributes = synth.continue_persons(
         history,
-        days or given + model.window_days,
+        days,
         seed=seed,
         temperature=temperature,
         persons=persons,

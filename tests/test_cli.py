@@ -521,6 +521,10 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     assert result.exit_code == 1 and "span 6 days" in result.output and not (tmp_path / "y.csv").exists()
     result = primed(tmp_path / "y.csv", "--persons", "5")
     assert result.exit_code == 1 and "--persons do not apply" in result.output
+    result = primed(tmp_path / "y.csv", "--days", "40000")  # refused before drawing, as without --prime
+    assert result.exit_code == 1 and "more than a hundred years" in result.output
+    result = primed(tmp_path / "y.csv", "--temperature", "nan")
+    assert result.exit_code != 0 and "temperature" in result.output and not (tmp_path / "y.csv").exists()
     result = primed(tmp_path / "history.csv", "--days", "9", "--overwrite")  # the history as its own output
     assert result.exit_code == 1 and "history.csv, which this command reads" in result.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), history.reset_index(drop=True))
