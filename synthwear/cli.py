@@ -472,7 +472,7 @@ def import_(importer: str, export_dir: Path, output: Path, overwrite: bool) -> N
     from synthwear.tables import check_output_file, write_daily_table
 
     with friendly_errors():
-        check_output_file(output, overwrite=overwrite)
+        check_output_file(output, overwrite=overwrite, inputs=[export_dir])
         result = default_registry().get("importers", importer)(export_dir)
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")

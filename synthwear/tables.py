@@ -362,13 +362,17 @@ def write_daily_tables(frames: Iterable[pd.DataFrame], target: Path) -> None:
 
 
 def check_output_file(target: Path, *, overwrite: bool, inputs: Sequence[Path | None] = ()) -> None:
-    """A file the command will write: never a folder, never one of the command's own ``inputs`` (not
-    even with ``overwrite``: the user's table would be lost to its own output), an existing file only
-    with ``overwrite``, and a place that exists and can be written; checked before any work."""
+    """A file the command will write: never a folder, never one of the command's own ``inputs`` nor a
+    file already inside an input folder (not even with ``overwrite``: the user's data would be lost to
+    its own output), an existing file only with ``overwrite``, and a place that exists and can be
+    written; checked before any work."""
     target = Path(target)
     read = next((Path(p) for p in inputs if p is not None and Path(p).resolve() == target.resolve()), None)
     if read is not None:
         raise SynthwearError(f"{target}: is {read}, which this command reads; write to another file")
+    folder = next((Path(p) for p in inputs if p is not None and Path(p).resolve() in target.resolve().parents), None)
+    if folder is not None and target.exists():
+        raise SynthwearError(f"{target}: is a file of {folder}, which this command reads; write to another file")
     if target.is_dir():
         raise SynthwearError(f"{target}: is a folder; give a file name ending in .csv or .parquet")
     if not (target.suffix.lower() == ".csv" or is_parquet(target)):

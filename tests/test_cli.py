@@ -211,6 +211,16 @@ def test_import_command_writes_the_tidy_table(tmp_path):
     assert list(table.columns) == ["person_id", "date", "resting_hr", "sleep_minutes", "steps"] and len(table) == 10
 
 
+def test_import_never_overwrites_a_file_of_the_export_it_reads(tmp_path):
+    export = tmp_path / "exports"
+    write_fitbit_export(make_daily_frame(persons=1, days=5, missing=0.0), export)
+    inside = next(path for path in sorted(export.rglob("*")) if path.is_file())
+    before = inside.read_bytes()
+    result = CliRunner().invoke(cli, ["import", "fitbit", str(export), "-o", str(inside), "--overwrite"])
+    assert result.exit_code == 1 and f"is a file of {export}, which this command reads" in result.output
+    assert inside.read_bytes() == before
+
+
 def test_an_export_without_a_daily_value_is_an_error_and_writes_nothing(tmp_path):
     """An Oura export whose only sleep record has no durations: a header-only table would pass for data."""
     (tmp_path / "o").mkdir()

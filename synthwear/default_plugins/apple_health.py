@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from synthwear.default_plugins.export_records import import_persons, no_values, person_rows
-from synthwear.errors import SynthwearError
+from synthwear.errors import SynthwearError, one_line
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
 from synthwear.progress import feedback
@@ -289,6 +289,8 @@ def _read_export(file: Path, label: str) -> ExportReader:
                 return _parse(stream, member.file_size, f"{file}/{member.filename}", label)
     except (OSError, zipfile.BadZipFile) as error:
         raise SynthwearError(f"{file}: not a readable zip file ({error})") from None
+    except (RuntimeError, NotImplementedError) as error:  # an encrypted member, a compression zipfile lacks
+        raise SynthwearError(f"{file}: cannot unpack ({one_line(error)}); unzip it and import the folder") from None
 
 
 def _export_file(path: Path) -> Path | None:
@@ -446,9 +448,14 @@ def _channels(reader: ExportReader, person_id: str, notes: list[str]) -> dict[st
     return channels
 
 
-def _dated(per_day: pd.Series) -> pd.Series:
+def _dated(per_day: pd.Series, person_id: str) -> pd.Series:
     """A channel indexed by day number (days since 1970-01-01) indexed by date instead."""
-    return per_day.set_axis(pd.to_datetime(per_day.index.to_numpy(dtype=np.int64), unit="D"))
+    try:
+        return per_day.set_axis(pd.to_datetime(per_day.index.to_numpy(dtype=np.int64), unit="D"))
+    except pd.errors.OutOfBoundsDatetime:
+        raise SynthwearError(
+            f"{person_id}: {per_day.name or 'a channel'} has records dated outside 1677-09-22..2262-04-11, the dates a table can hold"
+        ) from None
 
 
 def _without_export_day(rows: pd.DataFrame, reader: ExportReader, person_id: str, notes: list[str]) -> pd.DataFrame:
@@ -475,7 +482,9 @@ def _read_person(files: dict[str, list[Path]], person_id: str, notes: list[str],
     others when the export has their records."""
     reader = _read_export(files["export"][0], person_id)
     advance()
-    channels = {name: _dated(per_day) for name, per_day in _channels(reader, person_id, notes).items()}
+    channels = {
+        name: _dated(per_day.rename(name), person_id) for name, per_day in _channels(reader, person_id, notes).items()
+    }
     present = [*CORE, *(name for name in EXTRA if name in channels)]
     rows = person_rows({name: channels.get(name, no_values()) for name in present}, person_id)
     return _without_export_day(rows, reader, person_id, notes)

@@ -63,6 +63,8 @@ def read_json(file: Path) -> object:
         raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None
     except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
         raise SynthwearError(f"{file}: not valid JSON ({error})") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise SynthwearError(f"{file}: not an export's JSON (nested too deeply to read)") from None
 
 
 def json_list(file: Path, document: object, what: str = "a list of records") -> list:
@@ -80,7 +82,11 @@ def read_csv(file: Path, required: tuple[str, ...]) -> pd.DataFrame:
         raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None
     except ValueError as error:  # a ragged row, an empty file, bytes that are not UTF-8
         raise SynthwearError(f"{file}: not valid CSV ({one_line(error)})") from None
-    table = rows.iloc[1:].set_axis(list(rows.iloc[0]), axis=1).reset_index(drop=True)
+    header = rows.iloc[0] if len(rows) else pd.Series(dtype=str)
+    repeated = header[header.duplicated()]
+    if len(repeated):
+        raise SynthwearError(f"{file}: the header names the column '{repeated.iloc[0]}' more than once")
+    table = rows.iloc[1:].set_axis(list(header), axis=1).reset_index(drop=True)
     for name in required:
         if name not in table.columns:
             raise SynthwearError(f"{file}: no '{name}' column")
@@ -231,6 +237,13 @@ def daily_table(rows: list[pd.DataFrame], channels: list[str]) -> pd.DataFrame:
     frame = pd.concat(rows).sort_values(["person_id", "date"], kind="stable", ignore_index=True)
     channels = [channel for channel in channels if channel in frame.columns]
     frame = frame[["person_id", "date", *channels]]
+    outside = ~frame["date"].map(lambda day: pd.Timestamp.min <= day <= pd.Timestamp.max).astype(bool)
+    if outside.any():  # a file named 1600-01-01.csv
+        first = frame[outside].iloc[0]
+        raise SynthwearError(
+            f"{first['person_id']}: the day {first['date'].date()} is outside 1677-09-22..2262-04-11, "
+            "the dates a table can hold"
+        )
     return frame.astype({"date": "datetime64[ns]", **dict.fromkeys(channels, "float64")})
 
 

@@ -28,6 +28,7 @@ read: Takeout translates them into the account's language.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -84,7 +85,11 @@ def _per_day(file: Path) -> pd.DataFrame:
     table = read_csv(file, ())
     column = COLUMNS["steps"]
     steps = numbers(table[column], csv_source(file)).sum(min_count=1) if column in table.columns else float("nan")
-    return pd.DataFrame({"day": [pd.Timestamp(file.stem)], "steps": [steps]})
+    try:
+        day = pd.Timestamp(datetime.strptime(file.stem, "%Y-%m-%d"))
+    except ValueError:  # 2024-02-30
+        raise SynthwearError(f"{file}: the file name is not a date written YYYY-MM-DD") from None
+    return pd.DataFrame({"day": [day], "steps": [steps]})
 
 
 def _times(values: pd.Series, source: Source) -> pd.Series:

@@ -288,6 +288,27 @@ def test_zip_without_an_export_is_an_error(tmp_path):
     assert str(raised.value) == f"{zipped}: expected one Apple Health export.xml in the zip, found none"
 
 
+def test_zip_member_zipfile_cannot_unpack_is_a_one_line_error(tmp_path):
+    """A member compressed with a method Python's zipfile lacks (here Deflate64's number, 9)."""
+    zipped = zip_export(
+        tmp_path / "export.zip", export(steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 1))
+    )
+    data = bytearray(zipped.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local header, central directory
+        at = data.index(signature)
+        data[at + offset : at + offset + 2] = (9).to_bytes(2, "little")
+    zipped.write_bytes(bytes(data))
+    with pytest.raises(SynthwearError, match=r"export.zip: cannot unpack \(.*\); unzip it and import the folder$"):
+        read_apple_health(zipped)
+
+
+@pytest.mark.parametrize("year", ["0001", "9999"])
+def test_records_beyond_the_dates_a_table_holds_are_a_one_line_error(tmp_path, year):
+    folder = write(tmp_path / "p", steps(f"{year}-06-01 08:00:00 +0000", f"{year}-06-01 08:10:00 +0000", 5))
+    with pytest.raises(SynthwearError, match="person-1: steps has records dated outside 1677-09-22..2262-04-11"):
+        read_apple_health(folder)
+
+
 def test_several_persons_one_folder_each(tmp_path):
     write(tmp_path / "b", steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 20))
     zip_export(tmp_path / "a" / "export.zip", (SAMPLE / "export.xml").read_text(encoding="utf-8"))

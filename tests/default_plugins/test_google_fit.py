@@ -147,6 +147,30 @@ def test_bad_daily_file_is_one_line_naming_file_and_line(tmp_path, summary, expe
     assert str(raised.value) == f"{file}: {expected}"
 
 
+def test_a_repeated_column_is_a_one_line_error(tmp_path):
+    write_person(tmp_path / "p", f"{HEADER},Step count\n2024-01-01,1,,,,5,6\n")
+    file = tmp_path / "p" / "Takeout" / "Fit" / "Daily activity metrics" / "Daily activity metrics.csv"
+    with pytest.raises(SynthwearError) as raised:
+        read_google_fit(tmp_path / "p")
+    assert str(raised.value) == f"{file}: the header names the column 'Step count' more than once"
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        ("2024-02-30", "{file}: the file name is not a date written YYYY-MM-DD"),
+        ("1600-01-01", "person-1: the day 1600-01-01 is outside 1677-09-22..2262-04-11, the dates a table can hold"),
+    ],
+)
+def test_a_per_day_file_named_for_no_usable_day_is_a_one_line_error(tmp_path, day, expected):
+    text = "Start time,End time,Calories (kcal),Step count\n00:00:00.000+01:00,00:15:00.000+01:00,18.2,40\n"
+    write_person(tmp_path / "p", per_day={day: text})
+    file = tmp_path / "p" / "Takeout" / "Fit" / "Daily activity metrics" / f"{day}.csv"
+    with pytest.raises(SynthwearError) as raised:
+        read_google_fit(tmp_path / "p")
+    assert str(raised.value) == expected.format(file=file)
+
+
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
