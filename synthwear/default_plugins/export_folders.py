@@ -67,6 +67,21 @@ def person_folders(
     return [(entry, pseudonym(i)) for i, entry in enumerate(persons)], notes
 
 
+def unread_exports(path: Path, is_person: Callable[[Path], bool], read: list[Path]) -> list[str]:
+    """Notes for the entries of a folder read as one person's export (``read``: its files) that hold
+    an export themselves and are not read: a cohort folder with a stray export file at its top is
+    read as that one person, and the note says so instead of leaving the others out in silence."""
+    if not path.is_dir():
+        return []
+    entries = sorted(entry for entry in path.iterdir() if not entry.name.startswith("."))
+    return [
+        f"{path}: read as one person's export ({pseudonym(0)}); its {entry.name!r} holds an export too and was "
+        f"not read (to import each as a person, move the export files at the top of {path} out of it)"
+        for entry in entries
+        if is_person(entry) and not any(file == entry or entry in file.parents for file in read)
+    ]
+
+
 def pseudonym(index: int) -> str:
     """The id of the ``index``-th person (0-based) of an import."""
     return f"person-{index + 1}"

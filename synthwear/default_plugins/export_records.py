@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from synthwear.default_plugins.export_folders import person_folders
+from synthwear.default_plugins.export_folders import person_folders, unread_exports
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import ImportResult
 from synthwear.progress import feedback
@@ -267,6 +267,8 @@ def import_persons(
     is_person, expected, files_of = found
     persons, notes = person_folders(Path(path), is_person, expected)
     files = [(files_of(entry), person_id) for entry, person_id in persons]
+    if persons[0][0] == Path(path):  # the folder itself is the one person
+        notes += unread_exports(Path(path), is_person, [file for kind in files[0][0].values() for file in kind])
     total = sum(len(kind) for person_files, _ in files for kind in person_files.values())
     with file_bar(progress, total, f"reading {total} files") as advance:
         rows = [read_person(person_files, person_id, notes, advance) for person_files, person_id in files]

@@ -131,6 +131,20 @@ def test_repeated_sleep_log_counts_once(tmp_path):
     assert frame["sleep_minutes"].tolist() == [400, 300]
 
 
+def test_a_stray_export_file_atop_a_cohort_folder_says_which_persons_were_not_read(tmp_path):
+    """The folder holds a person's file, so it is read as that one person; the persons in its
+    sub-folders are not read, and the notes say so (a folder holding only persons gives no such note)."""
+    cohort = tmp_path / "cohort"
+    write_person(cohort / "anna", sleep=[sleep_log(1, "2020-01-01", 400)])
+    write_person(cohort / "ben", sleep=[sleep_log(2, "2020-01-01", 300)])
+    assert not any("not read" in note for note in read_fitbit_export(cohort).notes)
+    (cohort / "sleep.json").write_text(json.dumps([sleep_log(3, "2020-01-01", 200)]))
+    result = read_fitbit_export(cohort)
+    assert result.frame["sleep_minutes"].tolist() == [200]
+    unread = [note for note in result.notes if "holds an export too and was not read" in note]
+    assert [note.split("its ")[1].split(" holds")[0] for note in unread] == ["'anna'", "'ben'"]
+
+
 def test_non_main_sleep_is_excluded(tmp_path):
     logs = [
         sleep_log(1, "2020-01-01", 420),
