@@ -98,6 +98,9 @@ def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
         raise SynthwearError(f"{path}: column {twice[0]!r} appears more than once in the header; which one is meant?")
     if ids and "person_id" not in table.columns:
         raise SynthwearError(f"{path}: no 'person_id' column (columns: {', '.join(map(str, table.columns))})")
+    if "person_id" in table.columns:  # read as the daily table's are, so that ' p01' finds p01's days
+        place = Place(path) if is_parquet(path) else Place(path, 1)
+        table["person_id"] = checked_persons(table["person_id"], place, "person_id")
     return table
 
 

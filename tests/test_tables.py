@@ -164,9 +164,13 @@ def test_a_stated_date_format_is_used_as_stated(tmp_path):
 
 
 def test_a_persons_table_is_read_as_text_and_needs_person_ids(tmp_path):
-    (tmp_path / "p.csv").write_text("person_id,bmi\np1,<19\np2,\n")
+    (tmp_path / "p.csv").write_text("person_id,bmi\np1 ,<19\n p2,\n")
     table = read_person_table(tmp_path / "p.csv")
     assert table["bmi"].tolist() == ["<19", ""]  # typed later by the attribute model
+    assert table["person_id"].tolist() == ["p1", "p2"]  # stripped, as the daily table's ids are
+    (tmp_path / "e.csv").write_text("person_id,bmi\np1,20\n ,21\n")
+    with pytest.raises(SynthwearError, match="e.csv: line 3: column 'person_id': no person id"):
+        read_person_table(tmp_path / "e.csv")
     (tmp_path / "q.csv").write_text("user,bmi\np1,20\n")
     with pytest.raises(SynthwearError, match="no 'person_id' column"):
         read_person_table(tmp_path / "q.csv")
