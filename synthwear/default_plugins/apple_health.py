@@ -177,12 +177,17 @@ class ExportReader:
             raise self.error(f"'{key}' is not a date like {EXAMPLE_DATE} ({_shown(text)})") from None
 
     def _number(self, attrs: dict[str, str]) -> float:
+        """A record's value: a finite number >= 0, as every quantity the importer reads is (Python's
+        float() would also take 'nan', 'inf' and '-5')."""
         try:
-            return float(attrs["value"])
+            value = float(attrs["value"])
         except KeyError:
             raise self.error("no 'value' attribute") from None
         except ValueError:
             raise self.error(f"'value' is not a number ({_shown(attrs['value'])})") from None
+        if not np.isfinite(value) or value < 0:
+            raise self.error(f"'value' is not a finite number >= 0 ({_shown(attrs['value'])})")
+        return value
 
     def _sleep_value(self, attrs: dict[str, str]) -> float | None:
         """1 for an asleep record; None (counted, not kept) for in bed or awake."""

@@ -399,6 +399,13 @@ GOOD = steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5)
             steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", "abc"),
             "line 5: 'value' is not a number ('abc')",
         ),
+        *(
+            (
+                steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", value),
+                f"line 5: 'value' is not a finite number >= 0 ('{value}')",
+            )
+            for value in ("-3997", "inf", "nan")
+        ),
         (
             record(STEPS, "2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5, unit="km"),
             f"line 5: 'unit' is 'km', expected 'count' for {STEPS}",
