@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date
@@ -33,6 +34,7 @@ from synthwear.covariates import (
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
+from synthwear.tables import current_umask
 
 FORMAT_VERSION = 1
 
@@ -466,6 +468,7 @@ class SynthesisModel:
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         save_file(state, folder / "weights.safetensors", metadata={"model_json_sha256": description_digest(meta)})
+        os.chmod(folder / "weights.safetensors", 0o666 & ~current_umask())  # safetensors writes 0600: a base is shared
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod

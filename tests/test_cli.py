@@ -551,6 +551,8 @@ def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run,
     assert result.exit_code == 0, result.output
     card = (base / "MODEL_CARD.md").read_text()
     assert "CC BY 4.0" in card and "Fidelity on the" in card and "No differential privacy" in card
+    mode = {name: (base / name).stat().st_mode & 0o777 for name in ("weights.safetensors", "model.json")}
+    assert mode["weights.safetensors"] == mode["model.json"]  # shared as the user's files are, not 0600
     again = CliRunner().invoke(cli, ["export-base", str(tiny_run), str(base)])
     assert again.exit_code == 1 and "exists; a base is exported to a new folder" in again.output
     recipe = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
