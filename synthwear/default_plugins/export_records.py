@@ -31,6 +31,7 @@ from synthwear.progress import feedback
 
 DAY = "%Y-%m-%d"  # every export here writes its calendar days this way
 FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would only flash
+MINUTES_PER_DAY = 24 * 60  # no day holds more sleep than this
 EXAMPLE = pd.Timestamp(2024, 3, 2)  # the date error messages show, in the layout expected
 # the kinds pandas' infer_dtype gives values among which there is no true/false
 NO_FLAGS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
@@ -272,4 +273,21 @@ def import_persons(
     total = sum(len(kind) for person_files, _ in files for kind in person_files.values())
     with file_bar(progress, total, f"reading {total} files") as advance:
         rows = [read_person(person_files, person_id, notes, advance) for person_files, person_id in files]
-    return ImportResult(daily_table(rows, channels), notes)
+    return ImportResult(without_impossible_sleep(daily_table(rows, channels), notes), notes)
+
+
+def without_impossible_sleep(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Days with more sleep than the day has minutes left empty, with a note per person: such a sum
+    comes from records that overlap (two main sleeps, a session spanning days), not from a night, and
+    no importer can tell which record is right."""
+    if "sleep_minutes" not in frame.columns:
+        return frame
+    impossible = frame["sleep_minutes"] > MINUTES_PER_DAY
+    for person_id, rows in frame[impossible].groupby("person_id", sort=False):
+        first = rows.iloc[0]
+        notes.append(
+            f"{person_id}: sleep_minutes: {len(rows)} day(s) with more than {MINUTES_PER_DAY:,} minutes asleep "
+            f"(overlapping sleep records?) left empty, the first {first['date'].date()} "
+            f"({first['sleep_minutes']:,.0f} minutes)"
+        )
+    return frame.assign(sleep_minutes=frame["sleep_minutes"].mask(impossible))

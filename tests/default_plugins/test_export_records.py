@@ -1,8 +1,10 @@
 """The readers every device importer shares: their failures are one-line errors naming the file."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from synthwear.default_plugins.export_records import read_csv, read_json
+from synthwear.default_plugins.export_records import read_csv, read_json, without_impossible_sleep
 from synthwear.errors import SynthwearError
 
 
@@ -22,3 +24,22 @@ def test_csv_naming_a_column_twice_is_a_one_line_error(tmp_path):
     assert str(raised.value) == f"{file}: the header names the column 'Steps' more than once"
     file.write_text("date,Steps\n2024-01-01,5\n")
     assert read_csv(file, ("date",)).to_dict("records") == [{"date": "2024-01-01", "Steps": "5"}]
+
+
+def test_a_day_with_more_sleep_than_minutes_is_left_empty_with_a_note():
+    frame = pd.DataFrame(
+        {
+            "person_id": ["person-1"] * 3 + ["person-2"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01"]),
+            "sleep_minutes": [1700.0, 1440.0, 2880.0, 420.0],
+            "steps": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    notes = []
+    kept = without_impossible_sleep(frame, notes)
+    np.testing.assert_array_equal(kept["sleep_minutes"], [np.nan, 1440, np.nan, 420])  # a whole day asleep is possible
+    assert kept["steps"].tolist() == [1, 2, 3, 4]
+    assert notes == [
+        "person-1: sleep_minutes: 2 day(s) with more than 1,440 minutes asleep (overlapping sleep records?) "
+        "left empty, the first 2024-01-01 (1,700 minutes)"
+    ]
