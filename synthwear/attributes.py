@@ -176,6 +176,7 @@ class AttributeModel:
         table = person_columns(persons, source)
         attributes, dropped, notes = [], {}, []
         for name, cells in table.items():
+            refuse_infinite(name, cells, Place(source))
             att, why = fit_attribute(name, cells)
             if att is None:
                 dropped[name] = why
@@ -383,6 +384,23 @@ def cell_text(value: Any) -> str | None:
     if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
         return format(float(value), ".15g")
     return str(value)
+
+
+def refuse_infinite(name: str, cells: Cells, place: Place) -> None:
+    """A number beyond what a float holds ('inf', '1e400'): one such cell would type a column of
+    numbers as categorical, a category per value, in silence."""
+    infinite = np.array([beyond_float(text) for text in cells.texts])[cells.codes]  # once per distinct value
+    if infinite.any():
+        row = int(np.argmax(infinite))
+        raise place.error(row, name, f"{shown(cells.text[row])} is not a finite number")
+
+
+def beyond_float(text: str | None) -> bool:
+    """Whether the text is a number too large for a float (pandas reads '1e400' as not a number)."""
+    try:
+        return math.isinf(float(text))
+    except (TypeError, ValueError):
+        return False
 
 
 def fit_attribute(name: str, cells: Cells) -> tuple[Attribute | None, str]:

@@ -291,6 +291,15 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
             r"no column is left to model \(g: dropped \(one value only \('x'\)\)\)",
         ),
         (pd.DataFrame([["a", 1, 2]], columns=["person_id", "g", "g"]), r"column 'g' appears more than once"),
+        *(
+            (
+                pd.DataFrame(
+                    {"person_id": [str(i) for i in range(20)], "age": [str(20 + i) for i in range(19)] + [big]}
+                ),
+                rf"persons.csv: row 20: column 'age': '{big}' is not a finite number",
+            )
+            for big in ("inf", "1e400")  # one such cell would make the ages categories
+        ),
     ],
 )
 def test_fit_errors(table, problem):
