@@ -32,6 +32,9 @@ from synthwear.progress import feedback
 DAY = "%Y-%m-%d"  # every export here writes its calendar days this way
 FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would only flash
 MINUTES_PER_DAY = 24 * 60  # no day holds more sleep than this
+# What no body does, far beyond any person's record: a value above it is a broken export, not data
+MOST_STEPS_PER_MINUTE = 1000  # about 17 steps a second; the fastest sprinters take about 5
+MOST_RESTING_HR = 300  # bpm
 EXAMPLE = pd.Timestamp(2024, 3, 2)  # the date error messages show, in the layout expected
 # the kinds pandas' infer_dtype gives values among which there is no true/false
 NO_FLAGS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
@@ -131,7 +134,9 @@ def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str
     """Raise for the first record flagged in ``bad``, quoting its value (shortened, one line)."""
     if bad.any():
         position = int(bad.to_numpy().argmax())
-        raise source.error(position, f"'{values.name}' {problem} ({reprlib.repr(values.iloc[position])})")
+        value = values.iloc[position]
+        value = value.item() if isinstance(value, np.generic) else value  # 500, not np.int64(500)
+        raise source.error(position, f"'{values.name}' {problem} ({reprlib.repr(value)})")
 
 
 def numbers(

@@ -23,6 +23,9 @@ import pandas as pd
 
 from synthwear.default_plugins.export_records import (
     DAY,
+    MINUTES_PER_DAY,
+    MOST_RESTING_HR,
+    MOST_STEPS_PER_MINUTE,
     Source,
     days,
     field,
@@ -39,10 +42,6 @@ from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # the export's "dateTime" (steps per minute, resting HR per day)
-# What no body does, far beyond any person's record: a value above it is a broken export, not data
-MOST_STEPS_PER_MINUTE = 1000  # about 17 steps a second; the fastest sprinters take about 5
-MOST_RESTING_HR = 300  # bpm
-MOST_MINUTES_ASLEEP = 24 * 60  # in one sleep log
 
 
 def _numbers(records: list, source: Source, *keys: str, **rules: bool) -> pd.Series:
@@ -77,7 +76,7 @@ def _sleep_minutes(records: list, source: Source) -> pd.Series:
         {
             "log": _numbers(records, source, "logId", negative=True),  # an id, not a count
             "day": _times(records, source, "dateOfSleep", DAY),
-            "minutes": _numbers(records, source, "minutesAsleep", whole=True, most=MOST_MINUTES_ASLEEP),
+            "minutes": _numbers(records, source, "minutesAsleep", whole=True, most=MINUTES_PER_DAY),
             "main": _flags(field(records, source, "mainSleep"), source),
         }
     )

@@ -38,6 +38,9 @@ import pandas as pd
 from rich.progress import Progress
 
 from synthwear.default_plugins.export_records import (
+    MINUTES_PER_DAY,
+    MOST_RESTING_HR,
+    MOST_STEPS_PER_MINUTE,
     Source,
     channel_note,
     days,
@@ -50,12 +53,14 @@ from synthwear.default_plugins.export_records import (
     person_rows,
     read_files,
     read_json,
+    reject_first,
     repeated_days,
 )
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
 
 AGGREGATOR, WELLNESS = "DI-Connect-Aggregator", "DI-Connect-Wellness"
+NO_DATA_CODES = (-1, -2)  # Garmin's stress when it had too little data: missing, not low stress
 FILES = {  # kind -> (folder under DI_CONNECT, file pattern)
     "daily": (AGGREGATOR, "UDSFile_*.json"),
     "sleep": (WELLNESS, "*_sleepData.json"),
@@ -89,16 +94,27 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
     """The day summaries of one UDSFile; resting HR 0 and negative stress codes become NaN."""
     stress_lists = field(records, source, "allDayStress", "aggregatorList", required=False)
     battery_lists = field(records, source, "bodyBattery", "bodyBatteryStatList", required=False)
-    resting = numbers(field(records, source, "restingHeartRate", required=False), source)
-    stress = numbers(_entry(stress_lists, "type", "TOTAL", "averageStressLevel"), source, negative=True)
+    resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_RESTING_HR)
+    written = _entry(stress_lists, "type", "TOTAL", "averageStressLevel")
+    stress = numbers(written, source, negative=True, most=100)
+    reject_first(
+        stress.lt(0) & ~stress.isin(NO_DATA_CODES), written, source, "is negative and no no-data code (-1, -2)"
+    )
     return pd.DataFrame(
         {
             "day": days(field(records, source, "calendarDate"), source),
             "resting_hr": resting.mask(resting == 0),
-            "steps": numbers(field(records, source, "totalSteps", required=False), source),
+            "steps": numbers(
+                field(records, source, "totalSteps", required=False),
+                source,
+                whole=True,
+                most=MOST_STEPS_PER_MINUTE * MINUTES_PER_DAY,
+            ),
             "stress": stress.mask(stress < 0),
             "no_data_code": stress < 0,
-            "body_battery": numbers(_entry(battery_lists, "bodyBatteryStatType", "HIGHEST", "statsValue"), source),
+            "body_battery": numbers(
+                _entry(battery_lists, "bodyBatteryStatType", "HIGHEST", "statsValue"), source, most=100
+            ),
         }
     )
 

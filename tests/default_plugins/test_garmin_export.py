@@ -191,6 +191,32 @@ def test_the_di_connect_folder_itself_is_accepted(tmp_path):
         ("daily", [uds("01/02/2024", 5)], "record 0: 'calendarDate' is not a day like 2024-03-02 ('01/02/2024')"),
         ("sleep", [night("2024-01-01", 60, "x", 60)], "record 0: 'lightSleepSeconds' is not a number ('x')"),
         ("daily", [uds("2024-01-01", 5), 7], "record 1: expected a JSON object, found 7"),
+        ("daily", [uds("2024-01-01", 8000.5)], "record 0: 'totalSteps' is not a whole number (8000.5)"),
+        (
+            "daily",
+            [uds("2024-01-01", 10**15)],
+            "record 0: 'totalSteps' is more than 1.44e+06, which no body does (1000000000000000)",
+        ),
+        (
+            "daily",
+            [uds("2024-01-01", 5, rhr=5000)],
+            "record 0: 'restingHeartRate' is more than 300, which no body does (5000)",
+        ),
+        (
+            "daily",
+            [uds("2024-01-01", 5, stress=-2), uds("2024-01-02", 5, stress=-50)],
+            "record 1: 'allDayStress.aggregatorList[TOTAL].averageStressLevel' is negative and no no-data code (-1, -2) (-50)",
+        ),
+        (
+            "daily",
+            [uds("2024-01-01", 5, stress=500)],
+            "record 0: 'allDayStress.aggregatorList[TOTAL].averageStressLevel' is more than 100, which no body does (500)",
+        ),
+        (
+            "daily",
+            [uds("2024-01-01", 5, highest=180)],
+            "record 0: 'bodyBattery.bodyBatteryStatList[HIGHEST].statsValue' is more than 100, which no body does (180)",
+        ),
     ],
 )
 def test_bad_record_is_one_line_naming_file_and_record(tmp_path, kind, records, expected):
