@@ -151,18 +151,19 @@ def _files(folder: Path) -> dict[str, list[Path]]:
 
 
 def _sleep_minutes(files: list[Path], person_id: str, notes: list[str], advance) -> pd.Series:
-    """Minutes asleep per wake-up day, each asleep stretch counted once."""
+    """Minutes asleep per wake-up day, each asleep minute counted once: segments that overlap (a
+    session exported twice, segments of one session that cross) count their union."""
     segments = read_files(files, _session, advance)
     if segments is None:
         notes.append(f"{person_id}: sleep_minutes: no {SESSIONS}/{SLEEP_FILES}, left empty")
         return no_values()
-    asleep = segments[segments["asleep"]]
-    unique = asleep.drop_duplicates(["start", "end"])
-    minutes = ((unique["end"] - unique["start"]).dt.total_seconds() / 60).groupby(unique["day"]).sum()
-    left_out = {
-        "awake_segments": int((~segments["asleep"]).sum()),
-        "repeated_segments_counted_once": len(asleep) - len(unique),
-    }
+    asleep = segments[segments["asleep"]].sort_values(["day", "start"], kind="stable")
+    reached = asleep.groupby("day")["end"].cummax().groupby(asleep["day"]).shift()  # the day's earlier segments
+    start = pd.concat([asleep["start"], reached], axis=1).max(axis=1)  # what they have not covered yet
+    counted = (asleep["end"] - start).dt.total_seconds().clip(lower=0) / 60
+    minutes = counted.groupby(asleep["day"]).sum()
+    overlap = (asleep["end"] - asleep["start"]).dt.total_seconds().sum() / 60 - counted.sum()
+    left_out = {"awake_segments": int((~segments["asleep"]).sum()), "overlapping_minutes_counted_once": round(overlap)}
     notes.append(channel_note(person_id, "sleep_minutes", minutes, len(segments), files, SLEEP_FILES, **left_out))
     return minutes
 

@@ -93,6 +93,19 @@ def test_sleep_is_on_the_local_wake_up_day_and_repeated_segments_count_once(tmp_
     assert frame["sleep_minutes"].tolist() == [300]  # 5 h once, not 600
 
 
+def test_segments_of_a_session_that_cross_count_their_union(tmp_path):
+    night = session(
+        "2024-01-01T23:00:00Z",
+        "2024-01-02T07:00:00Z",
+        ("sleep.light", "2024-01-01T23:00:00Z", "2024-01-02T05:00:00Z"),
+        ("sleep.deep", "2024-01-02T01:00:00Z", "2024-01-02T07:00:00Z"),  # crosses the first by 4 h
+        ("sleep.rem", "2024-01-02T02:00:00Z", "2024-01-02T03:00:00Z"),  # inside both
+    )
+    result = read_google_fit(write_person(tmp_path / "p", sessions={"2024-01-01T23_00_00+00_00_SLEEP.json": night}))
+    assert result.frame["sleep_minutes"].tolist() == [480]  # 8 h once, not 13 h
+    assert any("overlapping minutes counted once: 300" in note for note in result.notes)
+
+
 def test_fit_marks_no_naps_so_a_nap_counts_toward_its_day(tmp_path):
     sessions = {
         "2024-01-01T23_00_00+00_00_SLEEP.json": session("2024-01-01T23:00:00Z", "2024-01-02T07:00:00Z"),
