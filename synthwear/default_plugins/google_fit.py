@@ -15,8 +15,8 @@ per person-day:
 - ``sleep_minutes``: the asleep segments of the sleep sessions (``sleep``, ``sleep.light``,
   ``sleep.deep``, ``sleep.rem``; not ``sleep.awake`` or out of bed), summed per wake-up day: the
   local day on which the session ended, with the UTC offset that Takeout writes in the file's name.
-  A session without segments counts from start to end. A segment repeated in several files (the
-  same start and end) counts once. Fit does not mark naps, so a nap counts toward its day; a
+  A session without segments counts from start to end. Segments that overlap (one repeated in
+  several files, or crossing segments of one session) count each minute once. Fit does not mark naps, so a nap counts toward its day; a
   person without session files gets an empty channel and a note.
 
 An empty cell is missing; a value that is there and is not a number, negative steps, a day not
