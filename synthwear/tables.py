@@ -50,6 +50,8 @@ def read_daily_table(
         raise SynthwearError(f"{path}: is a folder, not a CSV or Parquet file")
     if not path.is_file():
         raise SynthwearError(f"{path}: no such file")
+    if fmt == "csv":
+        refuse_nul_bytes(path)
     try:
         raw = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -73,6 +75,23 @@ def read_daily_table(
     )
 
 
+def refuse_nul_bytes(path: Path) -> None:
+    """A CSV holding a NUL byte (a damaged or padded file) is refused: pandas' parser ends a cell at
+    one, so '1\\x0000' would read as 1. Read in blocks, so a large file costs no memory. UTF-16 text
+    (its BOM first), where every other byte is NUL, is left to the reader's encoding error."""
+    line = 1
+    with path.open("rb") as handle:
+        if handle.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            return
+        handle.seek(0)
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            at = block.find(b"\x00")
+            if at >= 0:
+                line += block.count(b"\n", 0, at)
+                raise SynthwearError(f"{path}: line {line}: holds a NUL byte (a damaged file?)")
+            line += block.count(b"\n")
+
+
 def first_row(path: Path) -> list[str]:
     """A CSV's header as written (pandas renames a repeated column, so it is read apart)."""
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -86,6 +105,8 @@ def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise SynthwearError(f"{path}: no such file (the persons table)")
+    if not is_parquet(path):
+        refuse_nul_bytes(path)
     try:
         table = pd.read_parquet(path) if is_parquet(path) else pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:

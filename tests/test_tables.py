@@ -61,6 +61,7 @@ def test_reads_text_columns_of_pandas_3(tmp_path):
         (GOOD + "b,2021-01-01,sixty,400,1000\n", r"line 4: column 'resting_hr': 'sixty' is not a number"),
         (GOOD + "b,2021-01-01,60,400,-5\n", r"line 4: column 'steps': negative value -5"),
         ("person_id,date,resting_hr,sleep_minutes,steps\n", "no rows"),
+        (GOOD + "b,2021-01-01,60,400,1\x0000\n", r"line 4: holds a NUL byte"),  # pandas would read 1
     ],
 )
 def test_bad_input_is_one_line_naming_file_and_place(tmp_path, text, expected):

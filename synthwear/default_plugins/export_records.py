@@ -28,6 +28,7 @@ from synthwear.default_plugins.export_folders import person_folders, unread_expo
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import ImportResult
 from synthwear.progress import feedback
+from synthwear.tables import refuse_nul_bytes
 
 DAY = "%Y-%m-%d"  # every export here writes its calendar days this way
 FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would only flash
@@ -81,6 +82,7 @@ def json_list(file: Path, document: object, what: str = "a list of records") -> 
 def read_csv(file: Path, required: tuple[str, ...]) -> pd.DataFrame:
     """The file's rows as strings (empty cell = missing), with the ``required`` columns present."""
     try:  # header=None: a row longer than the header is an error, not silently made the index
+        refuse_nul_bytes(file)
         rows = pd.read_csv(file, header=None, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except OSError as error:
         raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None

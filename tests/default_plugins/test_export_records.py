@@ -26,6 +26,14 @@ def test_csv_naming_a_column_twice_is_a_one_line_error(tmp_path):
     assert read_csv(file, ("date",)).to_dict("records") == [{"date": "2024-01-01", "Steps": "5"}]
 
 
+def test_csv_holding_a_nul_byte_is_a_one_line_error_naming_its_line(tmp_path):
+    file = tmp_path / "trends.csv"
+    file.write_bytes(b"date,Steps\n2024-01-01,5\n2024-01-02,1\x0000\n")  # pandas would read 1
+    with pytest.raises(SynthwearError) as raised:
+        read_csv(file, ("date",))
+    assert str(raised.value) == f"{file}: line 3: holds a NUL byte (a damaged file?)"
+
+
 def test_a_day_with_more_sleep_than_minutes_is_left_empty_with_a_note():
     frame = pd.DataFrame(
         {
