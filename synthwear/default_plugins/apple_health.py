@@ -333,17 +333,22 @@ def _covered_before(moments: np.ndarray, blocks: tuple[np.ndarray, np.ndarray]) 
 
 def _day_pieces(records: pd.DataFrame) -> pd.DataFrame:
     """Each record cut at local midnights: its local day, piece [a, b) in UTC, and record row.
-    Midnights inside a record are read on its end's offset (a 25-hour DST day stays one day)."""
+    The record's last day is read on its end's offset (a 25-hour DST day stays one day). Clocks
+    change in the small hours, after midnight: the first midnight inside a record is on its start's
+    offset, later ones on its end's."""
     start, end = records["start"].to_numpy(), records["end"].to_numpy()
-    end_offset = records["end_offset"].to_numpy()
-    first = np.floor((start + records["start_offset"].to_numpy()) / DAY).astype(np.int64)
+    start_offset, end_offset = records["start_offset"].to_numpy(), records["end_offset"].to_numpy()
+    first = np.floor((start + start_offset) / DAY).astype(np.int64)
     last = np.maximum(first, np.ceil((end + end_offset) / DAY).astype(np.int64) - 1)
     count = last - first + 1
     row = np.repeat(np.arange(len(records)), count)
     day = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
-    midnight = day * DAY - end_offset[row]  # UTC instant the piece's local day begins
-    a = np.where(day == first[row], start[row], np.clip(midnight, start[row], end[row]))
-    b = np.where(day == last[row], end[row], np.clip(midnight + DAY, a, end[row]))
+
+    def midnight(local_day: np.ndarray) -> np.ndarray:  # the UTC instant a local day of the record begins
+        return local_day * DAY - np.where(local_day == first[row] + 1, start_offset[row], end_offset[row])
+
+    a = np.where(day == first[row], start[row], np.clip(midnight(day), start[row], end[row]))
+    b = np.where(day == last[row], end[row], np.clip(midnight(day + 1), a, end[row]))
     return pd.DataFrame({"row": row, "day": day, "a": a, "b": b})
 
 

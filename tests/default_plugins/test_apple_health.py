@@ -259,6 +259,17 @@ def test_daylight_saving_days(tmp_path):
     assert by_day(frame, "sleep_minutes") == {"2023-03-26": 420, "2023-10-29": 540}
 
 
+def test_a_record_across_midnight_and_a_clock_change_is_cut_at_the_midnight_before_it(tmp_path):
+    """Clocks change in the small hours: the midnight inside such a record is on its start's offset."""
+    write(
+        tmp_path / "p",
+        steps("2023-03-25 23:00:00 +0100", "2023-03-26 03:00:00 +0200", 1200),  # 3 real hours, 1 before midnight
+        steps("2023-10-28 23:00:00 +0200", "2023-10-29 03:00:00 +0100", 1500),  # 5 real hours, 1 before midnight
+    )
+    frame = read_apple_health(tmp_path / "p").frame
+    assert by_day(frame, "steps") == {"2023-03-25": 400, "2023-03-26": 800, "2023-10-28": 300, "2023-10-29": 1200}
+
+
 # --- where the export is -----------------------------------------------------------------------
 
 
