@@ -297,4 +297,6 @@ def without_impossible_sleep(frame: pd.DataFrame, notes: list[str]) -> pd.DataFr
             f"(overlapping sleep records?) left empty, the first {first['date'].date()} "
             f"({first['sleep_minutes']:,.0f} minutes)"
         )
-    return frame.assign(sleep_minutes=frame["sleep_minutes"].mask(impossible))
+    kept = frame.assign(sleep_minutes=frame["sleep_minutes"].mask(impossible))
+    values = kept.drop(columns=["person_id", "date"])
+    return kept[values.notna().any(axis=1)].reset_index(drop=True)  # a day with nothing left is no row

@@ -91,7 +91,7 @@ def _entry(lists: pd.Series, kind_key: str, kind: str, value_key: str) -> pd.Ser
 
 
 def _daily(records: list, source: Source) -> pd.DataFrame:
-    """The day summaries of one UDSFile; resting HR 0 and negative stress codes become NaN."""
+    """The day summaries of one UDSFile; resting HR 0 and the stress no-data codes become NaN."""
     stress_lists = field(records, source, "allDayStress", "aggregatorList", required=False)
     battery_lists = field(records, source, "bodyBattery", "bodyBatteryStatList", required=False)
     resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_RESTING_HR)

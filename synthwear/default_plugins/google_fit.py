@@ -16,8 +16,9 @@ per person-day:
   ``sleep.deep``, ``sleep.rem``; not ``sleep.awake`` or out of bed), summed per wake-up day: the
   local day on which the session ended, with the UTC offset that Takeout writes in the file's name.
   A session without segments counts from start to end. Segments that overlap (one repeated in
-  several files, or crossing segments of one session) count each minute once. Fit does not mark naps, so a nap counts toward its day; a
-  person without session files gets an empty channel and a note.
+  several files, or crossing segments of one session) count each minute once. Fit does not mark
+  naps, so a nap counts toward its day; a person without session files gets an empty channel and a
+  note.
 
 An empty cell is missing; a value that is there and is not a number, negative steps, a day not
 written ``2024-03-01``, or a segment that ends before it starts stops the import with one line
