@@ -35,7 +35,9 @@ FILES_FOR_A_BAR = 50  # fewer files read in well under a second: a bar would onl
 MINUTES_PER_DAY = 24 * 60  # no day holds more sleep than this
 # What no body does, far beyond any person's record: a value above it is a broken export, not data
 MOST_STEPS_PER_MINUTE = 1000  # about 17 steps a second; the fastest sprinters take about 5
-MOST_RESTING_HR = 300  # bpm
+MOST_HEART_RATE = 300  # bpm, any heart rate
+MOST_STEPS_PER_DAY = MOST_STEPS_PER_MINUTE * MINUTES_PER_DAY
+MOST_SCORE = 100  # the vendors' 0-100 scores (readiness, stress, Body Battery)
 EXAMPLE = pd.Timestamp(2024, 3, 2)  # the date error messages show, in the layout expected
 # the kinds pandas' infer_dtype gives values among which there is no true/false
 NO_FLAGS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
@@ -155,7 +157,7 @@ def numbers(
     if not negative:
         reject_first(parsed < 0, values, source, "is negative")
     if whole:
-        reject_first(parsed % 1 != 0, values, source, "is not a whole number")
+        reject_first(present & (parsed % 1 != 0), values, source, "is not a whole number")  # NaN % 1 is NaN
     reject_first(parsed > most, values, source, f"is more than {most:g}, which no body does")
     return pd.Series(parsed.to_numpy(), name=values.name)
 

@@ -24,7 +24,7 @@ import pandas as pd
 from synthwear.default_plugins.export_records import (
     DAY,
     MINUTES_PER_DAY,
-    MOST_RESTING_HR,
+    MOST_HEART_RATE,
     MOST_STEPS_PER_MINUTE,
     Source,
     days,
@@ -64,7 +64,7 @@ def _flags(values: pd.Series, source: Source) -> pd.Series:
 def _resting_hr(records: list, source: Source) -> pd.Series:
     """Daily resting heart rate; Fitbit writes 0 when it has no estimate, which means missing."""
     day = _times(records, source, "dateTime", TIMESTAMP).dt.normalize()
-    bpm = _numbers(records, source, "value", "value", most=MOST_RESTING_HR)
+    bpm = _numbers(records, source, "value", "value", most=MOST_HEART_RATE)
     bpm = bpm.mask(bpm == 0)
     reject_conflicting_repeats(day, bpm, source, "day")
     return bpm.groupby(day).first()  # a repeated day keeps its estimate

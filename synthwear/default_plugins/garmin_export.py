@@ -38,9 +38,9 @@ import pandas as pd
 from rich.progress import Progress
 
 from synthwear.default_plugins.export_records import (
-    MINUTES_PER_DAY,
-    MOST_RESTING_HR,
-    MOST_STEPS_PER_MINUTE,
+    MOST_HEART_RATE,
+    MOST_SCORE,
+    MOST_STEPS_PER_DAY,
     Source,
     channel_note,
     days,
@@ -94,9 +94,9 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
     """The day summaries of one UDSFile; resting HR 0 and the stress no-data codes become NaN."""
     stress_lists = field(records, source, "allDayStress", "aggregatorList", required=False)
     battery_lists = field(records, source, "bodyBattery", "bodyBatteryStatList", required=False)
-    resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_RESTING_HR)
+    resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_HEART_RATE)
     written = _entry(stress_lists, "type", "TOTAL", "averageStressLevel")
-    stress = numbers(written, source, negative=True, most=100)
+    stress = numbers(written, source, negative=True, most=MOST_SCORE)
     reject_first(
         stress.lt(0) & ~stress.isin(NO_DATA_CODES), written, source, "is negative and no no-data code (-1, -2)"
     )
@@ -108,12 +108,12 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
                 field(records, source, "totalSteps", required=False),
                 source,
                 whole=True,
-                most=MOST_STEPS_PER_MINUTE * MINUTES_PER_DAY,
+                most=MOST_STEPS_PER_DAY,
             ),
             "stress": stress.mask(stress < 0),
             "no_data_code": stress < 0,
             "body_battery": numbers(
-                _entry(battery_lists, "bodyBatteryStatType", "HIGHEST", "statsValue"), source, most=100
+                _entry(battery_lists, "bodyBatteryStatType", "HIGHEST", "statsValue"), source, most=MOST_SCORE
             ),
         }
     )

@@ -36,6 +36,8 @@ import pandas as pd
 from rich.progress import Progress
 
 from synthwear.default_plugins.export_records import (
+    MOST_HEART_RATE,
+    MOST_STEPS_PER_DAY,
     Source,
     channel_note,
     csv_source,
@@ -76,7 +78,7 @@ def _summary(file: Path) -> pd.DataFrame:
     frame = pd.DataFrame({"day": days(table["Date"], source)})
     for channel, column in COLUMNS.items():
         if column in table.columns:
-            values = numbers(table[column], source)
+            values = numbers(table[column], source, most=MOST_STEPS_PER_DAY if channel == "steps" else MOST_HEART_RATE)
             frame[channel] = values if channel == "steps" else values.mask(values == 0)
     return frame
 

@@ -39,6 +39,9 @@ import pandas as pd
 from rich.progress import Progress
 
 from synthwear.default_plugins.export_records import (
+    MOST_HEART_RATE,
+    MOST_SCORE,
+    MOST_STEPS_PER_DAY,
     Source,
     channel_note,
     csv_source,
@@ -52,6 +55,7 @@ from synthwear.default_plugins.export_records import (
     read_csv,
     read_files,
     read_json,
+    reject_first,
     repeated_days,
 )
 from synthwear.errors import SynthwearError
@@ -66,6 +70,13 @@ COLUMNS = {  # channel -> trends CSV column; the order is the order of the outpu
     "steps": "Steps",
     "readiness": "Readiness Score",
     "temperature_deviation": "Temperature Deviation (°C)",
+}
+MOST_TEMPERATURE_DEVIATION = 10  # °C from one's own baseline, either way: no living body is further off
+RULES = {  # channel -> how its numbers are checked (``numbers``): what no body does is refused
+    "resting_hr": {"most": MOST_HEART_RATE},
+    "steps": {"whole": True, "most": MOST_STEPS_PER_DAY},
+    "readiness": {"most": MOST_SCORE},
+    "temperature_deviation": {"negative": True, "most": MOST_TEMPERATURE_DEVIATION},
 }
 ENDPOINTS = {  # channel -> the API endpoint whose documents give it
     "resting_hr": "sleep",
@@ -85,6 +96,15 @@ def _documents(file: Path) -> tuple[list, Source]:
     return document["data"], Source(file)
 
 
+def checked(values: pd.Series, source: Source, channel: str) -> pd.Series:
+    """A channel's numbers, checked by its ``RULES`` (a temperature deviation both ways)."""
+    parsed = numbers(values, source, **RULES.get(channel, {}))
+    if channel == "temperature_deviation":
+        limit = -MOST_TEMPERATURE_DEVIATION
+        reject_first(parsed < limit, values, source, f"is less than {limit}, which no body does")
+    return parsed
+
+
 def _sleep(records: list, source: Source) -> pd.DataFrame:
     """One row per sleep period: its day, whether it is a main sleep, minutes asleep, lowest HR."""
     kinds = field(records, source, "type", required=False)  # null: not a main sleep
@@ -94,7 +114,7 @@ def _sleep(records: list, source: Source) -> pd.DataFrame:
             "day": days(field(records, source, "day"), source),
             "main": kinds.eq(MAIN_SLEEP).to_numpy(),
             "sleep_minutes": numbers(field(records, source, "total_sleep_duration", required=False), source) / 60,
-            "resting_hr": numbers(field(records, source, "lowest_heart_rate", required=False), source),
+            "resting_hr": checked(field(records, source, "lowest_heart_rate", required=False), source, "resting_hr"),
         }
     )
 
@@ -104,7 +124,7 @@ def _activity(records: list, source: Source) -> pd.DataFrame:
         {
             "id": field(records, source, "id"),
             "day": days(field(records, source, "day"), source),
-            "steps": numbers(field(records, source, "steps", required=False), source),
+            "steps": checked(field(records, source, "steps", required=False), source, "steps"),
         }
     )
 
@@ -115,8 +135,8 @@ def _readiness(records: list, source: Source) -> pd.DataFrame:
         {
             "id": field(records, source, "id"),
             "day": days(field(records, source, "day"), source),
-            "readiness": numbers(field(records, source, "score", required=False), source),
-            "temperature_deviation": numbers(deviation, source, negative=True),
+            "readiness": checked(field(records, source, "score", required=False), source, "readiness"),
+            "temperature_deviation": checked(deviation, source, "temperature_deviation"),
         }
     )
 
@@ -134,7 +154,7 @@ def _trends(file: Path) -> pd.DataFrame:
     frame = pd.DataFrame({"day": days(table["date"], source)})
     for channel, column in COLUMNS.items():
         if column in table.columns:
-            frame[channel] = numbers(table[column], source, negative=channel == "temperature_deviation")
+            frame[channel] = checked(table[column], source, channel)
     if "sleep_minutes" in frame:
         frame["sleep_minutes"] = frame["sleep_minutes"] / 60  # the column is in seconds
     return frame

@@ -149,10 +149,11 @@ def test_no_data_codes_and_zero_resting_hr_are_missing_not_zero(tmp_path):
         uds("2024-01-01", 0, rhr=0, stress=-1),
         uds("2024-01-02", 4000, rhr=58, stress=-2, highest=77),
         uds("2024-01-03", 3000, stress=0),
+        uds("2024-01-04", None, rhr=60),  # no step count that day: missing, whole numbers or not
     ]
     write_person(tmp_path / "p", daily={"UDSFile_a.json": records})
     frame = read_garmin_export(tmp_path / "p").frame
-    assert frame["steps"].tolist() == [0, 4000, 3000]  # a real 0 steps stays 0
+    assert frame["steps"].tolist()[:3] == [0, 4000, 3000] and np.isnan(frame["steps"].iloc[3])  # a real 0 stays 0
     assert np.isnan(frame["resting_hr"].iloc[0]) and frame["resting_hr"].iloc[1] == 58
     assert np.isnan(frame["stress"].iloc[0]) and np.isnan(frame["stress"].iloc[1]) and frame["stress"].iloc[2] == 0
     assert frame["body_battery"].iloc[1] == 77  # HIGHEST, not the LOWEST listed first

@@ -145,6 +145,10 @@ def test_several_persons(tmp_path):
     [
         (f"{HEADER}\n2024-01-01,1,,,,-3\n", "line 2: 'Step count' is negative ('-3')"),
         (
+            f"{HEADER}\n2024-01-01,1,7000,,,3\n",
+            "line 2: 'Average heart rate (bpm)' is more than 300, which no body does ('7000')",
+        ),
+        (
             f"{HEADER}\n2024-01-01,1,,,,5\n2024-01-02,1,fast,,,5\n",
             "line 3: 'Average heart rate (bpm)' is not a number ('fast')",
         ),

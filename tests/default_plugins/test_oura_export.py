@@ -207,6 +207,11 @@ def test_bad_input_is_one_line_naming_file_and_record(tmp_path, name, content, e
         ),
         ("Steps\n100\n", "no 'date' column"),
         (f"{HEADER}\n2024-01-01,1,2,3,4,5,6,7,8\n", "not valid CSV (Error tokenizing data."),
+        (f"{HEADER}\n2024-01-01,27000,50,55,100,999,0.1\n", "line 2: 'Readiness Score' is more than 100"),
+        (f"{HEADER}\n2024-01-01,27000,50,55,100,80,1e300\n", "line 2: 'Temperature Deviation (°C)' is more than 10"),
+        (f"{HEADER}\n2024-01-01,27000,50,55,100,80,-50\n", "line 2: 'Temperature Deviation (°C)' is less than -10"),
+        (f"{HEADER}\n2024-01-01,27000,500,55,100,80,0.1\n", "line 2: 'Lowest Resting Heart Rate' is more than 300"),
+        (f"{HEADER}\n2024-01-01,27000,50,55,100.5,80,0.1\n", "line 2: 'Steps' is not a whole number"),
     ],
 )
 def test_bad_csv_is_one_line_naming_file_and_line(tmp_path, text, expected):
