@@ -81,6 +81,14 @@ def _sleep_minutes(records: list, source: Source) -> pd.Series:
         }
     )
     reject_conflicting_repeats(logs["log"], logs["minutes"].rename("minutesAsleep"), source, "sleep log")
+    first_day = logs.groupby("log")["day"].transform("first")
+    if (moved := logs["day"] != first_day).any():  # one log on two nights: keeping either is a guess
+        at = int(moved.to_numpy().argmax())
+        raise source.error(
+            at,
+            f"'dateOfSleep' is {logs['day'].iloc[at]:%Y-%m-%d} for a sleep log an earlier record dates "
+            f"{first_day.iloc[at]:%Y-%m-%d}; repeated records must agree",
+        )
     nights = logs[logs["main"]].drop_duplicates("log")
     return nights.groupby("day")["minutes"].sum()
 

@@ -277,6 +277,12 @@ def test_missing_sleep_json_is_a_note_and_an_empty_column(tmp_path):
             [sleep_log(1, "2020-01-01", 400), sleep_log(2, "2020-01-02", 380), sleep_log(1, "2020-01-01", 410)],
             "record 2: 'minutesAsleep' is 410 for a sleep log an earlier record gives as 400; repeated records must agree",
         ),
+        (
+            "sleep.json",
+            [sleep_log(1, "2020-01-01", 400), sleep_log(2, "2020-01-02", 380), sleep_log(1, "2020-01-05", 400)],
+            "record 2: 'dateOfSleep' is 2020-01-05 for a sleep log an earlier record dates 2020-01-01; "
+            "repeated records must agree",
+        ),
     ],
 )
 def test_malformed_record_names_file_and_record_in_one_line(tmp_path, name, content, expected):
