@@ -105,12 +105,20 @@ def checked(values: pd.Series, source: Source, channel: str) -> pd.Series:
     return parsed
 
 
+def _ids(records: list, source: Source) -> pd.Series:
+    """Each document's ``id``, by which repeats count once: text, as Oura writes it (an object or a
+    number would be compared as whatever Python makes of it)."""
+    ids = field(records, source, "id")
+    reject_first(~ids.map(lambda value: isinstance(value, str)).astype(bool), ids, source, "is not text")
+    return ids
+
+
 def _sleep(records: list, source: Source) -> pd.DataFrame:
     """One row per sleep period: its day, whether it is a main sleep, minutes asleep, lowest HR."""
     kinds = field(records, source, "type", required=False)  # null: not a main sleep
     return pd.DataFrame(
         {
-            "id": field(records, source, "id"),
+            "id": _ids(records, source),
             "day": days(field(records, source, "day"), source),
             "main": kinds.eq(MAIN_SLEEP).to_numpy(),
             "sleep_minutes": numbers(field(records, source, "total_sleep_duration", required=False), source) / 60,
@@ -122,7 +130,7 @@ def _sleep(records: list, source: Source) -> pd.DataFrame:
 def _activity(records: list, source: Source) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "id": field(records, source, "id"),
+            "id": _ids(records, source),
             "day": days(field(records, source, "day"), source),
             "steps": checked(field(records, source, "steps", required=False), source, "steps"),
         }
@@ -133,7 +141,7 @@ def _readiness(records: list, source: Source) -> pd.DataFrame:
     deviation = field(records, source, "temperature_deviation", required=False)
     return pd.DataFrame(
         {
-            "id": field(records, source, "id"),
+            "id": _ids(records, source),
             "day": days(field(records, source, "day"), source),
             "readiness": checked(field(records, source, "score", required=False), source, "readiness"),
             "temperature_deviation": checked(deviation, source, "temperature_deviation"),

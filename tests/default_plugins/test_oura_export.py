@@ -182,6 +182,11 @@ def test_several_persons(tmp_path):
             {"data": [{"id": "a", "day": "2024-01-01", "steps": -5}]},
             "record 0: 'steps' is negative (-5)",
         ),
+        (
+            "daily_activity.json",
+            {"data": [{"id": "a", "day": "2024-01-01", "steps": 5}, {"id": {"x": 1}, "day": "2024-01-02", "steps": 6}]},
+            "record 1: 'id' is not text ({'x': 1})",
+        ),
         ("daily_activity.json", [{"id": "a"}], 'expected an Oura API response {"data": [...]}, found a JSON list'),
         (
             "daily_activity.json",
