@@ -111,8 +111,10 @@ def _offset(file: Path) -> pd.Timedelta:
     offset = match["offset"]
     if offset == "Z":
         return pd.Timedelta(0)
-    sign = -1 if offset[0] == "-" else 1
-    return sign * pd.Timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+    sign, hours, minutes = -1 if offset[0] == "-" else 1, int(offset[1:3]), int(offset[4:6])
+    if hours > 14 or minutes > 59:  # the world's clocks run from UTC-12 to UTC+14
+        raise SynthwearError(f"{file}: the UTC offset {offset} in the name is no clock's (at most 14_00)")
+    return sign * pd.Timedelta(hours=hours, minutes=minutes)
 
 
 def _session(file: Path) -> pd.DataFrame:

@@ -211,6 +211,11 @@ def test_a_per_day_file_named_for_no_usable_day_is_a_one_line_error(tmp_path, da
             "session 0: no 'endTime' field",
         ),
         ("night_SLEEP.json", session("2024-01-01T23:00:00Z", "2024-01-02T07:00:00Z"), "name is not <local start time"),
+        (
+            "2024-01-01T23_00_00+25_00_SLEEP.json",
+            session("2024-01-01T23:00:00Z", "2024-01-02T07:00:00Z"),
+            "the UTC offset +25_00 in the name is no clock's (at most 14_00)",
+        ),
     ],
 )
 def test_bad_session_is_one_line_naming_file_and_segment(tmp_path, name, content, expected):
