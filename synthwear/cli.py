@@ -417,6 +417,12 @@ def continue_from_file(
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
     days = days or given + model.window_days
+    outside = {
+        channel: int(((history[channel] < low) | (history[channel] > high)).sum())
+        for channel, (low, high) in zip(model.channels, model.ranges)
+    }
+    if any(outside.values()):  # the model reads them as its nearest bin, as training read the data
+        console.print(f"[yellow]note:[/] {prime}: values outside the model's ranges are read as its edges: {outside}")
     temperatures = requested_temperatures(synth.recipe.sampling, model.channels, temperature)[0]
     check_request(history["person_id"].nunique(), days, len(model.channels), temperatures, output)
     persons = None

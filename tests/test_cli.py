@@ -522,6 +522,7 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
 
     result = primed(tmp_path / "continued.csv", "--days", "15")
     assert result.exit_code == 0, result.output
+    assert "outside the model's ranges" not in result.output
     continued = pd.read_csv(tmp_path / "continued.csv")
     assert continued.groupby("person_id").size().eq(15).all() and continued["person_id"].nunique() == 3
     given = continued.groupby("person_id").head(6).reset_index(drop=True)
@@ -538,6 +539,12 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     result = primed(tmp_path / "history.csv", "--days", "9", "--overwrite")  # the history as its own output
     assert result.exit_code == 1 and "history.csv, which this command reads" in result.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), history.reset_index(drop=True))
+    history.assign(steps=99_999).to_csv(tmp_path / "far.csv", index=False)  # beyond the recipe's 40,000
+    result = CliRunner().invoke(
+        cli, ["sample", str(tiny_run / "model"), "--prime", str(tmp_path / "far.csv"), "-o", str(tmp_path / "f.csv")]
+    )
+    assert result.exit_code == 0 and "values outside the model's ranges are read as its edges" in result.output
+    assert "'steps': 18" in result.output  # 3 persons x 6 days
     history.assign(sleep_minutes=np.nan).to_csv(tmp_path / "history.csv", index=False)  # a channel never worn
     result = primed(tmp_path / "no_sleep.csv", "--days", "9")
     assert result.exit_code == 0, result.output
