@@ -65,13 +65,18 @@ def read_json(file: Path) -> object:
     """The file's JSON document; an unreadable or unparsable file is a one-line error."""
     try:
         with file.open("rb") as handle:
-            return json.load(handle)
+            return json.load(handle, parse_constant=not_json)
     except OSError as error:
         raise SynthwearError(f"{file}: cannot read ({error.strerror})") from None
     except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
         raise SynthwearError(f"{file}: not valid JSON ({error})") from None
     except RecursionError:  # the parser recurses once per level of nesting
         raise SynthwearError(f"{file}: not an export's JSON (nested too deeply to read)") from None
+
+
+def not_json(token: str) -> None:
+    """Python's json reads NaN and Infinity, which JSON does not have: a NaN would pass as missing."""
+    raise ValueError(f"{token} is not JSON")
 
 
 def json_list(file: Path, document: object, what: str = "a list of records") -> list:

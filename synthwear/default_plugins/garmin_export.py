@@ -77,9 +77,12 @@ CHANNELS = {  # channel -> the kind of file it comes from; the order is the outp
 STAGES = ("deepSleepSeconds", "lightSleepSeconds", "remSleepSeconds")  # asleep; awakeSleepSeconds is not
 
 
-def _entry(lists: pd.Series, kind_key: str, kind: str, value_key: str) -> pd.Series:
+def _entry(lists: pd.Series, source: Source, kind_key: str, kind: str, value_key: str) -> pd.Series:
     """Per record, ``value_key`` of the list entry whose ``kind_key`` is ``kind`` (Garmin lists
-    stress per TOTAL/AWAKE/ASLEEP and Body Battery per HIGHEST/LOWEST/...); None where there is none."""
+    stress per TOTAL/AWAKE/ASLEEP and Body Battery per HIGHEST/LOWEST/...); None where there is none.
+    A list that is something else is malformed, not "no entry"."""
+    listed = lists.map(lambda entries: isinstance(entries, list) or entries is None or entries != entries).astype(bool)
+    reject_first(~listed, lists, source, "is not a list")
 
     def pick(entries: object) -> object:
         for entry in entries if isinstance(entries, list) else []:
@@ -95,7 +98,7 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
     stress_lists = field(records, source, "allDayStress", "aggregatorList", required=False)
     battery_lists = field(records, source, "bodyBattery", "bodyBatteryStatList", required=False)
     resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_HEART_RATE)
-    written = _entry(stress_lists, "type", "TOTAL", "averageStressLevel")
+    written = _entry(stress_lists, source, "type", "TOTAL", "averageStressLevel")
     stress = numbers(written, source, negative=True, most=MOST_SCORE)
     reject_first(
         stress.lt(0) & ~stress.isin(NO_DATA_CODES), written, source, "is negative and no no-data code (-1, -2)"
@@ -113,7 +116,7 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
             "stress": stress.mask(stress < 0),
             "no_data_code": stress < 0,
             "body_battery": numbers(
-                _entry(battery_lists, "bodyBatteryStatType", "HIGHEST", "statsValue"), source, most=MOST_SCORE
+                _entry(battery_lists, source, "bodyBatteryStatType", "HIGHEST", "statsValue"), source, most=MOST_SCORE
             ),
         }
     )
@@ -136,7 +139,7 @@ def _health(records: list, source: Source) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "day": days(field(records, source, "calendarDate"), source),
-            "hrv": numbers(_entry(metrics, "type", "HRV", "value"), source),
+            "hrv": numbers(_entry(metrics, source, "type", "HRV", "value"), source),
         }
     )
 

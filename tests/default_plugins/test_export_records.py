@@ -51,3 +51,13 @@ def test_a_day_with_more_sleep_than_minutes_is_left_empty_with_a_note():
         "person-1: sleep_minutes: 2 day(s) with more than 1,440 minutes asleep (overlapping sleep records?) "
         "left empty, the first 2024-01-01 (1,700 minutes)"
     ]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_json_constants_json_does_not_have_are_refused(tmp_path, token):
+    """Python reads them; a NaN in a required field would pass as missing."""
+    file = tmp_path / "resting_heart_rate.json"
+    file.write_text(f'[{{"value": {{"value": {token}}}}}]')
+    with pytest.raises(SynthwearError) as raised:
+        read_json(file)
+    assert str(raised.value) == f"{file}: not valid JSON ({token} is not JSON)"

@@ -195,6 +195,11 @@ def test_the_di_connect_folder_itself_is_accepted(tmp_path):
         ("daily", [uds("2024-01-01", 8000.5)], "record 0: 'totalSteps' is not a whole number (8000.5)"),
         (
             "daily",
+            [uds("2024-01-01", 5), {**uds("2024-01-02", 5), "allDayStress": {"aggregatorList": {"type": "TOTAL"}}}],
+            "record 1: 'allDayStress.aggregatorList' is not a list ({'type': 'TOTAL'})",
+        ),
+        (
+            "daily",
             [uds("2024-01-01", 10**15)],
             "record 0: 'totalSteps' is more than 1.44e+06, which no body does (1000000000000000)",
         ),
