@@ -58,7 +58,13 @@ from xml.parsers import expat
 import numpy as np
 import pandas as pd
 
-from synthwear.default_plugins.export_records import import_persons, no_values, person_rows
+from synthwear.default_plugins.export_records import (
+    MOST_HEART_RATE,
+    MOST_STEPS_PER_MINUTE,
+    import_persons,
+    no_values,
+    person_rows,
+)
 from synthwear.errors import SynthwearError, one_line
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import ImportResult
@@ -155,6 +161,7 @@ class ExportReader:
         value = self._sleep_value(attrs) if unit is None else self._number(attrs)
         if value is None:
             return
+        self._refuse_what_no_body_does(channel, value, (end - start) / 60, attrs)
         samples = self.samples[channel]
         samples.start.append(start)
         samples.end.append(end)
@@ -188,6 +195,19 @@ class ExportReader:
         if not np.isfinite(value) or value < 0:
             raise self.error(f"'value' is not a finite number >= 0 ({_shown(attrs['value'])})")
         return value
+
+    def _refuse_what_no_body_does(self, channel: str, value: float, minutes: float, attrs: dict[str, str]) -> None:
+        """The bounds the other importers have: a resting HR above 300 bpm, more than 1,000 steps a
+        minute over the record's time (an instant counts as a minute)."""
+        if channel == "resting_hr" and value > MOST_HEART_RATE:
+            raise self.error(
+                f"'value' is more than {MOST_HEART_RATE} bpm, which no body does ({_shown(attrs['value'])})"
+            )
+        if channel == "steps" and value > MOST_STEPS_PER_MINUTE * max(minutes, 1.0):
+            raise self.error(
+                f"'value' is more than {MOST_STEPS_PER_MINUTE:,} steps a minute over the record's time, which no "
+                f"body does ({_shown(attrs['value'])})"
+            )
 
     def _sleep_value(self, attrs: dict[str, str]) -> float | None:
         """1 for an asleep record; None (counted, not kept) for in bed or awake."""

@@ -418,6 +418,19 @@ GOOD = steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5)
             for value in ("-3997", "inf", "nan")
         ),
         (
+            steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 10_001),  # 10 minutes
+            "line 5: 'value' is more than 1,000 steps a minute over the record's time, which no body does ('10001')",
+        ),
+        (
+            record(
+                "HKQuantityTypeIdentifierRestingHeartRate",
+                "2023-06-01 08:00:00 +0000",
+                "2023-06-01 08:00:00 +0000",
+                57e6,
+            ),
+            "line 5: 'value' is more than 300 bpm, which no body does ('57000000.0')",
+        ),
+        (
             record(STEPS, "2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5, unit="km"),
             f"line 5: 'unit' is 'km', expected 'count' for {STEPS}",
         ),
