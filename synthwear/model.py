@@ -541,6 +541,8 @@ def read_model_json(folder: Path) -> dict[str, Any]:
     try:
         meta = json.loads((folder / "model.json").read_text())
     except FileNotFoundError:
+        if not Path(folder).exists():
+            raise SynthwearError(f"{folder}: does not exist (give a model folder, such as runs/fitbit/model)") from None
         raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
     except json.JSONDecodeError as err:
         raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None

@@ -48,6 +48,8 @@ def test_weights_file_is_not_executed(model, tmp_path):
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(SynthwearError, match="no model.json"):
         SynthesisModel.load(tmp_path, default_registry())
+    with pytest.raises(SynthwearError, match="missing: does not exist"):
+        SynthesisModel.load(tmp_path / "missing", default_registry())
 
 
 @pytest.mark.parametrize(
