@@ -18,6 +18,7 @@ import reprlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -194,8 +195,13 @@ def days(values: pd.Series, source: Source, layout: str = DAY) -> pd.Series:
     """Calendar days written ``2024-03-02``, or times in another exact ``layout`` (Fitbit's
     ``2024-03-02 00:00:00``); another layout, a time of day where none belongs or a time zone is an error."""
     parsed = pd.to_datetime(values, format=layout, errors="coerce")
-    kind = "day" if layout == DAY else "time"
-    reject_first(parsed.isna(), values, source, f"is not a {kind} like {EXAMPLE:{layout}}")
+    if (bad := parsed.isna()).any():
+        try:  # the layout is right, the year is not one a table holds (1600-01-01)
+            datetime.strptime(values[bad].iloc[0], layout)
+            problem = "is outside 1677-09-22..2262-04-11, the dates a table can hold"
+        except (TypeError, ValueError):
+            problem = f"is not a {'day' if layout == DAY else 'time'} like {EXAMPLE:{layout}}"
+        reject_first(bad, values, source, problem)
     return parsed
 
 

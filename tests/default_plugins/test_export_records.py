@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthwear.default_plugins.export_records import read_csv, read_json, without_impossible_sleep
+from synthwear.default_plugins.export_records import Source, days, read_csv, read_json, without_impossible_sleep
 from synthwear.errors import SynthwearError
 
 
@@ -61,3 +61,17 @@ def test_json_constants_json_does_not_have_are_refused(tmp_path, token):
     with pytest.raises(SynthwearError) as raised:
         read_json(file)
     assert str(raised.value) == f"{file}: not valid JSON ({token} is not JSON)"
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("1600-01-01", "is outside 1677-09-22..2262-04-11, the dates a table can hold"),  # the layout is right
+        ("01/02/2024", "is not a day like 2024-03-02"),
+    ],
+)
+def test_a_day_says_whether_its_layout_or_its_year_is_wrong(tmp_path, written, problem):
+    values = pd.Series(["2024-01-01", written], name="day")
+    with pytest.raises(SynthwearError) as raised:
+        days(values, Source(tmp_path / "a.json"))
+    assert str(raised.value) == f"{tmp_path / 'a.json'}: record 1: 'day' {problem} ('{written}')"
