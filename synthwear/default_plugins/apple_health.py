@@ -478,13 +478,13 @@ def _channels(reader: ExportReader, person_id: str, notes: list[str]) -> dict[st
     return channels
 
 
-def _dated(per_day: pd.Series, person_id: str) -> pd.Series:
+def _dated(per_day: pd.Series, person_id: str, channel: str) -> pd.Series:
     """A channel indexed by day number (days since 1970-01-01) indexed by date instead."""
     try:
         return per_day.set_axis(pd.to_datetime(per_day.index.to_numpy(dtype=np.int64), unit="D"))
     except pd.errors.OutOfBoundsDatetime:
         raise SynthwearError(
-            f"{person_id}: {per_day.name or 'a channel'} has records dated outside 1677-09-22..2262-04-11, the dates a table can hold"
+            f"{person_id}: {channel} has records dated outside 1677-09-22..2262-04-11, the dates a table can hold"
         ) from None
 
 
@@ -512,9 +512,7 @@ def _read_person(files: dict[str, list[Path]], person_id: str, notes: list[str],
     others when the export has their records."""
     reader = _read_export(files["export"][0], person_id)
     advance()
-    channels = {
-        name: _dated(per_day.rename(name), person_id) for name, per_day in _channels(reader, person_id, notes).items()
-    }
+    channels = {name: _dated(per_day, person_id, name) for name, per_day in _channels(reader, person_id, notes).items()}
     present = [*CORE, *(name for name in EXTRA if name in channels)]
     rows = person_rows({name: channels.get(name, no_values()) for name in present}, person_id)
     return _without_export_day(rows, reader, person_id, notes)
