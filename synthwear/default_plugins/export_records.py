@@ -150,18 +150,18 @@ def reject_first(bad: pd.Series, values: pd.Series, source: Source, problem: str
 
 
 def numbers(
-    values: pd.Series, source: Source, *, negative: bool = False, whole: bool = False, most: float = np.inf
+    values: pd.Series, source: Source, *, least: float = 0.0, whole: bool = False, most: float = np.inf
 ) -> pd.Series:
-    """Numbers as float64, absent ones NaN; text, true/false, infinity or (unless allowed) a
-    negative value is an error, since no device writes one for a count or a duration, and so is a
+    """Numbers as float64, absent ones NaN; text, true/false, infinity or a value below ``least`` is
+    an error (by default a negative one: no device writes one for a count or a duration), and so is a
     fraction where ``whole`` numbers are counted (steps, minutes) and a value above ``most``, what no
     body does (1e308 steps in a minute, which a day's sum turns into infinity)."""
     present = values.notna()
     parsed = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
     flags = values.map(lambda value: isinstance(value, bool)).astype(bool) if _may_hold_flags(values) else False
     reject_first(present & (flags | ~np.isfinite(parsed)), values, source, "is not a number")
-    if not negative:
-        reject_first(parsed < 0, values, source, "is negative")
+    below = "is negative" if least == 0 else f"is less than {least:g}, which no body does"
+    reject_first(parsed < least, values, source, below)
     if whole:
         reject_first(present & (parsed % 1 != 0), values, source, "is not a whole number")  # NaN % 1 is NaN
     reject_first(parsed > most, values, source, f"is more than {most:g}, which no body does")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from synthwear.default_plugins.export_records import (
@@ -44,9 +45,9 @@ from synthwear.interfaces import ImportResult
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"  # the export's "dateTime" (steps per minute, resting HR per day)
 
 
-def _numbers(records: list, source: Source, *keys: str, **rules: bool) -> pd.Series:
+def _numbers(records: list, source: Source, *keys: str, **rules: float) -> pd.Series:
     """A field every record has, as numbers (the export writes steps as strings); ``rules`` as
-    :func:`numbers` takes them (negative values refused unless ``negative``, fractions where ``whole``)."""
+    :func:`numbers` takes them (values below ``least``, default 0, refused; fractions where ``whole``)."""
     return numbers(field(records, source, *keys), source, **rules)
 
 
@@ -74,7 +75,7 @@ def _sleep_minutes(records: list, source: Source) -> pd.Series:
     """Minutes asleep in main sleeps per night; naps are not the night's sleep, repeats count once."""
     logs = pd.DataFrame(
         {
-            "log": _numbers(records, source, "logId", negative=True),  # an id, not a count
+            "log": _numbers(records, source, "logId", least=-np.inf),  # an id, not a count
             "day": _times(records, source, "dateOfSleep", DAY),
             "minutes": _numbers(records, source, "minutesAsleep", whole=True, most=MINUTES_PER_DAY),
             "main": _flags(field(records, source, "mainSleep"), source),

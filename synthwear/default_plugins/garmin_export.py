@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
@@ -99,7 +100,7 @@ def _daily(records: list, source: Source) -> pd.DataFrame:
     battery_lists = field(records, source, "bodyBattery", "bodyBatteryStatList", required=False)
     resting = numbers(field(records, source, "restingHeartRate", required=False), source, most=MOST_HEART_RATE)
     written = _entry(stress_lists, source, "type", "TOTAL", "averageStressLevel")
-    stress = numbers(written, source, negative=True, most=MOST_SCORE)
+    stress = numbers(written, source, least=-np.inf, most=MOST_SCORE)  # negatives: the codes, checked next
     reject_first(
         stress.lt(0) & ~stress.isin(NO_DATA_CODES), written, source, "is negative and no no-data code (-1, -2)"
     )

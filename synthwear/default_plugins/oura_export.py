@@ -76,7 +76,7 @@ RULES = {  # channel -> how its numbers are checked (``numbers``): what no body 
     "resting_hr": {"most": MOST_HEART_RATE},
     "steps": {"whole": True, "most": MOST_STEPS_PER_DAY},
     "readiness": {"most": MOST_SCORE},
-    "temperature_deviation": {"negative": True, "most": MOST_TEMPERATURE_DEVIATION},
+    "temperature_deviation": {"least": -MOST_TEMPERATURE_DEVIATION, "most": MOST_TEMPERATURE_DEVIATION},
 }
 ENDPOINTS = {  # channel -> the API endpoint whose documents give it
     "resting_hr": "sleep",
@@ -97,12 +97,8 @@ def _documents(file: Path) -> tuple[list, Source]:
 
 
 def checked(values: pd.Series, source: Source, channel: str) -> pd.Series:
-    """A channel's numbers, checked by its ``RULES`` (a temperature deviation both ways)."""
-    parsed = numbers(values, source, **RULES.get(channel, {}))
-    if channel == "temperature_deviation":
-        limit = -MOST_TEMPERATURE_DEVIATION
-        reject_first(parsed < limit, values, source, f"is less than {limit}, which no body does")
-    return parsed
+    """A channel's numbers, checked by its ``RULES``."""
+    return numbers(values, source, **RULES.get(channel, {}))
 
 
 def _ids(records: list, source: Source) -> pd.Series:
