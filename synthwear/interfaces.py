@@ -49,9 +49,11 @@ class GeneratorSpec:
 
     vocab_sizes: tuple[int, ...]  # value ids per channel; inputs also use n (missing) and n+1 (start)
     max_days: int  # longest context the generator must attend over (the window length)
-    # Position 1 of every sequence (after the start) is a summary day: each channel's mean bin over
-    # the window, a sequence's level; MISSING (the "missing" id) where it is hidden or unknown.
-    summary: bool = False
+    # Summary days opening every sequence (after the start), drawn before the days: 0 none; 1 the
+    # level (position 1: each channel's mean bin, over the window or the person); 2 also the spread
+    # (position 2: each channel's mean absolute day-to-day change d in bins, as the id
+    # ``synthwear.summary.spread_id`` gives). MISSING (the "missing" id) where a summary is hidden or unknown.
+    summary: int = 0
 
 
 @runtime_checkable

@@ -34,20 +34,10 @@ from synthwear.covariates import (
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
+from synthwear.summary import window_summary
 from synthwear.tables import current_umask
 
 FORMAT_VERSION = 1
-
-
-def person_levels(tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Rows (D, C) of ``day_tokens``' predicted columns, person p's rows ``offsets[p]:offsets[p+1]``
-    (at least one each) -> (D, C) every row's person level: the person's mean bin per channel over all
-    their days, rounded (MISSING where they have none), the summary day of ``windows.summary_of: person``."""
-    observed = tokens != MISSING
-    sums = np.add.reduceat(np.where(observed, tokens, 0), offsets[:-1], axis=0)
-    counts = np.add.reduceat(observed.astype(np.int64), offsets[:-1], axis=0)
-    levels = np.where(counts > 0, np.rint(sums / np.maximum(counts, 1)), MISSING).astype(np.int64)
-    return np.repeat(levels, np.diff(offsets), axis=0)
 
 
 @dataclass
@@ -60,7 +50,7 @@ class SynthesisModel:
     generator_name: str
     spec: GeneratorSpec
     recipe: dict[str, Any]  # resolved recipe the model was trained with
-    summary: bool = False  # every sequence opens with a summary day (see ``with_summary``)
+    summary: int = 0  # summary days opening every sequence: 1 the level, 2 also the spread (``with_summary``)
     gaps: bool = (
         False  # each channel has an "observed" twin the model predicts (covariates.OBSERVED): it generates gaps
     )
@@ -167,42 +157,45 @@ class SynthesisModel:
         codes = torch.where(codes == MISSING, unknown, codes)
         return torch.cat([codes[:, :1]] * self.summary + [codes], dim=1)
 
-    def with_summary(self, tokens: torch.Tensor, levels: torch.Tensor | None = None) -> torch.Tensor:
-        """Windows (B, T, C) -> the sequences the generator models: with ``summary``, a first "day"
-        holding each channel's level precedes the days: ``levels`` (B, C) if given (the persons'
-        levels, ``person_levels``), else each channel's mean bin over the window (MISSING where the
-        channel has no observed day). Sampled first, it fixes a synthetic person's level for the whole
-        sequence, so that days vary around it instead of drifting, as real persons' days do."""
+    def with_summary(self, tokens: torch.Tensor, summary: torch.Tensor | None = None) -> torch.Tensor:
+        """Windows (B, T, C) -> the sequences the generator models: with ``summary`` days, they precede
+        the days: each channel's level, then (2 days) its spread; ``summary`` (B, S, C) if given (the
+        persons' own, ``synthwear.summary.person_summary``), else the window's (``window_summary``).
+        Sampled first, they fix a synthetic person's level and volatility for the whole sequence, so
+        that days vary around them instead of drifting, as real persons' days do."""
         if not self.summary:
             return tokens
-        if levels is None:
-            observed = tokens != MISSING
-            mean = (tokens.clamp(min=0) * observed).sum(dim=1) / observed.sum(dim=1).clamp(min=1)
-            levels = torch.where(observed.any(dim=1), mean.round().long(), MISSING)
-        return torch.cat([levels[:, None], tokens], dim=1)
+        if summary is None:
+            summary = window_summary(tokens, self.summary, list(self.spec.vocab_sizes[: self.n_scored]))
+        return torch.cat([summary, tokens], dim=1)
 
     def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows (B, T, n_scored + K [+ n_scored]) of ``day_tokens`` (then, optionally, every day's
-        person level, ``person_levels``) -> (inputs, targets) the generator is trained and scored on:
-        targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
+        """Windows (B, T, n_scored + K [+ S * n_scored]) of ``day_tokens`` (then, optionally, every
+        day's person's summary days, ``person_summary``) -> (inputs, targets) the generator is trained
+        and scored on: targets (B, T', n_scored), inputs (B, T', n_scored + K)."""
         day_columns = self.n_scored + len(self.covariate_sizes)
-        levels = windows[:, 0, day_columns:] if windows.size(-1) > day_columns else None
-        targets = self.with_summary(windows[..., : self.n_scored], levels)
+        given = (
+            windows[:, 0, day_columns:].view(len(windows), -1, self.n_scored)
+            if windows.size(-1) > day_columns
+            else None
+        )
+        targets = self.with_summary(windows[..., : self.n_scored], given)
         inputs = self.shifted_inputs(targets, hide_summary)
         if self.has_covariates:
             inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored : day_columns])], dim=-1)
         return inputs, targets
 
     def shifted_inputs(self, tokens: torch.Tensor, hide_summary: float = 0.0) -> torch.Tensor:
-        """Inputs for sequences ``tokens`` (B, T, C): the start day, then days 0..T-2. With a summary
-        day, a share ``hide_summary`` of the sequences (1: all) see it as missing: the model learns
+        """Inputs for sequences ``tokens`` (B, T, C): the start day, then days 0..T-2. With summary
+        days, a share ``hide_summary`` of the sequences (1: all) see them as missing: the model learns
         to predict days without it too, which is how it scores real days causally and continues
         given real days."""
         inputs = torch.cat([self.start_ids(tokens.size(0)), self.input_ids(tokens[:, :-1])], dim=1)
         if self.summary and hide_summary > 0:
             hidden = torch.rand(tokens.size(0), device=tokens.device) < hide_summary
             missing = torch.tensor(self.spec.vocab_sizes[: self.n_scored], device=tokens.device)
-            inputs[:, 1] = torch.where(hidden[:, None], missing, inputs[:, 1])
+            summary = slice(1, 1 + self.summary)
+            inputs[:, summary] = torch.where(hidden[:, None, None], missing, inputs[:, summary])
         return inputs
 
     def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -336,8 +329,8 @@ class SynthesisModel:
             codes = None if attributes is None else attributes[lo : lo + size]
             covariates = self.person_covariates(starts[lo : lo + size], size, codes)
             seq = self.opening(covariates, None if prime is None else prime[lo : lo + size])
-            if self.summary and prime is None:  # the person's level first, at its own temperature
-                seq = self.extend_sequences(seq, 1, draw, covariates, summary=True)
+            if self.summary and prime is None:  # the person's level (and spread) first, at their own temperature
+                seq = self.extend_sequences(seq, self.summary, draw, covariates, summary=True)
             on_day = (lambda d, lo=lo, size=size: on_progress(lo + size * d / steps)) if on_progress else None
             seq = self.extend_sequences(seq, steps, draw, covariates, on_day=on_day)
             values = self.decode(seq[:, 1 + self.summary :, : self.n_scored].cpu().numpy(), rng)
@@ -354,8 +347,8 @@ class SynthesisModel:
         if prime is not None:
             dates = covariates.start[:, None] + np.arange(prime.shape[1]).astype("timedelta64[D]")
             primed = torch.from_numpy(self.day_tokens(prime, dates)[0][..., : self.n_scored]).to(self.device)
-            if self.summary:  # a continuation's level comes from the given days, not a drawn summary
-                primed = torch.cat([torch.full_like(primed[:, :1], MISSING), primed], dim=1)
+            # a continuation's level comes from the given days, not a drawn summary
+            primed = torch.cat([torch.full_like(primed[:, :1], MISSING)] * self.summary + [primed], dim=1)
             seq = torch.cat([seq, self.input_ids(primed)], dim=1)
         return self.with_covariates_from(seq, covariates, 0)
 
@@ -505,7 +498,7 @@ class SynthesisModel:
                 for spec, (low, high) in zip(meta["encoders"], meta["ranges"])
             ]
             spec = GeneratorSpec(
-                tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"], bool(meta.get("summary", False))
+                tuple(meta["spec"]["vocab_sizes"]), meta["spec"]["max_days"], int(meta.get("summary", 0))
             )
             options = {k: v for k, v in meta["generator"].items() if k != "name"}
             generator = registry.build("generators", meta["generator"]["name"], options, spec, where=where)
@@ -528,7 +521,7 @@ class SynthesisModel:
             meta["generator"]["name"],
             spec,
             meta["recipe"],
-            bool(meta.get("summary", False)),
+            int(meta.get("summary", 0)),
             gaps,
             calendar,
             start_dates,

@@ -145,6 +145,9 @@ class WindowSection(Section):
     # model cannot impose day by day; a person's mean leaves each window to wander around it as real
     # windows do (measured: resting HR's persistence and the between/within ratios; docs/model.md).
     summary_of: Literal["window", "person"] = "window"
+    # A second summary day with each channel's spread (mean absolute day-to-day change), drawn after the
+    # level: real persons keep their volatility, calm ones and volatile ones (docs/model.md).
+    spread: Flag = False
     summary_hidden: Number = Field(0.25, ge=0.0, le=1.0)
     # Learn which days each channel is missing on and generate gaps the way the data has them
     # (sampling.complete turns them off at sampling time); docs/model.md.
@@ -163,6 +166,8 @@ class WindowSection(Section):
     def _summary_to_be_of(self) -> WindowSection:
         if self.summary_of == "person" and not self.summary:
             raise ValueError("windows.summary_of: person needs windows.summary: true (it says what the summary is)")
+        if self.spread and not self.summary:
+            raise ValueError("windows.spread needs windows.summary: true (the spread is a second summary day)")
         return self
 
 

@@ -26,11 +26,12 @@ from synthwear.covariates import PRESENCE_SIZE, covariate_sizes
 from synthwear.datasets import get_dataset
 from synthwear.errors import SynthwearError, shown
 from synthwear.interfaces import Encoder, EvaluationContext, GeneratorSpec, Loss, Windows
-from synthwear.model import SynthesisModel, person_levels
+from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry
 from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
+from synthwear.summary import person_summary
 from synthwear.tables import Place, fingerprint, read_daily_table, read_person_table, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
 
@@ -237,7 +238,8 @@ def build_model(
     ``attributes`` the sequences read each person's attribute codes."""
     where = recipe.where()
     encoders = build_encoders(recipe, registry)
-    summary, gaps, calendar = recipe.windows.summary, recipe.windows.gaps, tuple(recipe.windows.calendar)
+    summary = int(recipe.windows.summary) + int(recipe.windows.spread)  # summary days: the level, the spread
+    gaps, calendar = recipe.windows.gaps, tuple(recipe.windows.calendar)
     sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
     vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
     gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary, summary)
@@ -294,9 +296,10 @@ def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log:
     tokens, clipped = {}, {}
     for name, part in parts.items():
         tokens[name], clipped[name] = model.day_tokens(part.values, part.dates(), part.row_attributes())
-        if recipe.windows.summary_of == "person":  # every day carries its person's level (training_pair)
-            levels = person_levels(tokens[name][:, : model.n_scored], part.offsets)
-            tokens[name] = np.concatenate([tokens[name], levels], axis=1)
+        if recipe.windows.summary_of == "person":  # every day carries its person's summary (training_pair)
+            scored = list(model.spec.vocab_sizes[: model.n_scored])
+            summary = person_summary(tokens[name][:, : model.n_scored], part.offsets, model.summary, scored)
+            tokens[name] = np.concatenate([tokens[name], summary], axis=1)
     starts = {
         "train": parts["train"].window_starts(days, stride, least),
         "validation": subsample(

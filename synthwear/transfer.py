@@ -65,7 +65,7 @@ def with_base_defaults(recipe: Recipe, base: SynthesisModel) -> Recipe:
         update["generator"] = PluginChoice(name=base.generator_name, **options)
     if "encoder" not in recipe.model_fields_set:
         update["encoder"] = PluginChoice(**base.recipe["encoder"])
-    shape = {key: base.recipe["windows"][key] for key in ("days", "summary")}
+    shape = {key: base.recipe["windows"].get(key, False) for key in ("days", "summary", "spread")}
     unset = {key: value for key, value in shape.items() if key not in recipe.windows.model_fields_set}
     if unset:
         update["windows"] = recipe.windows.model_copy(update=unset)

@@ -14,6 +14,15 @@ from synthwear.model import SynthesisModel
 
 SPEC = GeneratorSpec((10, 12, 8), max_days=6)
 SUMMARY_SPEC = GeneratorSpec((10, 12, 8), max_days=6, summary=True)
+SPREAD_SPEC = GeneratorSpec((10, 12, 8), max_days=7, summary=2)
+
+
+def transformer(spec: GeneratorSpec, **options) -> DailyTransformer:
+    """A small transformer; a spread's sharpness heads get weights, which start at zero (no effect)."""
+    generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
+    for head in getattr(generator, "spread_heads", []):
+        torch.nn.init.normal_(head.slope.weight)
+    return generator
 
 
 class ForwardOnly(torch.nn.Module):
@@ -75,14 +84,15 @@ def make_model(generator: torch.nn.Module, spec: GeneratorSpec = SPEC) -> Synthe
         {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "chain": True},
     ],
 )
-@pytest.mark.parametrize("prefix", [1, 2])  # the start alone, or with the summary day (the level)
-def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, prefix):
+@pytest.mark.parametrize("prefix", [1, 2, 3])  # the start alone, with the level, with the level and the spread
+@pytest.mark.parametrize("spec", [SUMMARY_SPEC, SPREAD_SPEC])
+def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, prefix, spec):
     torch.manual_seed(0)
-    generator = DailyTransformer(SUMMARY_SPEC, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options)).eval()
-    tokens = torch.stack([torch.randint(0, n, (3, SPEC.max_days)) for n in SPEC.vocab_sizes], dim=-1)
+    generator = transformer(spec, **options).eval()
+    tokens = torch.stack([torch.randint(0, n, (3, spec.max_days)) for n in spec.vocab_sizes], dim=-1)
     full = generator(tokens)
     first, cache = generator.extend(tokens[:, :prefix], None)  # a primed prefix, then one day at a time
-    pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(prefix, SPEC.max_days)]
+    pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(prefix, spec.max_days)]
     for c in range(len(SPEC.vocab_sizes)):
         assert torch.allclose(torch.cat([p[c] for p in pieces], dim=1), full[c], atol=1e-5)
 
@@ -96,11 +106,13 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, pref
         (SUMMARY_SPEC, {"relative": 2, "level": 3, "deviations": True, "envelope": True}, 0),
         (SPEC, {"chain": True}, 2),
         (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "chain": True}, 0),
+        (SPREAD_SPEC, {"relative": 2, "level": 3, "deviations": True, "envelope": True}, 0),
+        (SPREAD_SPEC, {"relative": 2, "level": 3, "deviations": True}, 2),
     ],
 )
 def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context(spec, options, primed):
     torch.manual_seed(0)
-    generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
+    generator = transformer(spec, **options)
     prime = np.random.default_rng(0).uniform(0, 100, (5, primed, 3)) if primed else None
     days = spec.max_days + 3  # the last days slide the context
     cached = make_model(generator, spec).generate(5, days, seed=3, prime=prime, batch_size=2, slide=1)
@@ -113,14 +125,18 @@ def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past
 
 @pytest.mark.parametrize(
     ("spec", "options"),
-    [(SPEC, {}), (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True})],
+    [
+        (SPEC, {}),
+        (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True}),
+        (SPREAD_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True}),
+    ],
 )
 @pytest.mark.parametrize("slide", [2, 4])
 def test_past_the_context_the_cache_is_refilled_every_slide_days_from_the_most_recent_days(spec, options, slide):
     """Each refill reads the start (and summary) and the recent days, then the cache grows day by day
     until it holds the whole context: the KV cache samples what fresh passes over those windows do."""
     torch.manual_seed(0)
-    generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
+    generator = transformer(spec, **options)
     days = 3 * spec.max_days
     cached = make_model(generator, spec).generate(4, days, seed=5, batch_size=4, slide=slide)
     recomputed = RecomputedCache(generator)

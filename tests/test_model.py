@@ -9,6 +9,7 @@ from synthwear.model import SynthesisModel
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
 from synthwear.steps import build_model
+from synthwear.summary import window_summary
 
 
 def tiny_model(tiny_recipe, summary: bool) -> SynthesisModel:
@@ -177,16 +178,6 @@ def test_a_hidden_summary_is_seen_as_missing(summary_model):
     assert torch.equal(some[:, 2:], inputs[:, 2:])
 
 
-def test_a_persons_level_is_their_mean_bin_over_all_their_days_or_missing():
-    from synthwear.interfaces import MISSING
-    from synthwear.model import person_levels
-
-    tokens = np.array([[2, 10], [4, MISSING], [7, 11], [MISSING, MISSING], [1, 5], [MISSING, 6]])
-    levels = person_levels(tokens, np.array([0, 3, 4, 6]))  # persons of 3, 1 and 2 days
-    expected = [[4, 10], [4, 10], [4, 10], [MISSING, MISSING], [1, 6], [1, 6]]  # (10 + 11) / 2 rounds to 10
-    np.testing.assert_array_equal(levels, expected)
-
-
 def test_given_levels_are_the_summary_day_and_covariates_are_read_before_them(tiny_recipe):
     model = gap_calendar_model(tiny_recipe, summary=True)
     days = model.window_days
@@ -199,6 +190,25 @@ def test_given_levels_are_the_summary_day_and_covariates_are_read_before_them(ti
     assert torch.equal(targets[:, 0], levels[:, 0])  # the summary is the given level, not the window's mean
     assert not torch.equal(plain_targets[:, 0], levels[:, 0])
     assert torch.equal(targets[:, 1:], plain_targets[:, 1:]) and torch.equal(inputs[:, 2:], plain_inputs[:, 2:])
+
+
+def test_a_spread_model_opens_with_the_level_then_the_spread_and_hides_both(tiny_recipe):
+    from synthwear.recipe import parse_recipe
+
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"]["spread"] = True
+    model = build_model(parse_recipe(raw), default_registry(), torch.device("cpu"))
+    assert model.summary == 2 and model.spec.max_days == model.window_days + 2
+    windows = torch.randint(0, 20, (50, model.window_days, 3))
+    inputs, targets = model.training_pair(windows)
+    assert torch.equal(targets[:, :2], window_summary(windows, 2, [20, 20, 20]))
+    assert torch.equal(inputs[:, 1:3], targets[:, :2]) and torch.equal(targets[:, 2:], windows)
+    hidden, _ = model.training_pair(windows, hide_summary=1.0)
+    assert (hidden[:, 1:3] == torch.tensor(model.spec.vocab_sizes)).all() and torch.equal(hidden[:, 3:], inputs[:, 3:])
+    prime = model.generate(3, 2, seed=2)
+    continued = model.generate(3, model.window_days + 4, seed=3, prime=prime)
+    np.testing.assert_array_equal(continued[:, :2], prime)
+    assert not np.isnan(model.generate(4, model.window_days + 4, seed=1)).any()
 
 
 def test_a_summary_model_samples_the_days_asked_for_within_and_past_its_window(summary_model):

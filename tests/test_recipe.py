@@ -224,3 +224,11 @@ def test_a_summary_of_the_person_needs_a_summary_day(tmp_path):
     assert load_recipe(write(tmp_path, person)).windows.summary_of == "person"
     with pytest.raises(SynthwearError, match="summary_of: person needs windows.summary: true"):
         load_recipe(write(tmp_path, person.replace("summary: true", "summary: false")))
+
+
+def test_a_spread_is_a_second_summary_day(tmp_path):
+    windows = "windows: {days: 7, stride: 7, summary: true}"
+    spread = TINY_TEXT.replace(windows, "windows: {days: 7, stride: 7, summary: true, spread: true}")
+    assert load_recipe(write(tmp_path, spread)).windows.spread
+    with pytest.raises(SynthwearError, match="windows.spread needs windows.summary: true"):
+        load_recipe(write(tmp_path, spread.replace("summary: true", "summary: false")))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import GeneratorSpec
+from synthwear.summary import spread_of_id
 
 
 @dataclass
@@ -253,6 +254,14 @@ class LevelFeatures(NamedTuple):
     rotation: torch.Tensor  # (B, 1, 2F): sine and cosine of each frequency times the level
     distance: torch.Tensor  # (B, 1, n_bins): every bin's ``envelope_feature`` from the level
     known: torch.Tensor  # (B, 1, 1): 1 where the sequence's level is known, else 0
+    spread: torch.Tensor | None = None  # (B, 1, 1) with a spread summary day: log1p of it (``spread_of_id``)
+    spread_known: torch.Tensor | None = None  # (B, 1, 1): 1 where the sequence's spread is known, else 0
+
+    def with_spread(self, ids: torch.Tensor, n_bins: int) -> LevelFeatures:
+        """These features with the sequence's spread summary ids (B,) (``n_bins`` or more: unknown)."""
+        known = ids < n_bins
+        spread = torch.where(known, spread_of_id(ids.clamp(max=n_bins - 1), n_bins), 0.0)
+        return self._replace(spread=spread[:, None, None], spread_known=known.float()[:, None, None])
 
 
 class LevelLogits(nn.Module):
@@ -294,6 +303,25 @@ class LevelLogits(nn.Module):
         if self.envelope:
             logits = logits + coefficients[..., :1].float() * features.distance
         return logits * features.known
+
+
+class SpreadSharpness(nn.Module):
+    """A sequence's spread -> the factor its kernels around yesterday and the level are multiplied by,
+    exp(-(w s + b)) for the log spread s (1 where it is unknown; w = b = 0 at the start): the
+    temperature of a person's day-to-day deviations, learned from their drawn volatility. A factor on
+    logits, rather than the spread read by attention alone, because one training person's volatility
+    is a few windows' worth of evidence: as an input the model averaged it away (steps: the correlation
+    between a window's halves' volatility 0.06 synthetic against 0.37 real)."""
+
+    def __init__(self):
+        super().__init__()
+        self.slope = nn.Linear(1, 1)  # a linear layer, so Opacus computes its per-sample gradients
+        nn.init.zeros_(self.slope.weight)
+        nn.init.zeros_(self.slope.bias)
+
+    def forward(self, features: LevelFeatures) -> torch.Tensor:
+        factor = torch.exp(-self.slope(features.spread))
+        return factor * features.spread_known + (1 - features.spread_known)
 
 
 class LowRankAdapter(nn.Module):
@@ -384,6 +412,8 @@ class DailyTransformer(nn.Module):
             self.level_heads = nn.ModuleList(
                 LevelLogits(n, config.n_embd, config.level, config.envelope) for n in spec.vocab_sizes
             )
+            if spec.summary > 1:  # the second summary day is each channel's spread
+                self.spread_heads = nn.ModuleList(SpreadSharpness() for _ in spec.vocab_sizes)
         if config.chain == "summary" and not spec.summary:
             raise ValueError("option chain: summary needs a summary day to chain (windows.summary: true)")
         if config.chain:  # the same day's channels, as the heads of the channels after them read them
@@ -432,6 +462,7 @@ class DailyTransformer(nn.Module):
         x = self.ln_f(hidden.x)
         level = hidden.level
         after_level = self.after_level(x, hidden.first_position) if self.config.level and level is not None else None
+        yesterday = self.previous_days(hidden.tokens, hidden.first_position) if self.config.relative else None
         given = self.same_day_inputs(same_day, x, hidden.first_position) if self.config.chain else None
         out = []
         for c in range(len(self.heads)) if channels is None else channels:
@@ -439,9 +470,12 @@ class DailyTransformer(nn.Module):
             absolute = self.heads[c](xc) + self.ordinal_heads[c](xc) if self.config.ordinal else self.heads[c](xc)
             kernels = []  # the terms around yesterday's bin and around the level
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
-                kernels.append(self.relative_heads[c](xc, hidden.tokens[:, :, c]))  # sampling always has it
+                kernels.append(self.relative_heads[c](xc, yesterday[:, :, c]))  # sampling always has it
             if after_level is not None:
                 kernels.append(self.level_heads[c](xc, level[c]) * after_level)
+                if level[c].spread is not None:  # a person's volatility sharpens or widens both kernels
+                    sharpness = self.spread_heads[c](level[c]) * after_level + (1 - after_level)
+                    kernels = [kernel * sharpness for kernel in kernels]
             plain = absolute
             for kernel in kernels:
                 plain = plain + kernel
@@ -476,20 +510,37 @@ class DailyTransformer(nn.Module):
             given = [part * (1 - self.after_level(x, first_position)) for part in given]
         return given
 
-    @staticmethod
-    def after_level(x: torch.Tensor, first_position: int) -> torch.Tensor:
-        """(T, 1) 1 at the positions that have seen the summary day (input position 1), else 0:
-        position 0 predicts the summary itself."""
+    def after_level(self, x: torch.Tensor, first_position: int) -> torch.Tensor:
+        """(T, 1) 1 at the positions that have seen every summary day (input positions 1..summary),
+        else 0: positions 0..summary-1 predict the summary days themselves."""
         positions = torch.arange(first_position, first_position + x.size(1), device=x.device)
-        return (positions >= 1).to(x.dtype)[:, None]
+        return (positions >= self.spec.summary).to(x.dtype)[:, None]
 
-    def level_features(self, tokens: torch.Tensor, first_position: int) -> list[LevelFeatures] | None:
-        """Per channel the features of the summary day's bin (``LevelLogits.features``) if the input
-        positions first_position.. include it."""
-        if not self.config.level or not first_position <= 1 < first_position + tokens.size(1):
+    def previous_days(self, tokens: torch.Tensor, first_position: int) -> torch.Tensor:
+        """Input ids (B, T, C) at positions first_position.. -> the previous day's bins the relative
+        kernels centre on: with a spread summary day none ("missing") at input positions 1 and 2, where
+        the level predicts the spread and the spread the first day (the level kernel centres that one)."""
+        if self.spec.summary < 2:
+            return tokens
+        positions = torch.arange(first_position, first_position + tokens.size(1), device=tokens.device)
+        missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
+        return torch.where(((positions == 1) | (positions == 2))[:, None], missing, tokens)
+
+    def level_features(
+        self, tokens: torch.Tensor, first_position: int, found: list[LevelFeatures] | None = None
+    ) -> list[LevelFeatures] | None:
+        """Per channel the features of the summary days' bins (``LevelLogits.features``, with the
+        spread's) among the input positions first_position.. (``found``: what earlier positions gave;
+        sampled a day at a time, the spread comes after the level)."""
+        if not self.config.level:
             return None
-        level = tokens[:, 1 - first_position]
-        return [head.features(level[:, c]) for c, head in enumerate(self.level_heads)]
+        end = first_position + tokens.size(1)
+        if first_position <= 1 < end:
+            found = [head.features(tokens[:, 1 - first_position, c]) for c, head in enumerate(self.level_heads)]
+        if found is not None and self.spec.summary > 1 and first_position <= 2 < end:
+            spread = tokens[:, 2 - first_position]
+            found = [f.with_spread(spread[:, c], n) for c, (f, n) in enumerate(zip(found, self.spec.vocab_sizes))]
+        return found
 
     def forward(self, tokens: torch.Tensor, same_day: torch.Tensor | None = None) -> list[torch.Tensor]:
         return self.logits(self.encode(tokens), same_day)  # C x (B, T, n_tokens_c)
@@ -517,8 +568,7 @@ class DailyTransformer(nn.Module):
         x = self.embed(tokens, cache.length)
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
             x = block.extend(x, keys, values, cache.length)
-        if cache.level is None:
-            cache.level = self.level_features(tokens, cache.length)
+        cache.level = self.level_features(tokens, cache.length, cache.level)
         hidden = Hidden(x, tokens, cache.level, cache.length)
         cache.length += tokens.size(1)
         return hidden, cache
@@ -532,6 +582,7 @@ class DailyTransformer(nn.Module):
         "relative_heads",
         "level_heads",
         "mixture_heads",
+        "spread_heads",
         "chain_embeddings",
         "chain_ordinal_embeddings",
     )
@@ -596,7 +647,8 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "chain_", "ln_f.")
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "spread_heads.")
+        prefixes += ("chain_", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":

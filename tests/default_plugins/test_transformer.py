@@ -9,6 +9,7 @@ from synthwear.default_plugins.transformer import (
     Dropout,
     LevelLogits,
     RelativeLogits,
+    SpreadSharpness,
     TransformerConfig,
     keep_mask,
     ordinal_features,
@@ -17,6 +18,7 @@ from synthwear.interfaces import GeneratorSpec
 
 SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=21)
 SUMMARY_SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=22, summary=True)
+SPREAD_SPEC = GeneratorSpec(vocab_sizes=(100, 100, 100), max_days=23, summary=2)  # the level, then the spread
 
 
 def model() -> DailyTransformer:
@@ -55,9 +57,10 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
         {"ordinal": 8, "relative": 3, "level": 4, "deviations": True, "chain": True},
     ],
 )
-def test_opacus_can_compute_per_sample_gradients(options):
+@pytest.mark.parametrize("spec", [SUMMARY_SPEC, SPREAD_SPEC])
+def test_opacus_can_compute_per_sample_gradients(options, spec):
     torch.manual_seed(0)
-    generator = DailyTransformer(SUMMARY_SPEC, TransformerConfig(**options)).train()
+    generator = DailyTransformer(spec, TransformerConfig(**options)).train()
     assert ModuleValidator.validate(generator, strict=True) == []
 
 
@@ -139,6 +142,43 @@ def test_the_level_reaches_every_day_after_the_summary_and_not_the_summary_itsel
         torch.testing.assert_close(a[:, 0], b[:, 0])  # position 0 predicts the summary: no level yet
         level_effect = (a[:, 1:] - b[:, 1:]) - (c[:, 1:] - d[:, 1:])  # beyond what attention carries
         assert (level_effect.abs().amax(dim=-1) > 1e-3).all()
+
+
+def test_a_spread_scales_the_kernels_of_the_days_after_the_summary_by_its_sharpness():
+    torch.manual_seed(0)
+    m = DailyTransformer(SPREAD_SPEC, TransformerConfig(relative=3, level=4, deviations=True, envelope=True)).eval()
+    tokens = torch.randint(0, 100, (3, 23, 3))
+    tokens[:, 0], tokens[:, 2, 0], tokens[2, 2] = 101, torch.tensor([0, 40, 80]), 100  # spreads; the last unknown
+    flat = DailyTransformer(SPREAD_SPEC, TransformerConfig(relative=3, level=4, deviations=True, envelope=True)).eval()
+    flat.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        for model in (m, flat):  # the absolute part's weight ~ 0: a day is the kernels' distribution
+            model.mixture_heads[0].weight.zero_(), model.mixture_heads[0].bias.fill_(-30.0)
+        m.spread_heads[0].slope.weight.fill_(1.0)  # factor exp(-log1p(d)) = 1 / (1 + d)
+        sharp, plain = m(tokens)[0], flat(tokens)[0]
+    torch.testing.assert_close(sharp[:, :2], plain[:, :2])  # the level and the spread themselves
+    factor = torch.tensor([1.0, math.exp(-40 * math.log1p(100) / 100), 1.0])[:, None, None]  # unknown: 1
+    torch.testing.assert_close(sharp[:, 2:], (plain[:, 2:] * factor).log_softmax(-1), atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(sharp[1, 2:], plain[1, 2:])
+
+
+def test_spread_sharpness_is_one_where_the_spread_is_unknown():
+    head = SpreadSharpness()
+    head.slope.weight.data.fill_(2.0), head.slope.bias.data.fill_(0.5)
+    features = LevelLogits(100, 8, 2).features(torch.tensor([3, 7])).with_spread(torch.tensor([10, 100]), 100)
+    factor = head(features).flatten()
+    torch.testing.assert_close(factor, torch.tensor([math.exp(-(2 * 10 * math.log1p(100) / 100 + 0.5)), 1.0]))
+
+
+def test_with_a_spread_day_no_relative_kernel_centres_on_a_summary_but_the_levels_predecessor():
+    m = DailyTransformer(SPREAD_SPEC, TransformerConfig(relative=3, level=4))
+    tokens = torch.randint(0, 100, (2, 6, 3))
+    previous = m.previous_days(tokens, 0)
+    assert (previous[:, 1:3] == 100).all() and torch.equal(previous[:, 3:], tokens[:, 3:])
+    assert torch.equal(m.previous_days(tokens[:, 2:], 2)[:, 1:], tokens[:, 3:])  # a cache's later read
+    assert (m.previous_days(tokens[:, 2:], 2)[:, 0] == 100).all()
+    single = DailyTransformer(SUMMARY_SPEC, TransformerConfig(relative=3, level=4))
+    assert torch.equal(single.previous_days(tokens, 0), tokens)  # the level is the first day's yesterday
 
 
 def test_the_level_option_needs_a_summary_day():
