@@ -5,6 +5,7 @@ import torch
 from opacus.validators import ModuleValidator
 
 from synthwear.default_plugins.transformer import (
+    SPREAD_GAIN,
     DailyTransformer,
     Dropout,
     LevelLogits,
@@ -154,7 +155,7 @@ def test_a_spread_scales_the_kernels_of_the_days_after_the_summary_by_its_sharpn
     with torch.no_grad():
         for model in (m, flat):  # the absolute part's weight ~ 0: a day is the kernels' distribution
             model.mixture_heads[0].weight.zero_(), model.mixture_heads[0].bias.fill_(-30.0)
-        m.spread_heads[0].slope.weight.fill_(1.0)  # factor exp(-log1p(d)) = 1 / (1 + d)
+        m.spread_heads[0].slope.weight[0].fill_(1.0 / SPREAD_GAIN)  # factor exp(-log1p(d)) = 1 / (1 + d)
         sharp, plain = m(tokens)[0], flat(tokens)[0]
     torch.testing.assert_close(sharp[:, :2], plain[:, :2])  # the level and the spread themselves
     factor = torch.tensor([1.0, math.exp(-40 * math.log1p(100) / 100), 1.0])[:, None, None]  # unknown: 1
@@ -162,12 +163,29 @@ def test_a_spread_scales_the_kernels_of_the_days_after_the_summary_by_its_sharpn
     assert not torch.allclose(sharp[1, 2:], plain[1, 2:])
 
 
-def test_spread_sharpness_is_one_where_the_spread_is_unknown():
+def test_a_spread_shifts_the_absolute_parts_weight_in_the_mixture():
+    torch.manual_seed(0)
+    m = DailyTransformer(SPREAD_SPEC, TransformerConfig(relative=3, level=4, deviations=True)).eval()
+    tokens = torch.randint(0, 100, (2, 23, 3))
+    tokens[:, 0], tokens[:, 2, 1] = 101, 50
+    with torch.no_grad():
+        m.heads[1].weight.zero_(), m.heads[1].bias.zero_()  # the absolute part: uniform
+        m.mixture_heads[1].weight.zero_(), m.mixture_heads[1].bias.zero_()  # even odds without a spread
+        m.spread_heads[1].slope.bias[1].fill_(math.log(3) / SPREAD_GAIN)  # shifted: odds 3 : 1
+        logits = m(tokens)[1]
+    uniform = torch.full_like(logits[:, 2:], -math.log(100)).exp()
+    around = logits[:, 2:].exp() - 0.75 * uniform  # what the kernels add beside the absolute part's share
+    torch.testing.assert_close(around.sum(dim=-1), torch.full_like(around[..., 0], 0.25))
+    assert (around > -1e-6).all()
+
+
+def test_spread_sharpness_is_one_and_no_shift_where_the_spread_is_unknown():
     head = SpreadSharpness()
-    head.slope.weight.data.fill_(2.0), head.slope.bias.data.fill_(0.5)
+    head.slope.weight.data.fill_(2.0 / SPREAD_GAIN), head.slope.bias.data.fill_(0.5 / SPREAD_GAIN)
     features = LevelLogits(100, 8, 2).features(torch.tensor([3, 7])).with_spread(torch.tensor([10, 100]), 100)
-    factor = head(features).flatten()
+    factor, shift = (out.flatten() for out in head(features))
     torch.testing.assert_close(factor, torch.tensor([math.exp(-(2 * 10 * math.log1p(100) / 100 + 0.5)), 1.0]))
+    torch.testing.assert_close(shift, torch.tensor([2 * 10 * math.log1p(100) / 100 + 0.5, 0.0]))
 
 
 def test_with_a_spread_day_no_relative_kernel_centres_on_a_summary_but_the_levels_predecessor():
