@@ -59,7 +59,9 @@ import numpy as np
 import pandas as pd
 
 from synthwear.default_plugins.export_records import (
+    MOST_BREATHS_PER_MINUTE,
     MOST_HEART_RATE,
+    MOST_HRV_MS,
     MOST_STEPS_PER_MINUTE,
     import_persons,
     no_values,
@@ -109,6 +111,13 @@ WANTED = {
     STEPS: ("steps", "count"),
     SLEEP: ("sleep_minutes", None),
     **{kind: (channel, unit) for kind, (channel, unit, _) in DAILY_MEANS.items()},
+}
+# what no body does, per record of a daily mean's channel (Apple's SpO2 fractions, 0.97, are below 100 too)
+MOST_PER_RECORD = {
+    "resting_hr": (MOST_HEART_RATE, "bpm"),
+    "hrv_sdnn": (MOST_HRV_MS, "ms"),
+    "spo2": (100, "%"),
+    "respiratory_rate": (MOST_BREATHS_PER_MINUTE, "breaths a minute"),
 }
 CORE = ("resting_hr", "sleep_minutes", "steps")  # always columns, in this order
 EXTRA = ("hrv_sdnn", "spo2", "respiratory_rate")  # columns only when some person has records
@@ -197,12 +206,12 @@ class ExportReader:
         return value
 
     def _refuse_what_no_body_does(self, channel: str, value: float, minutes: float, attrs: dict[str, str]) -> None:
-        """The bounds the other importers have: a resting HR above 300 bpm, more than 1,000 steps a
-        minute over the record's time (an instant counts as a minute)."""
-        if channel == "resting_hr" and value > MOST_HEART_RATE:
-            raise self.error(
-                f"'value' is more than {MOST_HEART_RATE} bpm, which no body does ({_shown(attrs['value'])})"
-            )
+        """The bounds the other importers have: a resting HR above 300 bpm, HRV above 1,000 ms, SpO2
+        above 100%, more than 150 breaths or 1,000 steps a minute (over the record's time; an instant
+        counts as a minute)."""
+        if channel in MOST_PER_RECORD and value > MOST_PER_RECORD[channel][0]:
+            most, unit = MOST_PER_RECORD[channel]
+            raise self.error(f"'value' is more than {most:g} {unit}, which no body does ({_shown(attrs['value'])})")
         if channel == "steps" and value > MOST_STEPS_PER_MINUTE * max(minutes, 1.0):
             raise self.error(
                 f"'value' is more than {MOST_STEPS_PER_MINUTE:,} steps a minute over the record's time, which no "

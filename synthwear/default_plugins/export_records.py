@@ -39,6 +39,12 @@ MOST_STEPS_PER_MINUTE = 1000  # about 17 steps a second; the fastest sprinters t
 MOST_HEART_RATE = 300  # bpm, any heart rate
 MOST_STEPS_PER_DAY = MOST_STEPS_PER_MINUTE * MINUTES_PER_DAY
 MOST_SCORE = 100  # the vendors' 0-100 scores (readiness, stress, Body Battery)
+MOST_HRV_MS = 1000  # heart-rate variability (SDNN, RMSSD), ms: trained athletes reach about 300
+MOST_BREATHS_PER_MINUTE = 150  # respiratory rate: a newborn's fastest is about 60
+# Days before this are no device's: the first consumer GPS and heart-rate watches with exports came
+# later (Garmin's Forerunner: 2003). A record dated earlier, or after the day the import runs, is a
+# device clock that was reset or set wrong, not a day of a person's data.
+FIRST_PLAUSIBLE_DAY = pd.Timestamp(2000, 1, 1)
 EXAMPLE = pd.Timestamp(2024, 3, 2)  # the date error messages show, in the layout expected
 # the kinds pandas' infer_dtype gives values among which there is no true/false
 NO_FLAGS = frozenset({"string", "integer", "floating", "mixed-integer-float", "empty"})
@@ -293,7 +299,23 @@ def import_persons(
     total = sum(len(kind) for person_files, _ in files for kind in person_files.values())
     with file_bar(progress, total, f"reading {total} files") as advance:
         rows = [read_person(person_files, person_id, notes, advance) for person_files, person_id in files]
-    return ImportResult(without_impossible_sleep(daily_table(rows, channels), notes), notes)
+    table = without_impossible_sleep(daily_table(rows, channels), notes)
+    return ImportResult(without_implausible_days(table, notes, pd.Timestamp.today().normalize()), notes)
+
+
+def without_implausible_days(frame: pd.DataFrame, notes: list[str], today: pd.Timestamp) -> pd.DataFrame:
+    """The days from ``FIRST_PLAUSIBLE_DAY`` to the day after ``today`` (a time zone ahead), with a note
+    per person naming what was dropped: one record of a reset clock (dated 1900 or 2200) would
+    otherwise stretch a person's history over centuries of empty days."""
+    last = today + pd.Timedelta(days=1)
+    implausible = (frame["date"] < FIRST_PLAUSIBLE_DAY) | (frame["date"] > last)
+    for person_id, rows in frame[implausible].groupby("person_id", sort=False):
+        dates = ", ".join(str(day.date()) for day in rows["date"].iloc[:3]) + (", ..." if len(rows) > 3 else "")
+        notes.append(
+            f"{person_id}: {len(rows)} day(s) dated before {FIRST_PLAUSIBLE_DAY.date()} or after {last.date()} "
+            f"(a device clock set wrong?) left out: {dates}"
+        )
+    return frame[~implausible].reset_index(drop=True)
 
 
 def without_impossible_sleep(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

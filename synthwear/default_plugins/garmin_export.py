@@ -40,6 +40,7 @@ from rich.progress import Progress
 
 from synthwear.default_plugins.export_records import (
     MOST_HEART_RATE,
+    MOST_HRV_MS,
     MOST_SCORE,
     MOST_STEPS_PER_DAY,
     Source,
@@ -140,7 +141,7 @@ def _health(records: list, source: Source) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "day": days(field(records, source, "calendarDate"), source),
-            "hrv": numbers(_entry(metrics, source, "type", "HRV", "value"), source),
+            "hrv": numbers(_entry(metrics, source, "type", "HRV", "value"), source, most=MOST_HRV_MS),
         }
     )
 

@@ -385,6 +385,18 @@ def test_export_day_is_dropped_and_a_missing_export_date_is_noted(tmp_path):
     assert "person-1: no ExportDate in the export, its last day is kept and may be partial" in undated.notes
 
 
+def test_a_record_of_a_reset_clock_is_left_out_with_a_note(tmp_path):
+    records = [steps(f"{day} 08:00:00 +0000", f"{day} 08:10:00 +0000", 5) for day in ("1900-01-02", "2023-06-01")]
+    future = steps("2200-01-02 08:00:00 +0000", "2200-01-02 08:10:00 +0000", 7)
+    result = read_apple_health(write(tmp_path / "a", *records, future, exported=None))
+    assert by_day(result.frame, "steps") == {"2023-06-01": 5}
+    assert any(
+        note.startswith("person-1: 2 day(s) dated before 2000-01-01 or after ")
+        and note.endswith(": 1900-01-02, 2200-01-02")
+        for note in result.notes
+    ), result.notes
+
+
 # --- bad input: one line naming the file and line ----------------------------------------------
 
 
@@ -429,6 +441,17 @@ GOOD = steps("2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5)
                 57e6,
             ),
             "line 5: 'value' is more than 300 bpm, which no body does ('57000000.0')",
+        ),
+        *(
+            (
+                record(f"HKQuantityTypeIdentifier{kind}", *["2023-06-01 08:00:00 +0000"] * 2, 5000, unit=unit),
+                f"line 5: 'value' is more than {most}, which no body does ('5000')",
+            )
+            for kind, unit, most in (
+                ("HeartRateVariabilitySDNN", "ms", "1000 ms"),
+                ("OxygenSaturation", "%", "100 %"),
+                ("RespiratoryRate", "count/min", "150 breaths a minute"),
+            )
         ),
         (
             record(STEPS, "2023-06-01 08:00:00 +0000", "2023-06-01 08:10:00 +0000", 5, unit="km"),

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthwear.default_plugins.export_records import Source, days, read_csv, read_json, without_impossible_sleep
+from synthwear.default_plugins.export_records import (
+    Source,
+    days,
+    read_csv,
+    read_json,
+    without_implausible_days,
+    without_impossible_sleep,
+)
 from synthwear.errors import SynthwearError
 
 
@@ -75,3 +82,23 @@ def test_a_day_says_whether_its_layout_or_its_year_is_wrong(tmp_path, written, p
     with pytest.raises(SynthwearError) as raised:
         days(values, Source(tmp_path / "a.json"))
     assert str(raised.value) == f"{tmp_path / 'a.json'}: record 1: 'day' {problem} ('{written}')"
+
+
+def test_days_before_any_device_or_after_today_are_left_out_per_person_with_a_note():
+    frame = pd.DataFrame(
+        {
+            "person_id": ["person-1"] * 4 + ["person-2"] * 2,
+            "date": pd.to_datetime(
+                ["1999-12-31", "2000-01-01", "2026-11-30", "2026-12-01", "2026-12-02", "1970-01-01"]
+            ),
+            "steps": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    notes: list[str] = []
+    kept = without_implausible_days(frame, notes, pd.Timestamp(2026, 11, 30))
+    assert kept["steps"].tolist() == [2.0, 3.0, 4.0]  # the day after today: a time zone ahead
+    assert notes == [
+        "person-1: 1 day(s) dated before 2000-01-01 or after 2026-12-01 (a device clock set wrong?) left out: 1999-12-31",
+        "person-2: 2 day(s) dated before 2000-01-01 or after 2026-12-01 (a device clock set wrong?) left out: "
+        "2026-12-02, 1970-01-01",
+    ]

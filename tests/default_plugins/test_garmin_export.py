@@ -219,6 +219,11 @@ def test_the_di_connect_folder_itself_is_accepted(tmp_path):
             "record 0: 'allDayStress.aggregatorList[TOTAL].averageStressLevel' is more than 100, which no body does (500)",
         ),
         (
+            "health",
+            [{"calendarDate": "2024-01-01", "metrics": [{"type": "HRV", "value": 5000}]}],
+            "record 0: 'metrics[HRV].value' is more than 1000, which no body does (5000)",
+        ),
+        (
             "daily",
             [uds("2024-01-01", 5, highest=180)],
             "record 0: 'bodyBattery.bodyBatteryStatList[HIGHEST].statsValue' is more than 100, which no body does (180)",
@@ -226,7 +231,7 @@ def test_the_di_connect_folder_itself_is_accepted(tmp_path):
     ],
 )
 def test_bad_record_is_one_line_naming_file_and_record(tmp_path, kind, records, expected):
-    name = {"daily": "UDSFile_a.json", "sleep": "a_sleepData.json"}[kind]
+    name = {"daily": "UDSFile_a.json", "sleep": "a_sleepData.json", "health": "a_healthStatusData.json"}[kind]
     write_person(tmp_path / "p", **{kind: {name: records}})
     sub = "DI-Connect-Aggregator" if kind == "daily" else "DI-Connect-Wellness"
     with pytest.raises(SynthwearError) as raised:
