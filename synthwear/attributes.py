@@ -38,6 +38,7 @@ and the encode bins' quantiles: the model is not differentially private.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -177,6 +178,7 @@ class AttributeModel:
         attributes, dropped, notes = [], {}, []
         for name, cells in table.items():
             refuse_infinite(name, cells, Place(source))
+            refuse_decimal_commas(name, cells, Place(source))
             att, why = fit_attribute(name, cells)
             if att is None:
                 dropped[name] = why
@@ -393,6 +395,30 @@ def refuse_infinite(name: str, cells: Cells, place: Place) -> None:
     if infinite.any():
         row = int(np.argmax(infinite))
         raise place.error(row, name, f"{shown(cells.text[row])} is not a finite number")
+
+
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+
+
+def refuse_decimal_commas(name: str, cells: Cells, place: Place) -> None:
+    """A column of numbers some of which are written with a comma ('20,5', or '1,000' with a thousands
+    separator): read as text, they would type the column as categorical, a category per value, in
+    silence; which of the two a comma means is a guess, so the user is asked to write a point."""
+    texts = cells.texts[:-1]
+    words = [i for i, text in enumerate(texts) if text is not None and not is_number(text)]
+    if words and all(DECIMAL_COMMA.fullmatch(texts[i]) for i in words):
+        row = int(np.argmax(np.isin(cells.codes, words)))
+        raise place.error(
+            row, name, f"{shown(cells.text[row])} is a number written with a comma; write 20.5, not 20,5 or 1,000"
+        )
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def beyond_float(text: str | None) -> bool:

@@ -38,7 +38,14 @@ from synthwear.run_folder import (
     unfinished_evaluation,
 )
 from synthwear.sampling import check_request, parse_recipe_conditions, to_long_frame
-from synthwear.steps import attach_attributes, data_fingerprint, evaluation_context, load_data, split_cohort
+from synthwear.steps import (
+    attach_attributes,
+    changed_source,
+    data_fingerprint,
+    evaluation_context,
+    load_data,
+    split_cohort,
+)
 from synthwear.synthesizer import Synthesizer, synthetic_values
 from synthwear.tables import atomic_path, read_person_table, write_daily_table
 from synthwear.train import Shard
@@ -207,7 +214,7 @@ def evaluate_run_folder(
         loaded = load_data(recipe, registry)
         if data_fingerprint(loaded) != trained_on:
             raise SynthwearError(
-                f"{loaded.source}: the data differs from what {folder} was trained on (fingerprint "
+                f"{changed_source(loaded, trained_on)}: the data differs from what {folder} was trained on (fingerprint "
                 "changed), so its evaluation would compare against other persons"
             )
         _, parts = split_cohort(recipe, loaded, lambda *a, **k: None)

@@ -214,6 +214,14 @@ def data_fingerprint(loaded: LoadedData) -> str:
     return daily if loaded.persons is None else f"{daily}:{fingerprint(loaded.persons)}"
 
 
+def changed_source(loaded: LoadedData, trained_on: str) -> str:
+    """Which file differs from the run's ``data_fingerprint``: the daily table's, else the persons table's
+    (edited, added or removed), so that an error names the file the user changed."""
+    if trained_on.split(":sha256:")[0] != fingerprint(loaded.frame):
+        return loaded.source
+    return loaded.persons_source or loaded.source
+
+
 # --- the model and its loss, as the recipe names them ---------------------------------------------
 def build_encoders(recipe: Recipe, registry: Registry) -> list[Encoder]:
     """Each channel's encoder over its public range, as the recipe names it."""

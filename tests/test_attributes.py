@@ -300,7 +300,22 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
             )
             for big in ("inf", "1e400")  # one such cell would make the ages categories
         ),
+        *(
+            (
+                pd.DataFrame(
+                    {"person_id": [str(i) for i in range(20)], "age": [str(20 + i) for i in range(18)] + cells}
+                ),
+                rf"persons.csv: row 19: column 'age': '{cells[0]}' is a number written with a comma; write 20.5",
+            )
+            for cells in (["20,5", "31,25"], ["1,000", "42"])
+        ),
     ],
 )
 def test_fit_errors(table, problem):
     one_line_error(lambda: AttributeModel.fit(table, source="persons.csv"), problem)
+
+
+def test_text_with_commas_beside_words_is_a_category_not_a_number():
+    persons = pd.DataFrame({"person_id": [str(i) for i in range(8)], "diet": ["1,2", "none", "1,2", "3"] * 2})
+    model = AttributeModel.fit(persons, source="persons.csv")
+    assert model.attributes[0].kind == "categorical" and "1,2" in model.attributes[0].categories

@@ -1,13 +1,25 @@
 """The pipeline's steps on the shipped data: what encoding hands to training."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from synthwear.errors import SynthwearError
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe, parse_recipe
-from synthwear.steps import build_model, encode, fit_attributes, load_data, split_cohort, usable_persons
+from synthwear.steps import (
+    LoadedData,
+    build_model,
+    changed_source,
+    data_fingerprint,
+    encode,
+    fit_attributes,
+    load_data,
+    split_cohort,
+    usable_persons,
+)
+from synthwear.summary import spread_id
 
 
 @pytest.mark.parametrize("summary_of", ["window", "person"])
@@ -31,6 +43,45 @@ def test_every_training_window_opens_with_the_level_the_recipe_asks_for(tiny_rec
     np.testing.assert_allclose(level, np.round(expected[summary_of]), atol=1)  # ties round either way
     other = expected["window" if summary_of == "person" else "person"]
     assert np.nanmax(np.abs(level - np.round(other))) >= 2  # the two levels do differ
+
+
+def test_with_a_spread_every_training_window_opens_with_its_persons_level_then_mean_change(tiny_recipe):
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"].update(summary=True, summary_of="person", spread=True)
+    recipe, registry = parse_recipe(raw), default_registry()
+    _, parts = split_cohort(recipe, load_data(recipe, registry), lambda note: None)
+    model = build_model(recipe, registry, torch.device("cpu"))
+    encoded = encode(recipe, model, parts, lambda note: None)
+    _, targets = model.training_pair(encoded.train.batch(torch.arange(len(encoded.train))))
+    train = parts["train"]
+    bins = model.tokenize(train.values)[0].astype(float)
+    bins[bins < 0] = np.nan
+    changes = [
+        np.nanmean(np.abs(np.diff(bins[a:b], axis=0)), axis=0) for a, b in zip(train.offsets[:-1], train.offsets[1:])
+    ]
+    changes = torch.tensor(np.array(changes))  # NaN: a channel without two observed days in a row
+    expected = torch.where(changes.isnan(), -1, spread_id(changes.nan_to_num(), 20))[encoded.train_persons]
+    assert torch.equal(targets[:, 1], expected) and len(set(expected[:, 2].tolist())) > 3  # persons differ
+
+
+def test_a_changed_table_is_named_by_its_own_file():
+    frame = pd.DataFrame({"person_id": ["a"], "steps": [1.0]})
+    persons = pd.DataFrame({"person_id": ["a"], "age": [30]})
+    loaded = LoadedData(frame, "daily.csv", persons=persons, persons_source="persons.csv")
+    trained_on = data_fingerprint(loaded)
+    assert (
+        changed_source(
+            LoadedData(frame.assign(steps=2.0), "daily.csv", persons=persons, persons_source="persons.csv"), trained_on
+        )
+        == "daily.csv"
+    )
+    assert (
+        changed_source(
+            LoadedData(frame, "daily.csv", persons=persons.assign(age=31), persons_source="persons.csv"), trained_on
+        )
+        == "persons.csv"
+    )
+    assert changed_source(LoadedData(frame, "daily.csv"), trained_on) == "daily.csv"  # the persons table gone
 
 
 def test_refit_windows_are_every_training_and_validation_window(tiny_recipe):
