@@ -58,7 +58,7 @@ from synthwear.conditions import (
     quota_cells,
 )
 from synthwear.errors import SynthwearError, one_line, shown
-from synthwear.tables import Place
+from synthwear.tables import Place, table_place
 
 MAX_LEVELS = 10  # a numeric column with at most this many distinct values is categorical (flags, scores 1-5)
 ID_MIN, ID_SHARE = 20, 0.5  # a text column with more distinct values than both looks like an identifier
@@ -177,8 +177,8 @@ class AttributeModel:
         table = person_columns(persons, source)
         attributes, dropped, notes = [], {}, []
         for name, cells in table.items():
-            refuse_infinite(name, cells, Place(source))
-            refuse_decimal_commas(name, cells, Place(source))
+            refuse_infinite(name, cells, table_place(source))
+            refuse_decimal_commas(name, cells, table_place(source))
             att, why = fit_attribute(name, cells)
             if att is None:
                 dropped[name] = why
@@ -188,7 +188,7 @@ class AttributeModel:
         if not attributes:
             raise SynthwearError(f"{source}: no column is left to model ({'; '.join(notes)})")
         model = cls(attributes, np.eye(1), dropped=dropped, notes=notes, persons=len(persons), seed=seed)
-        scores = model.scores({a.name: table[a.name] for a in attributes}, Place(source))
+        scores = model.scores({a.name: table[a.name] for a in attributes}, table_place(source))
         model.correlation, shrink = latent_correlation(model.dims, scores)
         model.notes.append(
             f"correlation of {len(model.dims)} latent coordinates shrunk toward independence by {shrink:.2f}"
@@ -215,7 +215,7 @@ class AttributeModel:
         ``unseen="missing"``: a category the model never saw (a real person outside the training persons
         whose value no training person had) or a non-number in a numeric column is coded as missing."""
         lenient = unseen == "missing"
-        place, codes = Place(source), np.empty((len(frame), len(self.attributes)), dtype=np.int64)
+        place, codes = table_place(source), np.empty((len(frame), len(self.attributes)), dtype=np.int64)
         for k, att in enumerate(self.attributes):
             if att.name not in frame.columns:
                 raise SynthwearError(
@@ -247,7 +247,7 @@ class AttributeModel:
     def sample_rows(self, seed_table: pd.DataFrame, *, seed: int, source: str = "the seed table") -> pd.DataFrame:
         """One person per row of ``seed_table``, each meeting its own filled cells exactly; empty cells are sampled.
         A ``person_id`` column is carried through in front."""
-        place, n = Place(source), len(seed_table)
+        place, n = table_place(source), len(seed_table)
         unknown = [c for c in seed_table.columns if c != "person_id" and c not in self.columns]
         if unknown:
             attribute(self, str(unknown[0]), source)
@@ -367,7 +367,7 @@ def person_columns(persons: pd.DataFrame, source: str) -> dict[str, Cells]:
         raise SynthwearError(f"{source}: no attribute column besides 'person_id'")
     frame = persons.reset_index(drop=True)
     ids = Cells(frame["person_id"]).text
-    place = Place(source)
+    place = table_place(source)
     if pd.isna(ids).any():
         raise place.error(int(np.argmax(pd.isna(ids))), "person_id", "no person id")
     repeated = pd.Series(ids).duplicated()

@@ -32,7 +32,7 @@ from synthwear.privacy import train_private
 from synthwear.recipe import Recipe
 from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
 from synthwear.summary import person_summary
-from synthwear.tables import Place, fingerprint, read_daily_table, read_person_table, validate_daily_table
+from synthwear.tables import fingerprint, read_daily_table, read_person_table, table_place, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
 
 Log = Callable[[str], None]
@@ -183,7 +183,7 @@ def fit_attributes(recipe: Recipe, loaded: LoadedData, parts: dict[str, Cohort],
     ids = table["person_id"].astype(str)
     if ids.duplicated().any():
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
-        raise SynthwearError(f"{Place(source, 1).at(row)}: person_id {shown(ids.iloc[row])} appears twice")
+        raise SynthwearError(f"{table_place(source).at(row)}: person_id {shown(ids.iloc[row])} appears twice")
     training = table[ids.isin(parts["train"].person_ids)]
     if training.empty:
         raise SynthwearError(f"{source}: none of the training persons is in the persons table (check person_id)")

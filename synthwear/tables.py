@@ -139,6 +139,12 @@ class Place:
         return SynthwearError(f"{self.at(row)}: column {column!r}: {problem}")
 
 
+def table_place(source: Path | str) -> Place:
+    """Where a row of a per-person table is: a CSV file's line (after its header line), as daily tables
+    say it, else the row (Parquet, a DataFrame given in Python)."""
+    return Place(source, 1 if str(source).lower().endswith(".csv") else 0)
+
+
 def validate_daily_table(
     raw: pd.DataFrame,
     channels: list[str],

@@ -159,7 +159,7 @@ def test_encode_codes_real_and_sampled_persons(model, real, fake):
 def test_encode_errors_name_row_and_value(model, real):
     bad = real.head(5).assign(group=["a", "b", "c", "a", "a"])
     one_line_error(
-        lambda: model.encode(bad, source="persons.csv"), r"persons.csv: row 3: column 'group': 'c' is not a category"
+        lambda: model.encode(bad, source="persons.csv"), r"persons.csv: line 4: column 'group': 'c' is not a category"
     )
     bad = real.head(3).astype({"x": object}).assign(x=["1", "two", "3"])
     one_line_error(lambda: model.encode(bad), r"row 2: column 'x': 'two' is not a number")
@@ -280,11 +280,11 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
         (pd.DataFrame({"person_id": ["a", "b"]}), r"no attribute column besides 'person_id'"),
         (
             pd.DataFrame({"person_id": ["a", " "], "g": ["x", "y"]}),
-            r"persons.csv: row 2: column 'person_id': no person id",
+            r"persons.csv: line 3: column 'person_id': no person id",
         ),
         (
             pd.DataFrame({"person_id": ["a", "b", "a"], "g": ["x", "y", "x"]}),
-            r"row 3: column 'person_id': 'a' appears more than once",
+            r"line 4: column 'person_id': 'a' appears more than once",
         ),
         (
             pd.DataFrame({"person_id": ["a", "b"], "g": ["x", "x"]}),
@@ -296,7 +296,7 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
                 pd.DataFrame(
                     {"person_id": [str(i) for i in range(20)], "age": [str(20 + i) for i in range(19)] + [big]}
                 ),
-                rf"persons.csv: row 20: column 'age': '{big}' is not a finite number",
+                rf"persons.csv: line 21: column 'age': '{big}' is not a finite number",
             )
             for big in ("inf", "1e400")  # one such cell would make the ages categories
         ),
@@ -305,7 +305,7 @@ def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
                 pd.DataFrame(
                     {"person_id": [str(i) for i in range(20)], "age": [str(20 + i) for i in range(18)] + cells}
                 ),
-                rf"persons.csv: row 19: column 'age': '{cells[0]}' is a number written with a comma; write 20.5",
+                rf"persons.csv: line 20: column 'age': '{cells[0]}' is a number written with a comma; write 20.5",
             )
             for cells in (["20,5", "31,25"], ["1,000", "42"])
         ),

@@ -169,9 +169,14 @@ def load_curve(path: Path | None = None) -> dict | None:
         return None
     try:
         curve = json.loads(source.read_text(encoding="utf-8"))
-        rows = curve["rows"]
-    except (OSError, ValueError, KeyError, TypeError) as err:  # ValueError: not JSON, or not UTF-8
+    except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
         raise SynthwearError(f"{source}: not a privacy-utility curve ({one_line(err)})") from None
+    if not isinstance(curve, dict) or "rows" not in curve:
+        found = (
+            f"an object with keys {', '.join(map(repr, curve))}" if isinstance(curve, dict) else type(curve).__name__
+        )
+        raise SynthwearError(f"{source}: not a privacy-utility curve (expected an object with 'rows', found {found})")
+    rows = curve["rows"]
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise SynthwearError(f"{source}: not a privacy-utility curve (its rows must be a list of objects)")
     lacking = [key for key in CURVE_FIELDS if any(key not in row for row in rows)]

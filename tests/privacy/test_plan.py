@@ -156,6 +156,12 @@ def test_a_curve_file_is_read_and_a_broken_one_is_one_line(tmp_path, curve_file)
     (tmp_path / "short.json").write_text(json.dumps({"rows": [{"arm": "base"}]}))
     with pytest.raises(SynthwearError, match="a curve row lacks cohort, simulated, persons, epsilon, discriminative"):
         load_curve(tmp_path / "short.json")
+    for content, found in (({"lines": []}, "an object with keys 'lines'"), ([1, 2], "list")):
+        (tmp_path / "other.json").write_text(json.dumps(content))
+        with pytest.raises(SynthwearError) as raised:
+            load_curve(tmp_path / "other.json")
+        expected = f"not a privacy-utility curve (expected an object with 'rows', found {found})"
+        assert str(raised.value) == f"{tmp_path / 'other.json'}: {expected}"
 
 
 @pytest.mark.parametrize(
