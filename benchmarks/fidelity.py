@@ -41,6 +41,7 @@ from synthwear.default_plugins.calendar_gaps import CalendarAndGaps
 from synthwear.default_plugins.discriminative import DiscriminativeScore
 from synthwear.default_plugins.marginals import Marginals
 from synthwear.default_plugins.membership_attacks import closest_distance, near_copy_share, window_features
+from synthwear.default_plugins.subgroups import SubgroupFidelity
 from synthwear.default_plugins.temporal import TemporalStructure
 from synthwear.default_plugins.tstr import TrainSyntheticTestReal, TSTRConfig
 from synthwear.errors import NotEstimable
@@ -77,7 +78,7 @@ def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict
         result[f"ks.{channel}"] = marginals[channel]["ks_complement"]["synthetic"]
     for kind in ("values", "changes"):
         result[f"correlation_error.{kind}"] = temporal["correlation_error"][kind]["synthetic"]
-    result |= calendar_scores(context)
+    result |= calendar_scores(context) | subgroup_scores(context)
     if copies:
         ranges = context.model.ranges
         synthetic, train, holdout = (
@@ -99,6 +100,24 @@ def calendar_scores(context: EvaluationContext) -> dict[str, float | None]:
     for channel, found in channels.items():
         result[f"saturday_ratio.{channel}"] = found.get("saturday_effect_ratio")
         result[f"missing_error.{channel}"] = abs(found["missing_share_difference"])
+    return result
+
+
+def subgroup_scores(context: EvaluationContext) -> dict[str, float | None]:
+    """With person attributes: per channel the worst shortfall of a subgroup's KSComplement (synthetic
+    persons of one attribute value against the unseen persons of that value) below the whole cohort's
+    against all unseen persons (issue: at most 0.05), and how many subgroups had windows to score."""
+    try:
+        found = SubgroupFidelity().evaluate(context)
+    except NotEstimable:
+        return {}
+    whole, groups = found["whole"]["ks_complement"], found["subgroups"]
+    result: dict[str, float | None] = {"subgroups": float(len(groups))}
+    for channel, overall in whole.items():
+        gaps = [
+            overall - group["ks_complement"][channel] for group in groups if group["ks_complement"][channel] is not None
+        ]
+        result[f"subgroup_ks_shortfall.{channel}"] = max(gaps) if gaps and overall is not None else None
     return result
 
 
@@ -366,6 +385,10 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
     identity = [(f"first/last block r {c}", f"identity.{c}", 2, False) for c in channels]
     identity += [(f"r over {YEAR} days {c}", f"identity_year.{c}", 2, False) for c in channels]
     identity += [(f"persons/s sampled, {YEAR} days", "long_persons_per_s", 0, False)]
+    subgroups = [
+        (f"worst subgroup KSComplement shortfall {c}", f"subgroup_ks_shortfall.{c}", 3, False) for c in channels
+    ]
+    subgroups += [("subgroups scored", "subgroups", 1, False)]
     lines = [
         f"Person-level {meta['folds']}-fold cross-validation{partial_folds(meta)} on {meta['data']} "
         f"({meta['persons']} persons with a "
@@ -375,14 +398,16 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
     ]
-    for columns in (head, structure, calendar, identity):
-        lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
-        lines.append("|---" * (len(columns) + 1) + "|")
+    for columns in (head, structure, calendar, identity, subgroups):
+        rows = []
         for label, row in table.items():
             cells = [cell(row.get(key), digits, percent) for _, key, digits, percent in columns]
             if any(c != "–" for c in cells):  # a row with nothing in this group (peers' identity, ...) is left out
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        lines.append("")
+                rows.append(f"| {label} | " + " | ".join(cells) + " |")
+        if rows:  # a group no row has (subgroups without person attributes) is no table
+            lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
+            lines.append("|---" * (len(columns) + 1) + "|")
+            lines += [*rows, ""]
     lines += [f"- {note}" for note in meta["notes"]]
     return "\n".join(lines).rstrip() + "\n"
 

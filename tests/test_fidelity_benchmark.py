@@ -28,6 +28,8 @@ def quick(tmp_path_factory):
                 str(out),
                 "--variant",
                 "plain heads: generator.ordinal=0 generator.relative=0",
+                "--variant",
+                "with persons: data.persons=true",
             ]
         )
         installed = {"sdv": peers.sdv_installed(), "mostly": peers.mostlyai_installed()}
@@ -48,6 +50,7 @@ def test_rows_and_columns(quick):
     expected = {
         "synthwear fitbit",
         "synthwear, plain heads",
+        "synthwear, with persons",
         "ceiling: real training persons",
         "floor: independent days",
     }
@@ -70,6 +73,11 @@ def test_rows_and_columns(quick):
     assert synthwear["long_persons_per_s"][0] > 0
     identity_table = table[table.index("| synthesizer | first/last block r") :]
     assert "| the unseen persons themselves |" in identity_table and "| floor" not in identity_table
+    attributes = rows["synthwear, with persons"]  # subgroups only where the model has person attributes
+    assert attributes["subgroups"][0] >= 2 and synthwear.get("subgroups") is None
+    assert all(-1 <= attributes[f"subgroup_ks_shortfall.{c}"][0] <= 1 for c in ("resting_hr", "steps"))
+    subgroup_table = table[table.index("| synthesizer | worst subgroup KSComplement shortfall") :]
+    assert "| synthwear, with persons |" in subgroup_table and "| synthwear fitbit |" not in subgroup_table
 
 
 def identity_benchmark():
