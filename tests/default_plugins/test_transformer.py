@@ -10,7 +10,7 @@ from synthwear.default_plugins.transformer import (
     Dropout,
     LevelLogits,
     RelativeLogits,
-    SpreadSharpness,
+    SpreadHead,
     TransformerConfig,
     keep_mask,
     ordinal_features,
@@ -180,7 +180,7 @@ def test_a_spread_shifts_the_absolute_parts_weight_in_the_mixture():
 
 
 def test_spread_sharpness_is_one_and_no_shift_where_the_spread_is_unknown():
-    head = SpreadSharpness()
+    head = SpreadHead()
     head.slope.weight.data.fill_(2.0 / SPREAD_GAIN), head.slope.bias.data.fill_(0.5 / SPREAD_GAIN)
     features = LevelLogits(100, 8, 2).features(torch.tensor([3, 7])).with_spread(torch.tensor([10, 100]), 100)
     factor, shift = (out.flatten() for out in head(features))
