@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from synthwear.default_plugins.binning import BinningConfig, BinningEncoder
-from synthwear.default_plugins.transformer import DailyTransformer, TransformerConfig
+from synthwear.default_plugins.transformer import SPREAD_GAIN, DailyTransformer, TransformerConfig
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import GeneratorSpec
 from synthwear.model import SynthesisModel
@@ -18,10 +18,11 @@ SPREAD_SPEC = GeneratorSpec((10, 12, 8), max_days=7, summary=2)
 
 
 def transformer(spec: GeneratorSpec, **options) -> DailyTransformer:
-    """A small transformer; a spread's sharpness heads get weights, which start at zero (no effect)."""
+    """A small transformer; a spread's heads get weights, which start at zero (no effect), of the size
+    training gives them (their output has a gain: unit weights would scale logits by e^20)."""
     generator = DailyTransformer(spec, TransformerConfig(n_layer=2, n_head=2, n_embd=8, **options))
     for head in getattr(generator, "spread_heads", []):
-        torch.nn.init.normal_(head.slope.weight)
+        torch.nn.init.normal_(head.slope.weight, std=0.5 / SPREAD_GAIN)
     return generator
 
 
