@@ -404,21 +404,12 @@ def refuse_decimal_commas(name: str, cells: Cells, place: Place) -> None:
     """A column of numbers some of which are written with a comma ('20,5', or '1,000' with a thousands
     separator): read as text, they would type the column as categorical, a category per value, in
     silence; which of the two a comma means is a guess, so the user is asked to write a point."""
-    texts = cells.texts[:-1]
-    words = [i for i, text in enumerate(texts) if text is not None and not is_number(text)]
-    if words and all(DECIMAL_COMMA.fullmatch(texts[i]) for i in words):
-        row = int(np.argmax(np.isin(cells.codes, words)))
+    words = ~cells.missing & np.isnan(cells.number)  # the cells that are no number (a column of text: all)
+    if words.any() and all(DECIMAL_COMMA.fullmatch(text) for text in np.unique(cells.text[words].astype(str))):
+        row = int(np.argmax(words))
         raise place.error(
             row, name, f"{shown(cells.text[row])} is a number written with a comma; write 20.5, not 20,5 or 1,000"
         )
-
-
-def is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def beyond_float(text: str | None) -> bool:
