@@ -185,6 +185,21 @@ class SplitSection(Section):
         return self
 
 
+class AugmentSection(Section):
+    """New persons between the real ones (synthwear.augment): a share of the training windows moved
+    by one random offset per channel, of standard deviation ``shift`` times the spread of the
+    training windows' levels, their days' deviations from the level scaled by a log-normal factor of
+    standard deviation ``scale``. Off (0) by default; not with privacy."""
+
+    shift: Number = Field(0.0, ge=0, le=3)
+    scale: Number = Field(0.0, ge=0, le=1)
+    share: Number = Field(0.5, gt=0, le=1)  # of the windows of every batch moved
+
+    @property
+    def active(self) -> bool:
+        return self.shift > 0 or self.scale > 0
+
+
 class TrainingSection(Section):
     epochs: Int = Field(200, ge=1)
     batch_size: Int = Field(64, ge=1)
@@ -206,6 +221,7 @@ class TrainingSection(Section):
     # the validation persons tell apart least (discriminative score; synthwear.candidates): on a few
     # dozen persons one training's fidelity moves with its seed as much as recipes differ
     candidates: Int = Field(1, ge=1, le=20)
+    augment: AugmentSection = Field(default_factory=AugmentSection)
     device: str = Field("auto", pattern=DEVICES)
     # bfloat16: mixed precision (autocast; weights, optimizer and loss stay float32). Pays where the
     # hardware has bf16 matmuls (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere it is slower.
@@ -424,6 +440,15 @@ class Recipe(Section):
             raise ValueError(
                 "training.candidates does not apply with training.refit: the validation persons that choose "
                 "among the candidates would be trained on"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _augment_without_privacy(self) -> Recipe:
+        if self.privacy and self.training.augment.active:
+            raise ValueError(
+                "training.augment does not apply with privacy: its offsets are sized by the training "
+                "persons' levels, which the accountant does not count"
             )
         return self
 

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from synthwear.augment import LEVEL_SAMPLE, augmentation
 from synthwear.checkpoint import Checkpointing, TrainingState, training_generators
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
@@ -165,6 +166,8 @@ class TrainingPlan:
     keep_start: bool = False
     # keep the best round's weights (False: the last round's, where the validation persons are trained on)
     keep_best: bool = True
+    # training windows moved to new persons before each step (training.augment; plain training only)
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def learning_rate_at(step: int, config: TrainingSection, total_steps: int) -> float:
@@ -270,6 +273,8 @@ def run_round(
     plan.network.train()
     running, count = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
     for windows in batches:
+        if plan.augment is not None:
+            windows = plan.augment(windows)
         inputs, targets = model.training_pair(windows, hide_summary)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
             value = plan.step_loss(model.predict(plan.network, inputs, targets), targets)
@@ -373,7 +378,13 @@ def epoch_plan(
         checkpointing=checkpointing,
         rngs=training_generators(loss, order=order),
         keep_start=keep_start,
+        augment=augmentation(model, train.batch(spread_out(len(train), LEVEL_SAMPLE).to(device)), config.augment),
     )
+
+
+def spread_out(n: int, most: int) -> torch.Tensor:
+    """At most ``most`` of the indices 0..n-1, evenly spaced."""
+    return torch.linspace(0, n - 1, min(n, most)).round().long()
 
 
 def refit_records(on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:

@@ -56,11 +56,15 @@ def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
     return process.wait(timeout=60)
 
 
+# DP-SGD for the slow recipe: 30 noisy steps, a checkpoint every 6
+PRIVATE = {"target_epsilon": 4.0, "accountant": "rdp", "sample_rate": 0.5, "steps": 30, "checkpoints": 5}
+
+
 @pytest.fixture
 def slow_private_recipe(tmp_path, slow_recipe):
     """The slow recipe trained with DP-SGD: 30 noisy steps, a checkpoint every 6."""
     raw = yaml.safe_load(slow_recipe.read_text())
-    raw["privacy"] = {"target_epsilon": 4.0, "accountant": "rdp", "sample_rate": 0.5, "steps": 30, "checkpoints": 5}
+    raw["privacy"] = PRIVATE
     path = tmp_path / "private.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -130,15 +134,18 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path, slow_recipe):
     assert result.exit_code == 1 and "no checkpoint to resume" in result.output
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """The slow recipe run once, never killed: the recipe and the run's folder."""
+@pytest.fixture(scope="module", params=["plain", "dp-sgd"])
+def uninterrupted(tmp_path_factory, request):
+    """The slow recipe run once, never killed: the recipe and the run's folder. Under DP-SGD too,
+    where a resumed run must also keep the accountant's spent budget."""
     folder = tmp_path_factory.mktemp("uninterrupted")
     raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
     raw["training"].update(epochs=5, patience=5)
     raw["windows"]["stride"] = 1
     raw["generator"].update(n_embd=32)
     raw["evaluation"]["evaluators"] = [{"name": "forecast"}, {"name": "discriminative"}]
+    if request.param == "dp-sgd":
+        raw["privacy"] = PRIVATE
     recipe = folder / "slow.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     done = subprocess.run([*CLI, "run", str(recipe), "--out", str(folder / "run")], capture_output=True)
@@ -179,6 +186,8 @@ def test_kill_at_any_point_then_resume_gives_the_uninterrupted_run(tmp_path, uni
     assert (out / "synthetic.csv").read_bytes() == (reference / "synthetic.csv").read_bytes()
     metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (reference, out)]
     assert metrics[0] == metrics[1] and (out / "report.html").is_file()
+    privacy = [json.loads((folder / "run.json").read_text()).get("privacy") for folder in (reference, out)]
+    assert privacy[0] == privacy[1]  # under DP-SGD: the same spent budget, from the same accountant history
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, staging or checkpoint
 
 
