@@ -159,3 +159,16 @@ def test_a_staging_folder_that_cannot_be_made_is_one_line(tmp_path):
     ):
         pass
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def denied_writing(monkeypatch, folder: Path) -> None:
+    """``folder`` as a user without write permission sees it: tests run as root, whom chmod does not stop."""
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: access(path, mode) and Path(path) != folder)
+
+
+def test_a_folder_the_user_cannot_write_to_is_refused_before_any_work(tmp_path, monkeypatch):
+    denied_writing(monkeypatch, tmp_path)
+    result = run(tmp_path / "run")
+    assert result.exit_code == 1 and f"{tmp_path / 'run'}: {tmp_path} is not writable" in result.output
+    assert list(tmp_path.iterdir()) == []  # no lock, no staging: refused before anything
