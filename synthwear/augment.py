@@ -14,6 +14,7 @@ it is a statistic of the training persons, which is why augmentation is not offe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from synthwear.interfaces import MISSING
 from synthwear.model import SynthesisModel
 from synthwear.recipe import AugmentSection
 from synthwear.summary import spread_id, spread_of_id
+
+if TYPE_CHECKING:
+    from synthwear.train import WindowTokens
 
 LEVEL_SAMPLE = 4096  # training windows whose levels measure the offsets' spread
 
@@ -98,12 +102,13 @@ def level_spread(windows: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack([levels[levels[:, c] >= 0, c].std().nan_to_num(0.0) for c in range(n)])
 
 
-def augmentation(model: SynthesisModel, sample: torch.Tensor, config: AugmentSection) -> Augmentation | None:
-    """The recipe's augmentation for ``model``, its offsets sized on ``sample``, training windows
-    (B, T, columns); None where ``training.augment`` is off."""
+def augmentation(model: SynthesisModel, train: WindowTokens, config: AugmentSection) -> Augmentation | None:
+    """The recipe's augmentation for ``model``, its offsets sized on up to ``LEVEL_SAMPLE`` of the
+    ``train`` windows; None where ``training.augment`` is off."""
     if not config.active:
         return None
     n = len(model.channels)
+    sample = train.batch(spread_out(len(train), LEVEL_SAMPLE).to(train.starts.device))
     return Augmentation(
         shift_sd=config.shift * level_spread(sample, n),
         scale_sd=config.scale,
@@ -113,3 +118,8 @@ def augmentation(model: SynthesisModel, sample: torch.Tensor, config: AugmentSec
         n_scored=model.n_scored,
         summary_days=model.summary,
     )
+
+
+def spread_out(n: int, most: int) -> torch.Tensor:
+    """At most ``most`` of the indices 0..n-1, evenly spaced."""
+    return torch.linspace(0, n - 1, min(n, most)).round().long()

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from synthwear.augment import LEVEL_SAMPLE, augmentation
+from synthwear.augment import augmentation
 from synthwear.checkpoint import Checkpointing, TrainingState, training_generators
 from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
@@ -378,13 +378,8 @@ def epoch_plan(
         checkpointing=checkpointing,
         rngs=training_generators(loss, order=order),
         keep_start=keep_start,
-        augment=augmentation(model, train.batch(spread_out(len(train), LEVEL_SAMPLE).to(device)), config.augment),
+        augment=augmentation(model, train, config.augment),
     )
-
-
-def spread_out(n: int, most: int) -> torch.Tensor:
-    """At most ``most`` of the indices 0..n-1, evenly spaced."""
-    return torch.linspace(0, n - 1, min(n, most)).round().long()
 
 
 def refit_records(on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:

@@ -81,9 +81,9 @@ def test_the_offsets_are_a_share_of_the_spread_of_window_levels():
         for c in range(len(model.channels))
     ]
     assert torch.allclose(spread, torch.stack([m.std() for m in window_means]))
-    built = augmentation(model, sample, AugmentSection(shift=0.5))
+    built = augmentation(model, train, AugmentSection(shift=0.5))  # 30 windows: every one measured
     assert torch.allclose(built.shift_sd, 0.5 * spread)
-    assert augmentation(model, sample, AugmentSection()) is None  # off by default
+    assert augmentation(model, train, AugmentSection()) is None  # off by default
 
 
 def test_training_moves_its_batches_and_validation_does_not(monkeypatch):
