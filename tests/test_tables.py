@@ -1,10 +1,9 @@
 import datetime
-import os
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_run_folder import denied_writing
 
 from synthwear.errors import SynthwearError
 from synthwear.tables import (
@@ -236,8 +235,6 @@ def test_a_file_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path):
 
 
 def test_an_output_file_in_a_folder_the_user_cannot_write_to_is_refused(tmp_path, monkeypatch):
-    """Tests run as root, whom chmod does not stop: the folder is denied as a user would see it."""
-    access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: access(path, mode) and Path(path) != tmp_path)
+    denied_writing(monkeypatch, tmp_path)
     with pytest.raises(SynthwearError, match=rf"synthetic.csv: the folder {tmp_path} is not writable"):
         check_output_file(tmp_path / "synthetic.csv", overwrite=False)
