@@ -109,8 +109,6 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, pref
         (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "chain": True}, 0),
         (SPREAD_SPEC, {"relative": 2, "level": 3, "deviations": True, "envelope": True}, 0),
         (SPREAD_SPEC, {"relative": 2, "level": 3, "deviations": True}, 2),
-        (SUMMARY_SPEC, {"relative": 2, "relative_lags": 3, "level": 3, "deviations": True, "envelope": True}, 0),
-        (SPEC, {"relative": 2, "relative_lags": 3}, 2),
     ],
 )
 def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past_the_context(spec, options, primed):
@@ -132,7 +130,6 @@ def test_cached_sampling_draws_the_same_sequences_as_the_plain_forward_also_past
         (SPEC, {}),
         (SUMMARY_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True}),
         (SPREAD_SPEC, {"ordinal": 4, "relative": 2, "level": 3, "deviations": True, "envelope": True}),
-        (SUMMARY_SPEC, {"relative": 2, "relative_lags": 2, "level": 3, "deviations": True, "envelope": True}),
     ],
 )
 @pytest.mark.parametrize("slide", [2, 4])

@@ -39,14 +39,6 @@ class TransformerConfig:
     # the bins within that many bins of the previous day's bin ("today is about yesterday, give or
     # take"), the structure of slowly varying channels that free heads learn only from much data.
     relative: int = 0
-    # With ``relative_lags`` > 1 (and ``relative``) the days before yesterday get kernels of their own
-    # (the day before yesterday, then the one before, ...): with a positive weight around yesterday
-    # and a negative one around the day before, today is drawn around yesterday plus yesterday's
-    # change, an AR(2) in bins. One kernel centred on yesterday keeps no trend, and a smoothed
-    # estimate like Fitbit's resting HR moves in trends: its day-to-day changes are positively
-    # correlated (lag-1 autocorrelation of the changes about +0.1 on LifeSnaps, about -0.15 sampled
-    # with one kernel).
-    relative_lags: int = 1
     # With ``level`` > 0 and a summary day, each channel's logits also get a learned, context-dependent
     # function of every bin's distance from the sequence's level (its summary bin), in that many
     # sine/cosine frequencies: "today is about this person's level, give or take", which attention
@@ -84,10 +76,6 @@ class TransformerConfig:
         for name in ("ordinal", "relative", "level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"option {name!r} must be at least 0, got {getattr(self, name)}")
-        if self.relative_lags < 1:
-            raise ValueError(f"option 'relative_lags' must be at least 1, got {self.relative_lags}")
-        if self.relative_lags > 1 and not self.relative:
-            raise ValueError("option 'relative_lags' needs 'relative' > 0: it is the kernels' width")
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
@@ -380,27 +368,22 @@ class KVCache:
     values: list[torch.Tensor]
     length: int = 0
     level: list[LevelFeatures] | None = None  # per channel the level's features, once the cache has seen it
-    recent: torch.Tensor | None = None  # (B, relative_lags - 1, C) the last input ids, for the earlier days' kernels
 
 
 @dataclass
 class Hidden:
     """What the output heads read at some positions: the last block's output (B, T, n_embd), the
-    input ids there (B, T, C), the level's features per channel (None: no level), the first
-    position's index and the input ids of the positions just before it (B, E, C; None: none known),
-    which the kernels around the days before yesterday read."""
+    input ids there (B, T, C), the level's features per channel (None: no level) and the first
+    position's index."""
 
     x: torch.Tensor
     tokens: torch.Tensor
     level: list[LevelFeatures] | None
     first_position: int
-    earlier: torch.Tensor | None = None
 
     def last(self) -> Hidden:
         """The last position only: what the next day's channels are drawn from."""
-        earlier = self.tokens[:, :-1] if self.earlier is None else torch.cat([self.earlier, self.tokens[:, :-1]], 1)
-        last = self.first_position + self.x.size(1) - 1
-        return Hidden(self.x[:, -1:], self.tokens[:, -1:], self.level, last, earlier)
+        return Hidden(self.x[:, -1:], self.tokens[:, -1:], self.level, self.first_position + self.x.size(1) - 1)
 
 
 class DailyTransformer(nn.Module):
@@ -426,14 +409,6 @@ class DailyTransformer(nn.Module):
         if config.relative:
             self.relative_heads = nn.ModuleList(
                 RelativeLogits(n, config.n_embd, config.relative, config.envelope) for n in spec.vocab_sizes
-            )
-        if config.relative_lags > 1:  # per channel one kernel per day before yesterday
-            self.earlier_heads = nn.ModuleList(
-                nn.ModuleList(
-                    RelativeLogits(n, config.n_embd, config.relative, config.envelope)
-                    for _ in range(config.relative_lags - 1)
-                )
-                for n in spec.vocab_sizes
             )
         if config.level and not spec.summary:
             raise ValueError("option 'level' needs a summary day to be the level (windows.summary: true)")
@@ -498,7 +473,6 @@ class DailyTransformer(nn.Module):
         level = hidden.level
         after_level = self.after_level(x, hidden.first_position) if self.config.level and level is not None else None
         yesterday = self.previous_days(hidden.tokens, hidden.first_position) if self.config.relative else None
-        earlier = [self.earlier_days(hidden, lag) for lag in range(2, self.config.relative_lags + 1)]
         given = self.same_day_inputs(same_day, x, hidden.first_position) if self.config.chain else None
         out = []
         for c in range(len(self.heads)) if channels is None else channels:
@@ -507,8 +481,6 @@ class DailyTransformer(nn.Module):
             kernels = []  # the terms around yesterday's bin and around the level
             if self.config.relative:  # the true previous day, even where input dropout hid it from the embedding:
                 kernels.append(self.relative_heads[c](xc, yesterday[:, :, c]))  # sampling always has it
-            for head, days in zip(self.earlier_heads[c] if earlier else (), earlier):
-                kernels.append(head(xc, days[:, :, c]))
             if after_level is not None:
                 kernels.append(self.level_heads[c](xc, level[c]) * after_level)
                 if level[c].spread is not None:  # a person's volatility sharpens or widens both kernels
@@ -566,19 +538,6 @@ class DailyTransformer(nn.Module):
         missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
         return torch.where(((positions == 1) | (positions == 2))[:, None], missing, tokens)
 
-    def earlier_days(self, hidden: Hidden, lag: int) -> torch.Tensor:
-        """The ids (B, T, C) of the day ``lag`` days before each position's prediction: the input
-        ``lag - 1`` positions back, "missing" where that is the start, a summary day or unknown."""
-        tokens, first = hidden.tokens, hidden.first_position
-        history = tokens if hidden.earlier is None else torch.cat([hidden.earlier, tokens], 1)
-        known = history.size(1) - tokens.size(1)  # positions before the first one that history holds
-        index = torch.arange(tokens.size(1), device=tokens.device) + known - (lag - 1)
-        source = first + torch.arange(tokens.size(1), device=tokens.device) - (lag - 1)  # that input's position
-        usable = (index >= 0) & (source > self.spec.summary)  # a day, not the start or a summary day
-        days = history[:, index.clamp(min=0)]
-        missing = torch.tensor(self.spec.vocab_sizes, device=tokens.device)
-        return torch.where(usable[:, None], days, missing)
-
     def level_features(
         self, tokens: torch.Tensor, first_position: int, found: list[LevelFeatures] | None = None
     ) -> list[LevelFeatures] | None:
@@ -622,10 +581,7 @@ class DailyTransformer(nn.Module):
         for block, keys, values in zip(self.blocks, cache.keys, cache.values):
             x = block.extend(x, keys, values, cache.length)
         cache.level = self.level_features(tokens, cache.length, cache.level)
-        hidden = Hidden(x, tokens, cache.level, cache.length, cache.recent)
-        if self.config.relative_lags > 1:
-            seen = tokens if cache.recent is None else torch.cat([cache.recent, tokens], 1)
-            cache.recent = seen[:, -(self.config.relative_lags - 1) :]
+        hidden = Hidden(x, tokens, cache.level, cache.length)
         cache.length += tokens.size(1)
         return hidden, cache
 
@@ -636,7 +592,6 @@ class DailyTransformer(nn.Module):
         "ordinal_embeddings",
         "ordinal_heads",
         "relative_heads",
-        "earlier_heads",
         "level_heads",
         "mixture_heads",
         "spread_heads",
@@ -644,8 +599,7 @@ class DailyTransformer(nn.Module):
         "chain_ordinal_embeddings",
     )
     # the options the weights' shapes follow
-    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "relative_lags", "level", "deviations", "envelope")
-    SHAPE += ("chain",)
+    SHAPE = ("n_layer", "n_head", "n_embd", "ordinal", "relative", "level", "deviations", "envelope", "chain")
 
     def load_base(self, base: DailyTransformer, slots: list[int | None], base_scored: int) -> list[str]:
         """Take the base's weights: every shared tensor, and for channel ``i`` the base's channel
@@ -705,8 +659,8 @@ class DailyTransformer(nn.Module):
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""
         if part == "biases":
             return [name for name, _ in self.named_parameters() if name.endswith(".bias")]
-        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "earlier_heads.", "level_heads.", "mixture_heads.")
-        prefixes += ("spread_heads.", "chain_", "ln_f.")
+        prefixes = ("heads.", "ordinal_heads.", "relative_heads.", "level_heads.", "mixture_heads.", "spread_heads.")
+        prefixes += ("chain_", "ln_f.")
         if part == "last_layers":
             prefixes += (f"blocks.{len(self.blocks) - 1}.",)
         elif part != "heads":

@@ -8,7 +8,6 @@ from synthwear.default_plugins.transformer import (
     SPREAD_GAIN,
     DailyTransformer,
     Dropout,
-    Hidden,
     LevelLogits,
     RelativeLogits,
     SpreadHead,
@@ -57,7 +56,6 @@ def test_changing_day_t_plus_1_never_changes_predictions_up_to_t():
         {"relative": 3, "level": 4, "deviations": True},
         {"relative": 3, "level": 4, "deviations": True, "envelope": True},
         {"ordinal": 8, "relative": 3, "level": 4, "deviations": True, "chain": True},
-        {"relative": 3, "relative_lags": 2, "level": 4, "deviations": True, "envelope": True},
     ],
 )
 @pytest.mark.parametrize("spec", [SUMMARY_SPEC, SPREAD_SPEC])
@@ -201,25 +199,6 @@ def test_with_a_spread_day_no_relative_kernel_centres_on_a_summary_but_the_level
     assert torch.equal(single.previous_days(tokens, 0), tokens)  # the level is the first day's yesterday
 
 
-def test_the_days_before_yesterday_are_the_inputs_further_back_and_never_the_start_or_a_summary():
-    m = DailyTransformer(SPREAD_SPEC, TransformerConfig(relative=3, relative_lags=3))
-    tokens = torch.randint(0, 100, (2, 8, 3))  # positions 0 (start), 1-2 (summary), 3.. days
-    whole = Hidden(tokens, tokens, None, 0)
-    two, three = m.earlier_days(whole, 2), m.earlier_days(whole, 3)
-    assert (two[:, :4] == 100).all() and torch.equal(two[:, 4:], tokens[:, 3:-1])
-    assert (three[:, :5] == 100).all() and torch.equal(three[:, 5:], tokens[:, 3:-2])
-    later = Hidden(tokens[:, 6:], tokens[:, 6:], None, 6, tokens[:, 4:6])  # a cache's read of positions 6-7
-    assert torch.equal(m.earlier_days(later, 2), tokens[:, 5:7])
-    assert torch.equal(m.earlier_days(later, 3), tokens[:, 4:6])
-    unknown = Hidden(tokens[:, 6:], tokens[:, 6:], None, 6)  # nothing known before position 6
-    assert (m.earlier_days(unknown, 2)[:, 0] == 100).all() and torch.equal(
-        m.earlier_days(unknown, 2)[:, 1], tokens[:, 6]
-    )
-    assert torch.equal(whole.last().earlier, tokens[:, :-1])  # the last position keeps what came before it
-    with pytest.raises(ValueError, match="'relative_lags' needs 'relative'"):
-        TransformerConfig(relative_lags=2)
-
-
 def test_the_level_option_needs_a_summary_day():
     with pytest.raises(ValueError, match="'level' needs a summary day"):
         DailyTransformer(SPEC, TransformerConfig(level=4))
@@ -259,7 +238,6 @@ def test_deviations_mix_the_kernels_and_the_absolute_heads_where_the_level_is_kn
         {"level": 4},
         {"level": 4, "deviations": True},
         {"relative": 3, "envelope": True},
-        {"relative": 3, "relative_lags": 3, "level": 4, "deviations": True, "envelope": True},
     ],
 )
 def test_ordinal_and_relative_heads_stay_causal(options):
