@@ -34,11 +34,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 from peers import fit_mostly, fit_par, mostlyai_installed, sample_mostly, sample_par, sdv_installed
+from sklearn.metrics import roc_auc_score
 
 from synthwear import Synthesizer
 from synthwear.cohort import Cohort
 from synthwear.default_plugins.calendar_gaps import CalendarAndGaps
-from synthwear.default_plugins.discriminative import DiscriminativeScore
+from synthwear.default_plugins.discriminative import DiscriminativeScore, with_missing_days_of
+from synthwear.default_plugins.discriminative import window_features as summary_features
 from synthwear.default_plugins.marginals import Marginals
 from synthwear.default_plugins.membership_attacks import closest_distance, near_copy_share, window_features
 from synthwear.default_plugins.subgroups import SubgroupFidelity
@@ -56,6 +58,8 @@ REPO = Path(__file__).resolve().parents[1]
 MARKERS = ("<!-- fidelity:start -->", "<!-- fidelity:end -->")
 UNSEEN = "the unseen persons themselves"  # the row of what their own records show, where a column has it
 NEAR_COPY_PERCENTILE = 5.0  # near-copy: closer to a training window than 5% of unseen real windows are
+SUMMARY_FEATURES = ("mean", "sd", "min", "max", "mean abs change", "lag-1 AC")  # the discriminator's, per channel
+TELLTALES = 3  # the features a row's "what tells it apart" cell names
 
 
 # --- scoring one cohort of windows against a fold's unseen persons --------------------------------
@@ -78,7 +82,7 @@ def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict
         result[f"ks.{channel}"] = marginals[channel]["ks_complement"]["synthetic"]
     for kind in ("values", "changes"):
         result[f"correlation_error.{kind}"] = temporal["correlation_error"][kind]["synthetic"]
-    result |= calendar_scores(context) | subgroup_scores(context)
+    result |= calendar_scores(context) | subgroup_scores(context) | telltales(context)
     if copies:
         ranges = context.model.ranges
         synthetic, train, holdout = (
@@ -86,6 +90,24 @@ def scores(context: EvaluationContext, target: str, copies: bool = True) -> dict
         )
         result["near_copies"] = near_copy_share(synthetic, train, holdout, NEAR_COPY_PERCENTILE)["share"]
         result["closest_distance"] = float(np.median(closest_distance(synthetic, train)))
+    return result
+
+
+def telltales(context: EvaluationContext) -> dict[str, float]:
+    """Per summary feature the discriminator reads, AUC - 0.5 of that feature alone telling the cohort's
+    windows from the unseen persons' (positive: the cohort's values are higher). The discriminative
+    score says how far a row is from real; this says where, and which way to move. The cohort's
+    windows take on the unseen persons' gaps first, as the discriminator's do."""
+    rng = np.random.default_rng(0)
+    ours = summary_features(with_missing_days_of(context.synthetic.values, context.holdout.values, rng))
+    theirs = summary_features(context.holdout.values)
+    names = [f"{feature} {channel}" for feature in SUMMARY_FEATURES for channel in context.channels]
+    result = {}
+    for j, name in enumerate(names):
+        a, b = ours[:, j][~np.isnan(ours[:, j])], theirs[:, j][~np.isnan(theirs[:, j])]
+        if len(a) and len(b):
+            labels = np.r_[np.ones(len(a)), np.zeros(len(b))]
+            result[f"telltale.{name}"] = float(roc_auc_score(labels, np.r_[a, b])) - 0.5
     return result
 
 
@@ -408,8 +430,25 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
             lines.append("| synthesizer | " + " | ".join(name for name, *_ in columns) + " |")
             lines.append("|---" * (len(columns) + 1) + "|")
             lines += [*rows, ""]
+    lines += telltale_table(table)
     lines += [f"- {note}" for note in meta["notes"]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def telltale_table(table: dict) -> list[str]:
+    """Per row the summary features that alone tell its windows from the unseen persons' best
+    (``telltales``, mean ± sd over folds; + the row's values are higher)."""
+    lines = [
+        f"| synthesizer | the {TELLTALES} features that tell it from unseen persons most (AUC − 0.5; + = higher) |",
+        "|---|---|",
+    ]
+    for label, row in table.items():
+        found = [(key.removeprefix("telltale."), value) for key, value in row.items() if key.startswith("telltale.")]
+        found = sorted((item for item in found if item[1] is not None), key=lambda item: -abs(item[1][0]))
+        if found:
+            named = [f"{name} {mean:+.3f} ± {sd:.3f}" for name, (mean, sd) in found[:TELLTALES]]
+            lines.append(f"| {label} | " + "; ".join(named) + " |")
+    return [*lines, ""] if len(lines) > 2 else []
 
 
 def write_docs(text: str, results: dict) -> None:

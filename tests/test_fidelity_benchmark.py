@@ -78,6 +78,10 @@ def test_rows_and_columns(quick):
     assert all(-1 <= attributes[f"subgroup_ks_shortfall.{c}"][0] <= 1 for c in ("resting_hr", "steps"))
     subgroup_table = table[table.index("| synthesizer | worst subgroup KSComplement shortfall") :]
     assert "| synthwear, with persons |" in subgroup_table and "| synthwear fitbit |" not in subgroup_table
+    named = {f"telltale.{f} {c}" for f in ("mean", "lag-1 AC") for c in ("resting_hr", "sleep_minutes", "steps")}
+    assert named <= set(synthwear) and all(-0.5 <= synthwear[k][0] <= 0.5 for k in named)
+    telltale_table = table[table.index("| synthesizer | the 3 features that tell it") :]
+    assert "| synthwear fitbit | " in telltale_table and "; " in telltale_table.splitlines()[2]
 
 
 def identity_benchmark():
@@ -115,6 +119,24 @@ def test_identity_compares_first_and_last_blocks_over_real_spans_and_over_a_year
     year = np.where(np.arange(365)[None, :] < 100, levels[:, None], later[:, None]) + rng.normal(size=(40, 365))
     found = fidelity.identity_scores(year[..., None], Cohort.from_frame(frame, ["hr"]), 21)
     assert found["identity.hr"] > 0.95 and abs(found["identity_year.hr"]) < 0.5
+
+
+def test_telltales_name_the_feature_that_differs_and_which_way():
+    """Synthetic windows like the unseen persons' but with the second channel's days 30% higher: its
+    mean, minimum and maximum tell them apart (positive: higher), the first channel's features do not."""
+    from synthwear.interfaces import EvaluationContext, Windows
+
+    fidelity, rng = identity_benchmark(), np.random.default_rng(0)
+    holdout = rng.normal(60, 5, (400, 21, 2)) + rng.normal(0, 5, (400, 1, 2))
+    synthetic = rng.normal(60, 5, (400, 21, 2)) + rng.normal(0, 5, (400, 1, 2))
+    synthetic[:, :, 1] *= 1.3
+    ids = np.array([f"p{i}" for i in range(400)])
+    windows = [Windows(values, ids) for values in (holdout, holdout, synthetic)]
+    found = fidelity.telltales(EvaluationContext(None, ["hr", "sleep"], *windows, seed=0))
+    assert len(found) == 12 and found["telltale.mean sleep"] > 0.45 and found["telltale.max sleep"] > 0.45
+    assert abs(found["telltale.mean hr"]) < 0.08 and abs(found["telltale.lag-1 AC hr"]) < 0.08
+    lines = fidelity.telltale_table({"row": {k: (v, 0.0) for k, v in found.items()}})
+    assert lines[2].startswith("| row | ") and lines[2].count("sleep +0.") == 3
 
 
 def test_only_folds_runs_the_named_fold_of_the_same_dealing_and_says_so(quick, tmp_path):
