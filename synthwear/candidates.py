@@ -102,6 +102,7 @@ def validation_score(recipe: Recipe, model: SynthesisModel, parts: dict[str, Coh
         recipe.windows.days,
         temperature=recipe.sampling.temperatures(model.channels),
         summary_temperature=recipe.sampling.summary_temperatures(model.channels),
+        persistence=recipe.sampling.persistences(model.channels),
         seed=seed,
         start=starts,
         attributes=codes,

@@ -268,6 +268,7 @@ class SynthesisModel:
         *,
         temperature: float | Sequence[float] = 1.0,
         summary_temperature: float | Sequence[float] | None = None,
+        persistence: float | Sequence[float] = 0.0,
         seed: int = 0,
         prime: np.ndarray | None = None,
         start: np.ndarray | None = None,
@@ -286,6 +287,8 @@ class SynthesisModel:
         persons by the share of their days drawn, so a bar moves (and estimates the time left) even for
         one person's century; it ends exactly at ``n``. ``summary_temperature``:
         the temperature of a summary day (the person's level), drawn first; by default the days' own.
+        ``persistence``: per channel the lag-1 correlation of the quantiles its days are drawn at
+        (``Quantiles``; 0: independent draws, the model's own joint distribution).
         ``complete``: with ``gaps``, every day is observed (the model is told so as it goes), for uses
         that need a value every day.
 
@@ -317,6 +320,7 @@ class SynthesisModel:
             self.chained,
             hidden,
             slide,
+            self.per_channel(persistence),
         )
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -382,13 +386,15 @@ class SynthesisModel:
         (``on_day(d)`` told after the d-th). The days go into a tensor sized for all of them: growing
         the sequence by concatenation would copy it every day, quadratic in a long horizon's days."""
         cache, missing = Cached(), self.missing_ids()  # once per batch, not per day: the loop is the sampler's hot path
+        quantiles = None if summary else draw.quantiles(seq.size(0), len(missing))
         length = seq.size(1)
         grown = seq.new_empty(seq.size(0), length + steps, seq.size(2))
         grown[:, :length] = seq
         for step in range(steps):
             seq = grown[:, : length + step]
             read = self.next_day_reader(seq, draw, covariates, cache)
-            day = draw.day(read, seq.size(0), len(self.channels), summary, missing)
+            uniforms = None if quantiles is None else quantiles.next()
+            day = draw.day(read, seq.size(0), len(self.channels), summary, missing, uniforms)
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
@@ -617,10 +623,28 @@ class Draw:
     chained: bool = False
     hidden: bool = False
     slide: int = 1
+    persistence: list[float] | None = None  # per channel (``Quantiles``); None or zeros: independent draws
 
-    def day(self, read: Reader, batch: int, n_channels: int, summary: bool, missing: torch.Tensor) -> torch.Tensor:
+    def quantiles(self, batch: int, n_ids: int) -> Quantiles | None:
+        """The persistent quantiles of a batch's days (None where every channel's persistence is 0:
+        each day then draws its own uniforms, as it always did)."""
+        if not any(self.persistence or []):
+            return None
+        rho = self.persistence + [0.0] * (n_ids - len(self.persistence))  # whether observed: independent
+        return Quantiles(torch.tensor(rho, device=self.generator.device), batch, self.generator)
+
+    def day(
+        self,
+        read: Reader,
+        batch: int,
+        n_channels: int,
+        summary: bool,
+        missing: torch.Tensor,
+        uniforms: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(batch, n_scored) ids of the next day: values, then "observed". ``missing``: each scored
-        channel's "missing" id, what a chained generator reads for the channels not drawn yet."""
+        channel's "missing" id, what a chained generator reads for the channels not drawn yet;
+        ``uniforms`` (batch, n_scored): the quantiles to draw at (None: fresh ones)."""
         temperatures = self.summary_temperatures if summary else self.temperatures
         temperatures = temperatures + [1.0] * (len(missing) - n_channels)  # whether observed: as the data has it
         day = missing.expand(batch, -1).clone()
@@ -629,7 +653,8 @@ class Draw:
         for c in channels:
             scores = read(day, [c])[0] if self.chained else logits[c]
             allowed = self.allowed(scores, c >= n_channels and not summary)
-            day[:, c] = sample_token(allowed, temperatures[c], self.generator)
+            u = None if uniforms is None else uniforms[:, c : c + 1]
+            day[:, c] = sample_token(allowed, temperatures[c], self.generator, u)
         if self.complete:  # every day observed, and the person's share of observed days with it
             day[:, n_channels:] = OBSERVED
         return day
@@ -644,11 +669,38 @@ class Draw:
         return logits.masked_fill(between, float("-inf"))
 
 
-def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """(B, V) logits -> (B,) ids; temperature 0 takes the most likely id."""
+def sample_token(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator, uniform: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, V) logits -> (B,) ids, drawn at the quantiles ``uniform`` (B, 1) (default: fresh ones);
+    temperature 0 takes the most likely id."""
     if temperature == 0:
         return logits.argmax(dim=-1)
     # inverse-CDF sampling: one uniform per row, where torch.multinomial draws one per class
     cdf = torch.softmax(logits.float() / temperature, dim=-1).cumsum(dim=-1)
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).squeeze(-1)
+    if uniform is None:
+        uniform = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device)
+    ids = torch.searchsorted(cdf, uniform * cdf[:, -1:], right=True).squeeze(-1)
+    return ids.clamp(max=cdf.size(-1) - 1)  # a quantile of 1 (or rounding) past the last bin: the last bin
+
+
+class Quantiles:
+    """The quantiles a batch's days are drawn at, per sequence and channel: the normal CDF of a
+    Gaussian AR(1) whose lag-1 correlation is the channel's persistence. Each day is still drawn
+    from the model's distribution for it (every quantile is uniform); what changes is that a
+    sequence drawn high in its distribution yesterday tends to be drawn high again today (or low,
+    below 0). Why: a model fitted by one-day-ahead likelihood on a few dozen persons hedges, so days
+    drawn independently from it wander less and jitter more than real ones (docs/model.md,
+    "Persistence")."""
+
+    def __init__(self, rho: torch.Tensor, batch: int, generator: torch.Generator):
+        self.rho, self.batch, self.generator = rho, batch, generator
+        self.innovation = torch.sqrt(1 - rho**2)
+        self.state: torch.Tensor | None = None
+
+    def next(self) -> torch.Tensor:
+        """(batch, channels) quantiles of the next day."""
+        shape = (self.batch, len(self.rho))
+        noise = torch.randn(shape, generator=self.generator, device=self.rho.device)
+        self.state = noise if self.state is None else self.rho * self.state + self.innovation * noise
+        return torch.special.ndtr(self.state)

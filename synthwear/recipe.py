@@ -237,6 +237,9 @@ class SamplingSection(Section):
     # with windows.summary: the temperature the person's level (the summary day) is drawn at, as
     # ``temperature`` a number or a mapping per channel; unset: the days' temperatures
     summary_temperature: Number | dict[str, Number] | None = None
+    # lag-1 correlation, in (-1, 1), of the random quantiles a channel's days are drawn at (a number
+    # or a mapping per channel; channels not named: 0, independent draws); docs/model.md "Persistence"
+    persistence: Number | dict[str, Number] = Field(0.0)
 
     @field_validator("start_date")
     @classmethod
@@ -250,6 +253,18 @@ class SamplingSection(Section):
             if temperature_problem(t):
                 raise ValueError(temperature_problem(t))
         return value
+
+    @field_validator("persistence")
+    @classmethod
+    def _correlation(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        for rho in value.values() if isinstance(value, dict) else [value]:
+            if not -1 < rho < 1:  # also refuses NaN
+                raise ValueError(f"persistence must be a correlation strictly between -1 and 1, got {rho}")
+        return value
+
+    def persistences(self, channels: list[str]) -> list[float]:
+        """One persistence per channel, in the recipe's channel order (0 where none is named)."""
+        return per_channel(self.persistence, channels, default=0.0)
 
     def temperatures(self, channels: list[str]) -> list[float]:
         """One temperature per channel, in the recipe's channel order."""
@@ -271,11 +286,11 @@ class SamplingSection(Section):
     quotas: dict[str, dict[str, Number]] = Field(default_factory=dict)
 
 
-def per_channel(temperature: float | dict[str, float], channels: list[str]) -> list[float]:
-    """A temperature for every channel: one number for all, or a mapping (channels not named: 1)."""
-    if not isinstance(temperature, dict):
-        return [temperature] * len(channels)
-    return [temperature.get(c, 1.0) for c in channels]
+def per_channel(value: float | dict[str, float], channels: list[str], default: float = 1.0) -> list[float]:
+    """A setting for every channel: one number for all, or a mapping (channels not named: ``default``)."""
+    if not isinstance(value, dict):
+        return [value] * len(channels)
+    return [value.get(c, default) for c in channels]
 
 
 class EvaluationSection(Section):
@@ -406,7 +421,7 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _temperatures_name_channels(self) -> Recipe:
-        for key in ("temperature", "summary_temperature"):
+        for key in ("temperature", "summary_temperature", "persistence"):
             value = getattr(self.sampling, key)
             unknown = sorted(set(value) - set(self.channels)) if isinstance(value, dict) else []
             if unknown:

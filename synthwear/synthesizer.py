@@ -316,6 +316,7 @@ class Synthesizer:
                 tally=tally,
                 temperature=sampling.temperatures(model.channels),
                 summary_temperature=sampling.summary_temperatures(model.channels),
+                persistence=sampling.persistences(model.channels),
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
                 start=self.first_days(persons, seed) if start is None else start,
@@ -332,6 +333,7 @@ class Synthesizer:
             "days": days,
             "temperature": sampling.temperature,
             "summary_temperature": sampling.summary_temperature,
+            "persistence": sampling.persistence,
         }
         if conditions:
             self.record["sampling"]["conditions_on_days"] = {"where": [c.condition.text for c in conditions]}

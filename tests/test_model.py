@@ -254,7 +254,7 @@ def test_the_summary_day_is_drawn_at_its_own_temperature(summary_model, monkeypa
         summary_model.generate(6, 5, temperature=[1.0, 0.8, 1.0], summary_temperature=[1.0, 0.8, 1.0], seed=3), same
     )  # unset means the days' temperatures, draw for draw
     used, draw = [], model_module.sample_token
-    monkeypatch.setattr(model_module, "sample_token", lambda logits, t, g: used.append(t) or draw(logits, t, g))
+    monkeypatch.setattr(model_module, "sample_token", lambda logits, t, g, u: used.append(t) or draw(logits, t, g, u))
     summary_model.generate(6, 5, temperature=[1.0, 0.8, 1.0], summary_temperature=[1.5, 2.0, 0.0], seed=3)
     assert used[:3] == [1.5, 2.0, 0.0]  # the summary day, first
     assert used[3:] == [1.0, 0.8, 1.0] * 5  # then every day at the days' temperatures
@@ -420,3 +420,32 @@ def test_progress_is_told_as_each_day_is_drawn_and_ends_at_every_person(model):
     told.clear()
     model.generate(2, 4, seed=1, prime=np.full((2, 4, 3), 60.0), on_progress=told.append)  # nothing left to draw
     assert told == [2]
+
+
+def test_persistent_quantiles_are_uniform_with_the_asked_lag_one_correlation():
+    from scipy.stats import kstest, norm
+
+    from synthwear.model import Quantiles
+
+    quantiles = Quantiles(torch.tensor([0.0, 0.6, -0.4]), 20000, torch.Generator().manual_seed(0))
+    days = torch.stack([quantiles.next() for _ in range(4)], dim=1).numpy()  # (batch, days, channels)
+    for c, rho in enumerate([0.0, 0.6, -0.4]):
+        assert kstest(days[:, 2, c], "uniform").pvalue > 0.01  # each day still drawn from its distribution
+        scores = norm.ppf(days[:, :, c])
+        assert np.corrcoef(scores[:, 1], scores[:, 2])[0, 1] == pytest.approx(rho, abs=0.03)
+
+
+def test_persistence_makes_the_days_of_a_channel_follow_each_other_and_zero_draws_as_before(model):
+    plain = model.generate(400, 7, seed=2)
+    np.testing.assert_array_equal(model.generate(400, 7, seed=2, persistence=0.0), plain)
+    with torch.no_grad():  # every day's distribution uniform over the bins, whatever came before
+        for parameter in model.generator.parameters():
+            parameter.zero_()
+    independent = model.generate(400, 7, seed=2)
+    persistent = model.generate(400, 7, seed=2, persistence=[0.95, 0.0, 0.0])
+
+    def consecutive(values: np.ndarray, c: int) -> float:  # across persons: day 4 against day 5
+        return float(np.corrcoef(values[:, 3, c], values[:, 4, c])[0, 1])
+
+    assert abs(consecutive(independent, 0)) < 0.15 and consecutive(persistent, 0) > 0.8
+    assert abs(consecutive(persistent, 1)) < 0.15  # the other channels' days stay independent

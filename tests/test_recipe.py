@@ -218,6 +218,22 @@ def test_summary_temperature_defaults_to_the_days_and_names_channels(tmp_path):
             load_recipe(write(tmp_path, text))
 
 
+def test_persistence_is_a_correlation_per_channel_zero_where_unnamed(tmp_path):
+    given = "sampling: {persistence: {resting_hr: 0.3, steps: -0.1}}"
+    recipe = load_recipe(write(tmp_path, TINY_TEXT.replace("sampling: {persons: 10}", given)))
+    assert recipe.sampling.persistences(list(recipe.channels)) == [0.3, 0.0, -0.1]
+    assert load_recipe(write(tmp_path, TINY_TEXT)).sampling.persistences(list(recipe.channels)) == [0.0] * 3
+    for wrong, message in (
+        ("{spo2: 0.3}", "sampling.persistence names 'spo2', which is not a channel"),
+        ("1", "persistence must be a correlation strictly between -1 and 1, got 1"),
+        ("{steps: -1.5}", "strictly between -1 and 1, got -1.5"),
+        (".nan", "persistence.* should be a finite number"),
+    ):
+        text = TINY_TEXT.replace("sampling: {persons: 10}", f"sampling: {{persistence: {wrong}}}")
+        with pytest.raises(SynthwearError, match=message):
+            load_recipe(write(tmp_path, text))
+
+
 def test_a_summary_of_the_person_needs_a_summary_day(tmp_path):
     windows = "windows: {days: 7, stride: 7, summary: true}"
     person = TINY_TEXT.replace(windows, "windows: {days: 7, stride: 7, summary: true, summary_of: person}")
