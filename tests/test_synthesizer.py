@@ -57,6 +57,19 @@ def test_a_notebook_fits_samples_evaluates_saves_and_loads(fitted, daily, tmp_pa
     assert again.record["training"] == fitted.record["training"]
 
 
+def test_the_recipes_persistence_reaches_the_sampler_and_its_record(fitted):
+    import copy
+
+    persistent = copy.copy(fitted)
+    persistent.record = copy.deepcopy(fitted.record)
+    sampling = fitted.recipe.sampling.model_copy(update={"persistence": {"resting_hr": 0.9}})
+    persistent.recipe = fitted.recipe.model_copy(update={"sampling": sampling})
+    plain = fitted.sample_array(persons=100, days=7, seed=1)
+    held = persistent.sample_array(persons=100, days=7, seed=1)
+    assert persistent.record["sampling"]["persistence"] == {"resting_hr": 0.9}
+    assert not np.array_equal(plain[..., 0], held[..., 0])
+
+
 def test_the_report_page_names_the_data_it_was_fitted_on(fitted, tmp_path):
     page = fitted.evaluate().to_html(tmp_path / "report.html").read_text()
     assert "Synthetic wearable data from the DataFrame" in page  # fit was handed a DataFrame, not a file
