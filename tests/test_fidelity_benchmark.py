@@ -71,17 +71,23 @@ def test_rows_and_columns(quick):
         assert -1 <= synthwear[f"identity_year.{channel}"][0] <= 1
         assert -1 <= rows["the unseen persons themselves"][f"identity.{channel}"][0] <= 1
     assert synthwear["long_persons_per_s"][0] > 0
-    identity_table = table[table.index("| synthesizer | first/last block r") :]
+    identity_table = own_table(table, "| synthesizer | first/last block r")
     assert "| the unseen persons themselves |" in identity_table and "| floor" not in identity_table
     attributes = rows["synthwear, with persons"]  # subgroups only where the model has person attributes
     assert attributes["subgroups"][0] >= 2 and synthwear.get("subgroups") is None
     assert all(-1 <= attributes[f"subgroup_ks_shortfall.{c}"][0] <= 1 for c in ("resting_hr", "steps"))
-    subgroup_table = table[table.index("| synthesizer | worst subgroup KSComplement shortfall") :]
+    subgroup_table = own_table(table, "| synthesizer | worst subgroup KSComplement shortfall")
     assert "| synthwear, with persons |" in subgroup_table and "| synthwear fitbit |" not in subgroup_table
     named = {f"telltale.{f} {c}" for f in ("mean", "lag-1 AC") for c in ("resting_hr", "sleep_minutes", "steps")}
     assert named <= set(synthwear) and all(-0.5 <= synthwear[k][0] <= 0.5 for k in named)
-    telltale_table = table[table.index("| synthesizer | the 3 features that tell it") :]
+    telltale_table = own_table(table, "| synthesizer | the 3 features that tell it")
     assert "| synthwear fitbit | " in telltale_table and "; " in telltale_table.splitlines()[2]
+
+
+def own_table(text: str, header: str) -> str:
+    """The markdown table that starts with ``header``, up to the blank line after it."""
+    start = text.index(header)
+    return text[start : text.index("\n\n", start)]
 
 
 def identity_benchmark():
