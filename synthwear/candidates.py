@@ -24,7 +24,7 @@ from synthwear.default_plugins.discriminative import MIN_WINDOWS_PER_CLASS
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry
 from synthwear.recipe import Recipe
-from synthwear.sampling import sample_persons
+from synthwear.sampling import recipe_windows
 from synthwear.steps import evaluation_context, evaluation_windows
 from synthwear.train import TrainingResult
 
@@ -94,20 +94,7 @@ def validation_score(recipe: Recipe, model: SynthesisModel, parts: dict[str, Coh
     synthetic windows as real ones; the sampling settings of the recipe, no conditions on persons)."""
     seed = derived_seed(recipe.seed, SCORING_STREAM)
     n = len(evaluation_windows(recipe, parts["validation"]).values)
-    persons = sample_persons(model, n, seed)
-    codes = None if persons is None else model.attributes.encode(persons, source="synthetic persons")
-    starts = model.first_days(n, seed, recipe.sampling.start_date)
-    synthetic = model.generate(
-        n,
-        recipe.windows.days,
-        temperature=recipe.sampling.temperatures(model.channels),
-        summary_temperature=recipe.sampling.summary_temperatures(model.channels),
-        persistence=recipe.sampling.persistences(model.channels),
-        seed=seed,
-        start=starts,
-        attributes=codes,
-        complete=recipe.sampling.complete,
-    )
+    synthetic, starts, codes = recipe_windows(recipe, model, n, seed)
     judged = {"train": parts["train"], "holdout": parts["validation"]}
     context = evaluation_context(recipe, judged, model, synthetic, starts, None, codes)
     evaluator = registry.build("evaluators", "discriminative", {}, where=f"{recipe.where()}: training.candidates")

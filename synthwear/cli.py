@@ -342,7 +342,7 @@ def sample(
             output,
             temperature=temperatures[0],
             summary_temperature=temperatures[1],
-            persistence=sampling.persistences(synth.fitted.channels),
+            persistence=sampling.persistences(synth.fitted.channels, synth.fitted.persistence),
             seed=seed,
             start_date=start_date.date() if start_date else sampling.start_date,
             complete=complete or sampling.complete,

@@ -57,6 +57,7 @@ class SynthesisModel:
     calendar: tuple[str, ...] = ()  # calendar covariates the generator reads (synthwear.covariates)
     start_dates: dict[str, int] | None = None  # training persons' first dates and counts: where samples start
     attributes: AttributeModel | None = None  # per-person attributes, generated first; sequences read their codes
+    persistence: list[float] | None = None  # per channel, fitted after training (sampling.persistence: auto)
 
     @property
     def device(self) -> torch.device:
@@ -463,6 +464,7 @@ class SynthesisModel:
             "calendar": list(self.calendar),
             "start_dates": self.start_dates,
             "attributes": self.attributes.to_dict() if self.attributes else None,
+            "persistence": self.persistence,
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -512,6 +514,7 @@ class SynthesisModel:
             gaps, calendar = bool(meta.get("gaps", False)), tuple(meta.get("calendar", ()))
             attributes = AttributeModel.from_dict(meta["attributes"]) if meta.get("attributes") else None
             start_dates = checked_start_dates(meta.get("start_dates"), where)
+            persistence = checked_persistence(meta.get("persistence"), len(meta["channels"]), where)
             sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
             expected = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
         except (KeyError, TypeError) as err:
@@ -532,6 +535,7 @@ class SynthesisModel:
             calendar,
             start_dates,
             attributes,
+            persistence,
         )
 
 
@@ -568,6 +572,16 @@ def checked_start_dates(value: Any, where: str) -> dict[str, int] | None:
     if np.isnat(dates).any() or (counts <= 0).any():
         raise SynthwearError(f"{where}: start_dates must map ISO dates to counts of persons") from None
     return {str(d): int(c) for d, c in zip(dates, counts)}
+
+
+def checked_persistence(value: Any, n_channels: int, where: str) -> list[float] | None:
+    """model.json's fitted ``persistence`` (one correlation per channel), or None; anything else is one line."""
+    if value is None:
+        return None
+    fits = isinstance(value, list) and len(value) == n_channels
+    if not fits or not all(isinstance(v, (int, float)) and -1 < v < 1 for v in value):
+        raise SynthwearError(f"{where}: persistence must be one correlation in (-1, 1) per channel, got {value!r}")
+    return [float(v) for v in value]
 
 
 def description_digest(meta: dict[str, Any]) -> str:

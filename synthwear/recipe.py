@@ -238,8 +238,9 @@ class SamplingSection(Section):
     # ``temperature`` a number or a mapping per channel; unset: the days' temperatures
     summary_temperature: Number | dict[str, Number] | None = None
     # lag-1 correlation, in (-1, 1), of the random quantiles a channel's days are drawn at (a number
-    # or a mapping per channel; channels not named: 0, independent draws); docs/model.md "Persistence"
-    persistence: Number | dict[str, Number] = Field(0.0)
+    # or a mapping per channel; channels not named: 0, independent draws); `auto`: fitted per channel
+    # after training to the training persons' day-to-day persistence; docs/model.md "Persistence"
+    persistence: Number | dict[str, Number] | Literal["auto"] = Field(0.0)
 
     @field_validator("start_date")
     @classmethod
@@ -254,17 +255,32 @@ class SamplingSection(Section):
                 raise ValueError(temperature_problem(t))
         return value
 
+    @field_validator("persistence", mode="before")
+    @classmethod
+    def _auto_or_numbers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "auto":
+            raise ValueError("persistence is a number in (-1, 1), a mapping per channel or auto")
+        return value
+
     @field_validator("persistence")
     @classmethod
-    def _correlation(cls, value: float | dict[str, float]) -> float | dict[str, float]:
-        for rho in value.values() if isinstance(value, dict) else [value]:
+    def _correlation(cls, value: float | dict[str, float] | str) -> float | dict[str, float] | str:
+        for rho in value.values() if isinstance(value, dict) else [] if value == "auto" else [value]:
             if not -1 < rho < 1:  # also refuses NaN
                 raise ValueError(f"persistence must be a correlation strictly between -1 and 1, got {rho}")
         return value
 
-    def persistences(self, channels: list[str]) -> list[float]:
-        """One persistence per channel, in the recipe's channel order (0 where none is named)."""
-        return per_channel(self.persistence, channels, default=0.0)
+    def persistences(self, channels: list[str], fitted: list[float] | None = None) -> list[float]:
+        """One persistence per channel, in the recipe's channel order (0 where none is named); with
+        ``auto`` the model's ``fitted`` ones (``synthwear.persistence``)."""
+        if self.persistence != "auto":
+            return per_channel(self.persistence, channels, default=0.0)
+        if fitted is None or len(fitted) != len(channels):
+            raise SynthwearError(
+                "sampling.persistence is auto, and the model holds no fitted persistence per channel "
+                "(it was trained before persistence could be fitted): give numbers instead"
+            )
+        return list(fitted)
 
     def temperatures(self, channels: list[str]) -> list[float]:
         """One temperature per channel, in the recipe's channel order."""
@@ -455,6 +471,15 @@ class Recipe(Section):
             raise ValueError(
                 "training.candidates does not apply with training.refit: the validation persons that choose "
                 "among the candidates would be trained on"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _persistence_fitted_without_privacy(self) -> Recipe:
+        if self.privacy and self.sampling.persistence == "auto":
+            raise ValueError(
+                "sampling.persistence: auto does not apply with privacy: it is fitted to the training persons' "
+                "day-to-day persistence, which the accountant does not count; give numbers instead"
             )
         return self
 

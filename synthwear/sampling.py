@@ -22,7 +22,7 @@ from synthwear.behaviour import Acceptance, DayCondition, batches_meeting, day_c
 from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_from_mapping
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
-from synthwear.recipe import MAX_DAYS, temperature_problem
+from synthwear.recipe import MAX_DAYS, Recipe, temperature_problem
 from synthwear.tables import nearest_existing, write_daily_table, write_daily_tables
 
 BATCH = 4096  # persons generated at once (SynthesisModel.generate_batches' default)
@@ -100,6 +100,31 @@ def sample_persons(
         frame = model.attributes.sample(n, seed=seed, where=on_persons or None, quotas=parsed or None)
     frame.insert(0, "person_id", synthetic_ids(len(frame)))
     return frame
+
+
+def recipe_windows(
+    recipe: Recipe, model: SynthesisModel, n: int, seed: int, persistence: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` windows of the recipe's length drawn with its sampling settings and no conditions: what a
+    trained model is judged by before release (``training.candidates``, ``sampling.persistence: auto``).
+    ``persistence`` replaces the recipe's. Returns the values, each person's first day and their
+    attribute codes (None without attributes)."""
+    persons = sample_persons(model, n, seed)
+    codes = None if persons is None else model.attributes.encode(persons, source="synthetic persons")
+    starts = model.first_days(n, seed, recipe.sampling.start_date)
+    sampling = recipe.sampling
+    values = model.generate(
+        n,
+        recipe.windows.days,
+        temperature=sampling.temperatures(model.channels),
+        summary_temperature=sampling.summary_temperatures(model.channels),
+        persistence=sampling.persistences(model.channels, model.persistence) if persistence is None else persistence,
+        seed=seed,
+        start=starts,
+        attributes=codes,
+        complete=sampling.complete,
+    )
+    return values, starts, codes
 
 
 def parse_conditions(

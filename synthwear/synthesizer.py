@@ -37,6 +37,7 @@ from synthwear.conditions import Conditions
 from synthwear.errors import SynthwearError, shown
 from synthwear.evaluation import build_evaluators, run_evaluators
 from synthwear.model import SynthesisModel
+from synthwear.persistence import fit_persistence
 from synthwear.plugins import Registry, default_registry
 from synthwear.privacy.accounting import check_budget
 from synthwear.progress import Feedback, feedback
@@ -156,7 +157,9 @@ class Synthesizer:
             clock = time.perf_counter()
             digest = run_digest(recipe.to_dict(), fingerprinted)
             checkpointing = Checkpointing(Path(checkpoint), digest, resume) if checkpoint else None
-            training = SeededTraining(recipe, self.registry, model, loss, encoded, base, say, checkpointing)
+            training = SeededTraining(
+                recipe, self.registry, model, loss, encoded, base, say, checkpointing, parts["train"]
+            )
             if recipe.training.candidates == 1:
                 (model, result), kept, candidates = training(0, recipe.seed), 0, []
             else:
@@ -170,6 +173,8 @@ class Synthesizer:
         self.record["windows"]["evaluation_holdout"] = len(evaluation_windows(recipe, parts["holdout"]).values)
         privacy, tuned = training.extras[kept]
         self.record |= optional_records(privacy, tuned, attributes, loaded.persons_source)
+        if model.persistence is not None:
+            self.record["persistence_fitted"] = dict(zip(model.channels, model.persistence))
         if candidates:
             self.record["candidates"] = {"kept": kept + 1, "trainings": [c.to_dict() for c in candidates]}
         return self
@@ -316,7 +321,7 @@ class Synthesizer:
                 tally=tally,
                 temperature=sampling.temperatures(model.channels),
                 summary_temperature=sampling.summary_temperatures(model.channels),
-                persistence=sampling.persistences(model.channels),
+                persistence=sampling.persistences(model.channels, model.persistence),
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
                 start=self.first_days(persons, seed) if start is None else start,
@@ -485,8 +490,9 @@ class Synthesizer:
 class SeededTraining:
     """One training of a fit per seed, called as ``(index, seed)`` (what ``best_candidate`` calls each
     candidate with): candidate 0 trains the model and loss the fit built; every other a fresh model and
-    loss drawn from its own seed, so that a candidate depends on its seed alone. Keeps each training's
-    (privacy spent, base tuning) in ``extras``."""
+    loss drawn from its own seed, so that a candidate depends on its seed alone; with
+    ``sampling.persistence: auto`` each fits its persistence to the training ``persons`` before it is
+    judged. Keeps each training's (privacy spent, base tuning) in ``extras``."""
 
     def __init__(
         self,
@@ -498,12 +504,14 @@ class SeededTraining:
         base: SynthesisModel | None,
         say: Feedback,
         checkpointing: Checkpointing | None,
+        persons: Cohort,
     ):
         self.recipe, self.registry, self.encoded, self.base = recipe, registry, encoded, base
         self.say, self.checkpointing = say, checkpointing
         self.first: tuple[SynthesisModel, Any] | None = (model, loss)  # let go once trained: one model at a time
         self.device, self.attributes, self.start_dates = model.device, model.attributes, model.start_dates
         self.extras: dict[int, tuple[dict[str, Any] | None, FineTuning | None]] = {}
+        self.persons = persons  # the training persons: sampling.persistence: auto is fitted to their windows
 
     def __call__(self, index: int, seed: int) -> tuple[SynthesisModel, TrainingResult]:
         recipe = self.recipe
@@ -524,6 +532,10 @@ class SeededTraining:
             )
         trained(result.epochs_run)
         self.extras[index] = (privacy, tuned)
+        if recipe.sampling.persistence == "auto":
+            windows = evaluation_windows(recipe, self.persons).values
+            model.persistence = fit_persistence(recipe, model, windows, seed)
+            self.say.note(f"fitted sampling.persistence: {dict(zip(model.channels, model.persistence))}")
         return model, result
 
 

@@ -38,6 +38,17 @@ def test_save_load_round_trip_without_pickle(model, tmp_path):
     np.testing.assert_array_equal(model.generate(3, 7, seed=1), loaded.generate(3, 7, seed=1))
 
 
+def test_a_fitted_persistence_is_saved_with_the_model_and_checked_when_read(model, tmp_path):
+    model.persistence = [0.25, -0.1, 0.0]
+    model.save(tmp_path / "m")
+    assert SynthesisModel.load(tmp_path / "m", default_registry()).persistence == [0.25, -0.1, 0.0]
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    for wrong in ([0.25, -0.1], [1.0, 0.0, 0.0], "auto"):
+        (tmp_path / "m" / "model.json").write_text(json.dumps({**meta, "persistence": wrong}))
+        with pytest.raises(SynthwearError, match="persistence must be one correlation in .-1, 1. per channel"):
+            SynthesisModel.load(tmp_path / "m", default_registry())
+
+
 def test_weights_file_is_not_executed(model, tmp_path):
     model.save(tmp_path / "m")
     (tmp_path / "m" / "weights.safetensors").write_bytes(b"\x80\x04cos\nsystem\n")  # a pickle payload

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from synthwear.errors import SynthwearError
-from synthwear.recipe import load_recipe
+from synthwear.recipe import load_recipe, parse_recipe
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -232,6 +232,18 @@ def test_persistence_is_a_correlation_per_channel_zero_where_unnamed(tmp_path):
         text = TINY_TEXT.replace("sampling: {persons: 10}", f"sampling: {{persistence: {wrong}}}")
         with pytest.raises(SynthwearError, match=message):
             load_recipe(write(tmp_path, text))
+
+
+def test_persistence_auto_takes_the_models_fitted_values_and_is_refused_under_privacy(tmp_path):
+    text = TINY_TEXT.replace("sampling: {persons: 10}", "sampling: {persistence: auto}")
+    recipe = load_recipe(write(tmp_path, text))
+    assert recipe.sampling.persistences(list(recipe.channels), [0.2, -0.1, 0.0]) == [0.2, -0.1, 0.0]
+    with pytest.raises(SynthwearError, match="holds no fitted persistence"):
+        recipe.sampling.persistences(list(recipe.channels))
+    with pytest.raises(SynthwearError, match="persistence: auto does not apply with privacy"):
+        parse_recipe({**recipe.to_dict(), "privacy": {"target_epsilon": 4.0}})
+    with pytest.raises(SynthwearError, match="a mapping per channel or auto .got 'automatic'"):
+        load_recipe(write(tmp_path, text.replace("auto", "automatic")))
 
 
 def test_a_summary_of_the_person_needs_a_summary_day(tmp_path):

@@ -70,6 +70,23 @@ def test_the_recipes_persistence_reaches_the_sampler_and_its_record(fitted):
     assert not np.array_equal(plain[..., 0], held[..., 0])
 
 
+def test_persistence_auto_is_fitted_by_fit_kept_by_save_and_used_by_sample(daily, tmp_path):
+    auto = Synthesizer(channels=CHANNELS, **{**SMALL, "sampling": {"persons": 30, "persistence": "auto"}})
+    auto.fit(daily, progress=False)
+    fitted = auto.record["persistence_fitted"]
+    assert list(fitted) == list(CHANNELS) and all(-0.9 < rho < 0.9 for rho in fitted.values())
+    assert auto.fitted.persistence == list(fitted.values())
+    auto.save(tmp_path / "model")
+    again = Synthesizer.load(tmp_path / "model")
+    assert again.fitted.persistence == auto.fitted.persistence
+    start = np.full(50, np.datetime64("2021-01-01"))
+    sampled = again.sample_array(persons=50, days=7, seed=3, start=start)
+    held = again.fitted.generate(50, 7, seed=3, start=start, persistence=again.fitted.persistence)
+    np.testing.assert_array_equal(sampled, held)
+    assert not np.array_equal(sampled, again.fitted.generate(50, 7, seed=3, start=start))
+    assert again.record["sampling"]["persistence"] == "auto"
+
+
 def test_the_report_page_names_the_data_it_was_fitted_on(fitted, tmp_path):
     page = fitted.evaluate().to_html(tmp_path / "report.html").read_text()
     assert "Synthetic wearable data from the DataFrame" in page  # fit was handed a DataFrame, not a file
