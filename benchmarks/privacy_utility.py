@@ -101,6 +101,8 @@ def variant(raw: dict, epsilon: float, settings: dict, quick: bool, source: Path
         raw.pop("privacy", None)
     else:
         raw["privacy"] = raw.get("privacy") or {"sample_rate": 0.5}
+        if raw["sampling"].get("persistence") == "auto":  # fitted to the training persons: not under DP
+            raw["sampling"]["persistence"] = 0.0
         raw["privacy"] |= {"target_epsilon": epsilon, **({"steps": settings["steps"]} if "steps" in settings else {})}
         if "learning_rate" in settings:
             raw["training"]["learning_rate"] = settings["learning_rate"]

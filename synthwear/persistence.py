@@ -43,12 +43,15 @@ def fit_persistence(recipe: Recipe, model: SynthesisModel, training_windows: np.
     windows' (0 for a channel whose lag-1 cannot be measured). The same draws at every step (one
     seed), so the measured lag-1 rises smoothly with the persistence and the bisection converges."""
     target = mean_lag1(training_windows)
+    unmeasured = np.isnan(target)
     low, high = np.full(len(target), -BOUND), np.full(len(target), BOUND)
     for _ in range(STEPS):
         middle = (low + high) / 2
         synthetic, _, _ = recipe_windows(recipe, model, WINDOWS, seed, persistence=list(middle))
         gapped = with_missing_days_of(synthetic, training_windows, np.random.default_rng(seed))
-        above = mean_lag1(gapped) > target
+        measured = mean_lag1(gapped)
+        unmeasured |= np.isnan(measured)  # constant samples: no lag-1 to match
+        above = measured > target
         low, high = np.where(above, low, middle), np.where(above, middle, high)
-    fitted = np.where(np.isnan(target), 0.0, (low + high) / 2)
+    fitted = np.where(unmeasured, 0.0, (low + high) / 2)
     return [round(float(rho), 3) for rho in fitted]

@@ -551,11 +551,15 @@ def with_device(recipe: Recipe, device: str) -> Recipe:
 
 def with_privacy(recipe: Recipe, epsilon: float, delta: float | None) -> Recipe:
     """The recipe trained with DP-SGD to (epsilon, delta): its own privacy settings otherwise, or the
-    defaults; trained once, since every further candidate training would spend the budget again."""
-    privacy = {**(recipe.to_dict().get("privacy") or {}), "target_epsilon": epsilon}
+    defaults; trained once, since every further candidate training would spend the budget again, and
+    sampled with independent draws where persistence was to be fitted (``auto`` reads the training
+    persons outside the accountant)."""
+    raw = recipe.to_dict()
+    privacy = {**(raw.get("privacy") or {}), "target_epsilon": epsilon}
     if delta is not None:
         privacy["target_delta"] = delta
-    return changed(recipe, privacy=privacy, training={**recipe.to_dict()["training"], "candidates": 1})
+    sampling = {**raw["sampling"], "persistence": 0.0} if recipe.sampling.persistence == "auto" else raw["sampling"]
+    return changed(recipe, privacy=privacy, training={**raw["training"], "candidates": 1}, sampling=sampling)
 
 
 @contextmanager

@@ -112,11 +112,13 @@ def test_privacy_is_a_keyword_of_fit(daily):
     assert private.recipe.privacy is not None and Synthesizer(channels=CHANNELS, **SMALL).recipe.privacy is None
 
 
-def test_a_recipe_of_several_trainings_fits_privately_as_one(daily):
-    """Each further candidate would spend the budget again: fit(epsilon=) trains once."""
-    several = {**SMALL, "training": {**SMALL["training"], "candidates": 3}}
+def test_a_recipe_of_several_trainings_fits_privately_as_one_without_fitting_persistence(daily):
+    """Each further candidate would spend the budget again: fit(epsilon=) trains once; persistence
+    fitted to the training persons would read them outside the accountant: independent draws."""
+    several = {**SMALL, "training": {**SMALL["training"], "candidates": 3}, "sampling": {"persistence": "auto"}}
     private = Synthesizer(channels=CHANNELS, **several).fit(daily, epsilon=3.0, progress=False)
     assert private.recipe.training.candidates == 1 and "candidates" not in private.record
+    assert private.recipe.sampling.persistence == 0.0 and private.fitted.persistence is None
     assert private.record["privacy"]["target_epsilon"] == 3.0
 
 
