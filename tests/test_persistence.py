@@ -33,3 +33,12 @@ def test_the_fitted_persistence_gives_back_what_made_the_training_windows(tiny_r
     fitted = fit_persistence(recipe, model, training, seed=0)
     np.testing.assert_allclose(fitted, made_with, atol=0.1)
     assert all(-0.9 < rho < 0.9 for rho in fitted)
+
+
+def test_without_training_windows_or_an_observed_channel_the_draws_stay_independent(tiny_recipe):
+    recipe = load_recipe(tiny_recipe)
+    model = build_model(recipe, default_registry(), torch.device("cpu"))
+    assert fit_persistence(recipe, model, np.empty((0, recipe.windows.days, 3)), seed=0) == [0.0] * 3
+    never_slept = model.generate(300, recipe.windows.days, seed=1)
+    never_slept[..., 1] = np.nan
+    assert fit_persistence(recipe, model, never_slept, seed=0)[1] == 0.0
