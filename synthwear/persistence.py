@@ -40,8 +40,9 @@ def mean_lag1(windows: np.ndarray) -> np.ndarray:
 
 def fit_persistence(recipe: Recipe, model: SynthesisModel, training_windows: np.ndarray, seed: int) -> list[float]:
     """Per channel, the persistence whose samples' mean lag-1 autocorrelation matches the training
-    windows' (0 for a channel whose lag-1 cannot be measured, and for every channel without windows). The same draws at every step (one
-    seed), so the measured lag-1 rises smoothly with the persistence and the bisection converges."""
+    windows' (0 for a channel whose lag-1 cannot be measured, and for every channel without windows).
+    The same draws at every step (one seed), so the measured lag-1 rises smoothly with the
+    persistence and the bisection converges."""
     if len(training_windows) == 0:  # no training window to measure: independent draws
         return [0.0] * training_windows.shape[-1]
     target = mean_lag1(training_windows)

@@ -109,10 +109,10 @@ def recipe_windows(
     trained model is judged by before release (``training.candidates``, ``sampling.persistence: auto``).
     ``persistence`` replaces the recipe's. Returns the values, each person's first day and their
     attribute codes (None without attributes)."""
+    sampling = recipe.sampling
     persons = sample_persons(model, n, seed)
     codes = None if persons is None else model.attributes.encode(persons, source="synthetic persons")
-    starts = model.first_days(n, seed, recipe.sampling.start_date)
-    sampling = recipe.sampling
+    starts = model.first_days(n, seed, sampling.start_date)
     values = model.generate(
         n,
         recipe.windows.days,

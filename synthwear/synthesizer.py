@@ -511,7 +511,8 @@ class SeededTraining:
         self.first: tuple[SynthesisModel, Any] | None = (model, loss)  # let go once trained: one model at a time
         self.device, self.attributes, self.start_dates = model.device, model.attributes, model.start_dates
         self.extras: dict[int, tuple[dict[str, Any] | None, FineTuning | None]] = {}
-        self.persons = persons  # the training persons: sampling.persistence: auto is fitted to their windows
+        fitted = recipe.sampling.persistence == "auto"  # to the training persons' windows, read once
+        self.persons_windows = evaluation_windows(recipe, persons).values if fitted else None
 
     def __call__(self, index: int, seed: int) -> tuple[SynthesisModel, TrainingResult]:
         recipe = self.recipe
@@ -532,9 +533,8 @@ class SeededTraining:
             )
         trained(result.epochs_run)
         self.extras[index] = (privacy, tuned)
-        if recipe.sampling.persistence == "auto":
-            windows = evaluation_windows(recipe, self.persons).values
-            model.persistence = fit_persistence(recipe, model, windows, seed)
+        if self.persons_windows is not None:
+            model.persistence = fit_persistence(recipe, model, self.persons_windows, seed)
             self.say.note(f"fitted sampling.persistence: {dict(zip(model.channels, model.persistence))}")
         return model, result
 
