@@ -42,9 +42,9 @@ def persons(
     return Windows(values, np.array([f"p{seed}-{i}" for i in range(n)]))
 
 
-def context(synthetic: Windows, *, days: int = 14, seed: int = 0) -> EvaluationContext:
-    """Real train and holdout persons from the generator above, beside the given synthetic cohort."""
+def context(synthetic: Windows, *, days: int = 14, seed: int = 0, holdout: int = 60) -> EvaluationContext:
+    """Real train and ``holdout`` persons from the generator above, beside the given synthetic cohort."""
     model = build_model(load_recipe(TINY), default_registry(), torch.device("cpu"))  # untrained: only its bins are used
     return EvaluationContext(
-        model, CHANNELS, persons(120, days, 1, gaps=0.1), persons(60, days, 2, gaps=0.1), synthetic, seed
+        model, CHANNELS, persons(120, days, 1, gaps=0.1), persons(holdout, days, 2, gaps=0.1), synthetic, seed
     )
