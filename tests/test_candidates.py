@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -13,7 +14,14 @@ from rich.progress import Progress
 from test_synthesizer import CHANNELS, LIFESNAPS, SMALL
 
 from synthwear import Synthesizer, SynthwearError
-from synthwear.candidates import candidate_seed, validation_score
+from synthwear.candidates import (
+    SCORING_DRAWS,
+    SCORING_STREAM,
+    candidate_seed,
+    derived_seed,
+    draw_score,
+    validation_score,
+)
 from synthwear.checkpoint import remove_checkpoints
 from synthwear.pipeline import run_recipe
 from synthwear.plugins import default_registry
@@ -55,6 +63,17 @@ def test_the_kept_training_is_the_one_its_validation_persons_tell_apart_least(pi
     assert synth.record["training"]["best_epoch"] == kept["best_epoch"]
     # the model the synthesizer holds is the kept one: scored again, it gets the kept score
     assert validation_score(synth.recipe, synth.model, synth.parts, default_registry()) == pytest.approx(min(scores))
+
+
+def test_a_candidate_is_judged_by_the_mean_of_samples_of_several_seeds(picked):
+    synth, _ = picked
+    scoring = derived_seed(synth.recipe.seed, SCORING_STREAM)
+    draws = [
+        draw_score(synth.recipe, synth.model, synth.parts, default_registry(), derived_seed(scoring, d))
+        for d in range(SCORING_DRAWS)
+    ]
+    assert SCORING_DRAWS == 3 and len(set(draws)) > 1  # the samples differ, and so do their scores
+    assert validation_score(synth.recipe, synth.model, synth.parts, default_registry()) == pytest.approx(np.mean(draws))
 
 
 def test_candidate_one_trains_as_a_fit_without_candidates(picked, daily):
