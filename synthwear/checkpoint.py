@@ -2,7 +2,7 @@
 
 One file per run (per candidate with ``training.candidates``: ``.<name>.checkpoint-2.safetensors``, ...),
 written atomically after every epoch beside the run folder (``.<name>.checkpoint.safetensors``): the generator's weights, the best weights so far, the
-optimizer's state, every random generator training draws from (batch order, torch's global
+weight average (``training.ema``), the optimizer's state, every random generator training draws from (batch order, torch's global
 generator behind dropout, any generator the loss holds), and the epoch bookkeeping. Tensors are
 safetensors and the rest JSON in its metadata, so loading a checkpoint never runs code. A checkpoint
 records a digest of the recipe and the data, and is only ever resumed by the same recipe on the same
@@ -69,10 +69,19 @@ class Checkpointing:
     resume: bool = False
 
     def save(
-        self, generator: torch.nn.Module, best: dict | None, optimizer, rngs: dict[str, Any], progress: TrainingState
+        self,
+        generator: torch.nn.Module,
+        best: dict | None,
+        optimizer,
+        rngs: dict[str, Any],
+        progress: TrainingState,
+        average: Any = None,
     ):
+        """``average``: the weight average (``train.WeightAverage``), where training keeps one."""
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
         tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in (best or {}).items()}
+        if average:
+            tensors |= {f"average.{k}": v.detach().cpu().contiguous() for k, v in average.average.state_dict().items()}
         optim = optimizer.state_dict()
         for index, state in optim["state"].items():
             tensors |= {f"optim.{index}.{key}": torch.as_tensor(value).cpu() for key, value in state.items()}
@@ -90,8 +99,11 @@ class Checkpointing:
         except (SafetensorError, OSError, KeyError, ValueError, TypeError):
             return {}
 
-    def restore(self, generator: torch.nn.Module, optimizer, rngs: dict[str, Any]) -> tuple[TrainingState, dict | None]:
-        """Load the checkpoint into the live objects; the progress and the best weights so far."""
+    def restore(
+        self, generator: torch.nn.Module, optimizer, rngs: dict[str, Any], average: Any = None
+    ) -> tuple[TrainingState, dict | None]:
+        """Load the checkpoint into the live objects (the weight average too, where training keeps
+        one); the progress and the best weights so far."""
         try:
             with safe_open(self.path, framework="pt") as handle:
                 meta = json.loads((handle.metadata() or {})["synthwear"])
@@ -105,6 +117,8 @@ class Checkpointing:
                 f"{self.path}: the checkpoint is of another recipe or other data; run without --resume to start over"
             )
         generator.load_state_dict(part(tensors, "model."))
+        if average:
+            average.average.load_state_dict(part(tensors, "average."))
         optimizer.load_state_dict({"state": optimizer_state(tensors), "param_groups": meta["param_groups"]})
         for name, rng in rngs.items():
             set_rng_state(rng, tensors[f"rng.{name}"])

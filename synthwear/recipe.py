@@ -213,6 +213,9 @@ class TrainingSection(Section):
     warmup_steps: Int = Field(0, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
     grad_clip: Number | None = Field(None, gt=0)  # clip each batch's gradient norm (not with privacy:)
+    # Validate, keep and release an exponential moving average of the weights over optimizer steps, its
+    # decay warming up to this (synthwear.train.WeightAverage); 0: the live weights (not with privacy)
+    ema: Number = Field(0.0, ge=0, lt=1)
     # Once early stopping has chosen the number of epochs on the validation persons, train again from
     # the same starting weights on the training and validation persons together for that many epochs:
     # the model learns from every person not held out (about twice the training time; not with privacy)
@@ -498,6 +501,15 @@ class Recipe(Section):
             raise ValueError(
                 "training.grad_clip does not apply with privacy: DP-SGD clips each person's gradient "
                 "(privacy.max_grad_norm)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _weights_averaged_without_privacy(self) -> Recipe:
+        if self.privacy and self.training.ema:
+            raise ValueError(
+                "training.ema does not apply with privacy yet: the weight average is not built for "
+                "Opacus' per-sample gradient module"
             )
         return self
 

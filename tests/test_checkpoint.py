@@ -80,10 +80,20 @@ def slow_refit_recipe(tmp_path, slow_recipe):
     return path
 
 
+@pytest.fixture
+def slow_ema_recipe(tmp_path, slow_recipe):
+    """The slow recipe validating and keeping a weight average (``training.ema``)."""
+    raw = yaml.safe_load(slow_recipe.read_text())
+    raw["training"]["ema"] = 0.999
+    path = tmp_path / "ema.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 @pytest.mark.parametrize(
     ("recipe", "checkpoints"),
-    [("slow_recipe", 2), ("slow_private_recipe", 2), ("slow_refit_recipe", 7)],
-    ids=["plain", "dp-sgd", "refit"],
+    [("slow_recipe", 2), ("slow_private_recipe", 2), ("slow_refit_recipe", 7), ("slow_ema_recipe", 2)],
+    ids=["plain", "dp-sgd", "refit", "ema"],
 )
 def test_resume_after_kill_gives_the_uninterrupted_model(tmp_path, recipe, checkpoints, request):
     """Under DP-SGD as well: the accountant, the optimizer and every random stream (persons drawn,

@@ -19,7 +19,7 @@ from synthwear.model import SynthesisModel
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
 from synthwear.steps import build_model
-from synthwear.train import Shard, WindowTokens, train_model, validation_loss, window_tokens
+from synthwear.train import Shard, WeightAverage, WindowTokens, train_model, validation_loss, window_tokens
 
 
 def tiny_setup(weights_seed: int = 0) -> tuple[SynthesisModel, object, WindowTokens, WindowTokens, object]:
@@ -267,4 +267,47 @@ def test_privacy_refuses_a_refit():
     raw["privacy"] = {"target_epsilon": 4.0}
     raw["training"]["refit"] = True
     with pytest.raises(SynthwearError, match="training.refit does not apply with privacy"):
+        parse_recipe(raw)
+
+
+@pytest.mark.parametrize("decay", [0.999, 0.1])
+def test_the_weight_average_copies_the_first_step_then_moves_by_its_warming_decay(decay):
+    layer = torch.nn.Linear(2, 1, bias=False)
+    average = WeightAverage(layer, decay)
+    steps = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 0.0]]), torch.tensor([[-1.0, 5.0]])]
+    expected = None
+    for n, weights in enumerate(steps):
+        with torch.no_grad():
+            layer.weight.copy_(weights)
+        average.update()
+        kept = min(decay, (1 + n) / (10 + n))  # n steps averaged before this one
+        expected = weights if expected is None else expected + (weights - expected) * (1 - kept)
+    assert torch.allclose(average.weights()["weight"], expected)
+    assert torch.equal(layer.weight.detach(), steps[-1])  # the live weights are the optimizer's own
+
+
+def test_with_ema_training_validates_and_keeps_the_averaged_weights(monkeypatch):
+    updates = []
+    monkeypatch.setattr(WeightAverage, "update", lambda self, update=WeightAverage.update: updates.append(update(self)))
+    kept = {}
+    for ema in (0.0, 0.999):
+        model, loss, train, validation, config = tiny_setup()
+        config = config.model_copy(update={"epochs": 2, "patience": 2, "batch_size": 10, "ema": ema})
+        result = train_model(model, loss, train, validation, config, seed=0)
+        assert validation_loss(model, loss, validation, 64, Shard()) == pytest.approx(result.best_validation_loss)
+        kept[ema] = model.generator.state_dict()
+    assert len(updates) == 2 * 3  # with ema only: after each optimizer step (30 windows in batches of 10)
+    assert any(not torch.equal(kept[0.0][k], kept[0.999][k]) for k in kept[0.0])
+
+
+def test_privacy_refuses_a_weight_average():
+    from synthwear.recipe import parse_recipe
+
+    raw = yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text())
+    raw["training"]["ema"] = 1.0
+    with pytest.raises(SynthwearError, match="ema"):
+        parse_recipe(raw)
+    raw["training"]["ema"] = 0.999
+    raw["privacy"] = {"target_epsilon": 4.0}
+    with pytest.raises(SynthwearError, match="training.ema does not apply with privacy"):
         parse_recipe(raw)
