@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -371,6 +372,44 @@ class BaseSection(Section):
     rank: Int = Field(4, ge=1)  # the adapters' rank (train: adapters)
 
 
+# Settings refused under ``privacy:``: (the setting, whether a recipe uses it, why not). Each either reads
+# the training persons outside what the accountant counts, or does what DP-SGD itself must do.
+NOT_WITH_PRIVACY: tuple[tuple[str, Callable[[Recipe], bool], str], ...] = (
+    (
+        "training.precision other than float32",
+        lambda r: r.training.precision != "float32",
+        "per-person gradients are clipped in float32",
+    ),
+    (
+        "training.refit",
+        lambda r: r.training.refit,
+        "DP-SGD's validation persons choose among its checkpoints, and the accountant counts the training persons only",
+    ),
+    ("training.candidates", lambda r: r.training.candidates > 1, "every candidate would spend the budget again"),
+    (
+        "sampling.persistence: auto",
+        lambda r: r.sampling.persistence == "auto",
+        "it is fitted to the training persons' day-to-day persistence, which the accountant does not count; "
+        "give numbers instead",
+    ),
+    (
+        "training.augment",
+        lambda r: r.training.augment.active,
+        "its offsets are sized by the training persons' levels, which the accountant does not count",
+    ),
+    (
+        "training.grad_clip",
+        lambda r: r.training.grad_clip is not None,
+        "DP-SGD clips each person's gradient (privacy.max_grad_norm)",
+    ),
+    (
+        "training.ema",
+        lambda r: bool(r.training.ema),
+        "the weight average is not built for Opacus' per-sample gradient module yet",
+    ),
+)
+
+
 class Recipe(Section):
     name: str  # names the run folder runs/<name>/, so it must be a plain folder name
     seed: Int = Field(0, ge=0, le=2**32 - 1)  # numpy and torch generators take unsigned 32-bit seeds
@@ -448,68 +487,20 @@ class Recipe(Section):
         return self
 
     @model_validator(mode="after")
-    def _private_in_float32(self) -> Recipe:
-        if self.privacy and self.training.precision != "float32":
-            raise ValueError(
-                "training.precision must be float32 with privacy: per-person gradients are clipped in float32"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _refit_without_privacy(self) -> Recipe:
-        if self.privacy and self.training.refit:
-            raise ValueError(
-                "training.refit does not apply with privacy: DP-SGD's validation persons choose among its "
-                "checkpoints, and the accountant counts the training persons only"
-            )
+    def _private_settings_apply(self) -> Recipe:
+        """Settings that read the training persons outside DP-SGD's accounting, or that it does itself."""
+        if self.privacy:
+            for setting, in_use, why in NOT_WITH_PRIVACY:
+                if in_use(self):
+                    raise ValueError(f"{setting} does not apply with privacy: {why}")
         return self
 
     @model_validator(mode="after")
     def _candidates_apart_from_validation(self) -> Recipe:
-        if self.training.candidates > 1 and self.privacy:
-            raise ValueError(
-                "training.candidates does not apply with privacy: every candidate would spend the budget again"
-            )
         if self.training.candidates > 1 and self.training.refit:
             raise ValueError(
                 "training.candidates does not apply with training.refit: the validation persons that choose "
                 "among the candidates would be trained on"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _persistence_fitted_without_privacy(self) -> Recipe:
-        if self.privacy and self.sampling.persistence == "auto":
-            raise ValueError(
-                "sampling.persistence: auto does not apply with privacy: it is fitted to the training persons' "
-                "day-to-day persistence, which the accountant does not count; give numbers instead"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _augment_without_privacy(self) -> Recipe:
-        if self.privacy and self.training.augment.active:
-            raise ValueError(
-                "training.augment does not apply with privacy: its offsets are sized by the training "
-                "persons' levels, which the accountant does not count"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _one_clipping(self) -> Recipe:
-        if self.privacy and self.training.grad_clip is not None:
-            raise ValueError(
-                "training.grad_clip does not apply with privacy: DP-SGD clips each person's gradient "
-                "(privacy.max_grad_norm)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _weights_averaged_without_privacy(self) -> Recipe:
-        if self.privacy and self.training.ema:
-            raise ValueError(
-                "training.ema does not apply with privacy yet: the weight average is not built for "
-                "Opacus' per-sample gradient module"
             )
         return self
 
