@@ -35,7 +35,7 @@ from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
 from synthwear.summary import window_summary
-from synthwear.tables import current_umask
+from synthwear.tables import FIRST_DAY, LAST_DAY, current_umask
 
 FORMAT_VERSION = 1
 
@@ -567,10 +567,13 @@ def checked_start_dates(value: Any, where: str) -> dict[str, int] | None:
     try:
         dates = np.array(list(value), dtype="datetime64[D]")
         counts = np.array(list(value.values()), dtype=np.int64)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, OverflowError):
         raise SynthwearError(f"{where}: start_dates must map ISO dates to counts of persons") from None
     if np.isnat(dates).any() or (counts <= 0).any():
         raise SynthwearError(f"{where}: start_dates must map ISO dates to counts of persons") from None
+    first, last = (np.datetime64(day.date(), "D") for day in (FIRST_DAY, LAST_DAY))
+    if ((dates < first) | (dates > last)).any():
+        raise SynthwearError(f"{where}: start_dates must lie within {first}..{last}, the dates a table can hold")
     return {str(d): int(c) for d, c in zip(dates, counts)}
 
 

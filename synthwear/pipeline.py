@@ -80,7 +80,8 @@ def run_recipe(
     a checkpoint beside the folder; ``resume`` continues a killed run from it, or, killed after the
     folder was written, finishes its evaluation."""
     registry = registry or default_registry()
-    out_dir = Path(out_dir)
+    out_dir = run_folder_path(out_dir)
+    refuse_inputs_inside(recipe, out_dir)
     evaluators = build_evaluators(recipe, registry)
     where = recipe.where()
     parse_recipe_conditions(recipe.sampling.where, recipe.sampling.quotas, where)
@@ -99,6 +100,11 @@ def run_recipe(
     check_output_folder(out_dir, overwrite=overwrite, resume=resume)
     if resume and not checkpoint_path(out_dir).exists():
         raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")
+    if not resume and not overwrite and checkpoint_path(out_dir).exists():
+        raise SynthwearError(
+            f"{out_dir}: an interrupted run's training is kept in {checkpoint_path(out_dir).name}; pass --resume "
+            "to continue it, or --overwrite to start again"
+        )
     keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
@@ -112,6 +118,32 @@ def run_recipe(
         )
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
+
+
+def run_folder_path(out_dir: Path) -> Path:
+    """``--out`` as the run folder's own path: ``.`` or ``..`` by the name of the folder they stand for
+    (the checkpoint and staging folders beside it are named after it); a symbolic link is refused,
+    since replacing an earlier run would replace the link, not the folder it points to."""
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise SynthwearError(f"{out_dir}: is a symbolic link; give the folder itself as --out, or another folder")
+    return out_dir.resolve() if out_dir.name in ("", ".", "..") else out_dir
+
+
+def refuse_inputs_inside(recipe: Recipe, out_dir: Path) -> None:
+    """A file the run reads (its data, persons table or base model) inside the folder the run writes
+    would be deleted when the run replaces that folder (``--overwrite``), or read as it is rewritten."""
+    data = recipe.data
+    inputs = [data.path if data else None, data.persons if data and isinstance(data.persons, str) else None]
+    inputs.append(recipe.base.model if recipe.base else None)
+    folder = out_dir.resolve()
+    for given in filter(None, inputs):
+        path = recipe.resolve_path(given)  # a shipped base's name is no folder here
+        if path.exists() and (path == folder or folder in path.parents):
+            raise SynthwearError(
+                f"{recipe.where()}: {given!r} is inside {out_dir}, which the run writes (and --overwrite replaces); "
+                "write the run to another folder"
+            )
 
 
 def evaluation_to_finish(recipe: Recipe, out_dir: Path, overwrite: bool) -> bool:

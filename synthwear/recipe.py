@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, fiel
 from synthwear.errors import SynthwearError, one_line, shown
 from synthwear.tables import KEYS
 
-DEVICES = r"^(auto|cpu|cuda(:\d+)?|mps)$"  # auto: CUDA when present
+DEVICES = r"^(auto|cpu|cuda(:(0|[1-9][0-9]{0,3}))?|mps)$"  # auto: CUDA when present; N as torch parses it
 
 
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N, mps"

@@ -23,7 +23,7 @@ from synthwear.conditions import Conditions, parse_quota, quota_cells, quotas_fr
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.recipe import MAX_DAYS, Recipe, temperature_problem
-from synthwear.tables import nearest_existing, write_daily_table, write_daily_tables
+from synthwear.tables import LAST_DAY, nearest_existing, write_daily_table, write_daily_tables
 
 BATCH = 4096  # persons generated at once (SynthesisModel.generate_batches' default)
 BYTES_PER_CELL = 24  # working memory per person-day and channel while a batch is generated and tabled
@@ -187,6 +187,20 @@ def available_memory() -> int | None:
         return None
 
 
+def check_last_day(starts: np.ndarray, days: int, what: str) -> None:
+    """Refuse, before drawing, persons whose days would run past the last date a table can hold
+    (pandas' nanosecond clock): the cohort would be written but no reader, synthwear included, could
+    read it back."""
+    if not len(starts) or not days:
+        return
+    last = np.asarray(starts, dtype="datetime64[D]").max() + np.timedelta64(days - 1, "D")
+    if last > np.datetime64(LAST_DAY.date(), "D"):
+        raise SynthwearError(
+            f"{what}: {days:,} days would run to {last}, past {LAST_DAY.date()}, the last date a table can hold; "
+            "start earlier or ask for fewer days"
+        )
+
+
 def check_request(persons: int, days: int, channels: int, temperature: float | Sequence[float], output: Path) -> None:
     """Refuse, before any work, a request that is wrong or that this machine cannot serve."""
     for t in [temperature] if isinstance(temperature, float | int) else temperature:
@@ -234,6 +248,7 @@ def sample_to_file(
     their attributes (``sample_persons``), written beside OUTPUT (``persons_path``); ``conditions`` on
     each person's days, met by drawing again (``behaviour``; ``tally`` counts the draws)."""
     starts = model.first_days(persons, seed, start_date)
+    check_last_day(starts, days, str(output))
     codes = None if persons_table is None else model.attributes.encode(persons_table, source="synthetic persons")
 
     def frames() -> Iterator[pd.DataFrame]:

@@ -43,7 +43,7 @@ from synthwear.privacy.accounting import check_budget
 from synthwear.progress import Feedback, feedback
 from synthwear.recipe import Recipe, load_recipe, parse_recipe
 from synthwear.report.page import Report, read_json
-from synthwear.sampling import check_conditions, sample_persons, to_long_frame
+from synthwear.sampling import check_conditions, check_last_day, sample_persons, to_long_frame
 from synthwear.steps import (
     Encoded,
     LoadedData,
@@ -306,6 +306,8 @@ class Synthesizer:
         model, sampling = self.fitted, self.recipe.sampling
         persons = persons or (len(prime) if prime is not None else sampling.persons)
         days = days or sampling.days or model.window_days
+        start = self.first_days(persons, seed) if start is None else start
+        check_last_day(start, days, "prime" if prime is not None else "sampling")
         if temperature is not None:
             sampling = sampling.model_copy(update={"temperature": temperature})
         conditions = self.day_conditions(where, days) if prime is None else []
@@ -324,7 +326,7 @@ class Synthesizer:
                 persistence=sampling.persistences(model.channels, model.persistence),
                 seed=self.recipe.seed if seed is None else seed,
                 prime=prime,
-                start=self.first_days(persons, seed) if start is None else start,
+                start=start,
                 attributes=attributes,
                 complete=sampling.complete,
                 on_progress=lambda done: advance(0, completed=done),

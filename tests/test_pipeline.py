@@ -4,6 +4,7 @@ split ends with a complete run folder, and every evaluator gives a number or say
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -177,3 +178,47 @@ def test_evaluate_names_what_run_json_lacks(tmp_path, drop):
     (tmp_path / "run.json").write_text(json.dumps(run))
     with pytest.raises(SynthwearError, match=rf"run.json: not what a synthwear run writes \(missing '{drop}'\)"):
         evaluate_run_folder(tmp_path)
+
+
+def tiny_recipe(tmp_path, **changes):
+    """recipes/tiny.yaml with ``changes`` to its top-level sections, saved beside the run."""
+    raw = {**yaml.safe_load((REPO / "recipes" / "tiny.yaml").read_text()), **changes}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_recipe(path)
+
+
+@pytest.mark.parametrize("key", ["path", "persons"])
+def test_a_run_never_replaces_a_folder_that_holds_its_own_input(tmp_path, key):
+    """``--overwrite`` replaces an earlier run folder as a whole: the data (or persons table) read
+    from inside it would be deleted by the run that reads it."""
+    run_recipe(tiny_recipe(tmp_path), tmp_path / "run")
+    data = tmp_path / "run" / "synthetic.csv"
+    before = data.read_bytes()
+    sections = {"path": {"path": "run/synthetic.csv"}, "persons": {"dataset": "lifesnaps", "persons": "run/x.csv"}}
+    (tmp_path / "run" / "x.csv").write_text("person_id,age\n")  # a user's file in a run folder is refused anyway
+    recipe = tiny_recipe(tmp_path, data=sections[key])
+    with pytest.raises(SynthwearError, match=rf"^{tmp_path / 'recipe.yaml'}: 'run/.*' is inside .*run, which the run"):
+        run_recipe(recipe, tmp_path / "run", overwrite=True)
+    assert data.read_bytes() == before
+
+
+def test_an_interrupted_runs_checkpoint_is_kept_unless_resumed_or_overwritten(tmp_path):
+    kept = tmp_path / ".run.checkpoint.safetensors"
+    kept.write_bytes(b"training of an interrupted run")
+    with pytest.raises(SynthwearError, match=r"run: an interrupted run's training is kept in .*pass --resume"):
+        run_recipe(tiny_recipe(tmp_path), tmp_path / "run")
+    assert kept.read_bytes() == b"training of an interrupted run"
+    run_recipe(tiny_recipe(tmp_path), tmp_path / "run", overwrite=True)
+    assert (tmp_path / "run" / "metrics.json").is_file() and not kept.exists()
+
+
+def test_a_symbolic_link_as_the_run_folder_is_refused_and_dot_names_the_folder(tmp_path, monkeypatch):
+    run_recipe(tiny_recipe(tmp_path), tmp_path / "run")
+    (tmp_path / "latest").symlink_to("run")
+    with pytest.raises(SynthwearError, match=r"latest: is a symbolic link"):
+        run_recipe(tiny_recipe(tmp_path), tmp_path / "latest", overwrite=True)
+    assert (tmp_path / "latest").is_symlink() and (tmp_path / "run" / "metrics.json").is_file()
+    monkeypatch.chdir(tmp_path / "run")
+    result = run_recipe(tiny_recipe(tmp_path), Path("."), overwrite=True)
+    assert result.folder == (tmp_path / "run").resolve() and not (tmp_path / ".run.checkpoint.safetensors").exists()
