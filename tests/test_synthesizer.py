@@ -148,6 +148,15 @@ def test_primed_persons_of_different_lengths_are_refused(fitted, daily):
         fitted.sample(prime=given, days=10)
 
 
+def test_a_continuation_past_the_last_date_a_table_holds_is_refused_before_drawing(fitted, daily):
+    """Written, such a cohort could be read back by no one (pandas' dates end on 2262-04-11)."""
+    person = daily[daily["person_id"] == daily["person_id"].iloc[0]].head(5).copy()
+    person["date"] = pd.date_range("2262-03-20", periods=5)
+    with pytest.raises(SynthwearError, match=r"^prime: 30 days would run to 2262-04-18, past 2262-04-11"):
+        fitted.sample(prime=person, days=30)
+    assert fitted.sample(prime=person, days=23)["date"].max() == pd.Timestamp("2262-04-11")
+
+
 def test_a_loaded_synthesizer_is_evaluated_against_real_persons_it_is_given(fitted, daily, tmp_path):
     loaded = Synthesizer.load(fitted.save(tmp_path / "model"))
     with pytest.raises(SynthwearError, match="pass train="):

@@ -169,6 +169,9 @@ def test_a_device_this_machine_lacks_is_refused():
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(SynthwearError, match="device 'gpu': not one of auto, cpu, cuda, cuda:N, mps"):
         resolve_device("gpu")  # torch's own error lists twenty device types, over several lines
+    for unparsed in ("cuda:01", "cuda:99999999999999999999", "cuda:\u0661"):  # torch refuses these indexes
+        with pytest.raises(SynthwearError, match="not one of auto, cpu, cuda, cuda:N, mps"):
+            resolve_device(unparsed)
 
 
 def test_warm_up_rises_linearly_and_cosine_decays_to_a_tenth():
