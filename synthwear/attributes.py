@@ -62,6 +62,7 @@ from synthwear.tables import Place, table_place
 
 MAX_LEVELS = 10  # a numeric column with at most this many distinct values is categorical (flags, scores 1-5)
 ID_MIN, ID_SHARE = 20, 0.5  # a text column with more distinct values than both looks like an identifier
+ID_FEW = 3  # ... and so does one whose every value is one person's, from this many persons on (copied otherwise)
 MAX_KNOTS = 512  # knots of a numeric column's quantile function at most
 BINS = 8  # quantile bins of a numeric column in ``encode``
 GIBBS_SWEEPS = 20  # from the GHK start, converged by ~10 even at latent correlations of ~0.99 (tested)
@@ -440,6 +441,8 @@ def fit_attribute(name: str, cells: Cells) -> tuple[Attribute | None, str]:
         return None, f"one value only ({str(distinct[0])!r})"
     if not numeric and len(distinct) > max(ID_MIN, ID_SHARE * n_obs):
         return None, f"{len(distinct)} distinct values among {n_obs} persons look like an identifier or free text"
+    if not numeric and n_obs >= ID_FEW and (counts == 1).all():  # a name or e-mail column of a small cohort
+        return None, f"each of the {n_obs} persons has a value of their own: an identifier, not a category"
     return categorical_attribute(name, dict(zip(distinct.tolist(), counts.tolist())), len(cells.codes), numeric)
 
 

@@ -252,6 +252,23 @@ def test_typing_rules():
     assert set(fake["children"]) == {"2", "3"} and abs(fake["consent"].isna().mean() - 0.1) < 0.03
 
 
+def test_a_small_cohorts_name_column_is_dropped_not_copied_into_synthetic_persons():
+    """Eight persons' names are too few to look like an identifier by their number, but a category
+    held by one person each would hand every synthetic person a real name."""
+    table = pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(8)],
+            "name": [f"u{i}" for i in range(8)],
+            "gender": ["female", "male"] * 4,
+        }
+    )
+    model = AttributeModel.fit(table)
+    assert [a.name for a in model.attributes] == ["gender"] and list(model.dropped) == ["name"]
+    assert any("name: dropped (each of the 8 persons has a value of their own" in note for note in model.notes)
+    pairs = AttributeModel.fit(table.head(2))  # two persons: too few to call anything an identifier
+    assert [a.name for a in pairs.attributes] == ["name", "gender"]
+
+
 def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
     model = AttributeModel.fit(lifesnaps, source="persons.csv")
     bmi = model.attributes[2]
