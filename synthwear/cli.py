@@ -406,6 +406,9 @@ def continue_from_file(
 ) -> None:
     """``sample --prime``: each person of the daily table ``prime`` continued to ``days`` days in all;
     ``seed_table``: their attributes by person_id, written beside OUTPUT as drawn."""
+    import pandas as pd
+
+    from synthwear.recipe import MAX_DAYS
     from synthwear.sampling import check_request, persons_path
     from synthwear.steps import nonnegative_channels
     from synthwear.tables import check_output_file, read_daily_table, read_person_table, write_daily_table
@@ -414,9 +417,16 @@ def continue_from_file(
     history = read_daily_table(
         prime, model.channels, nonnegative=nonnegative_channels(synth.recipe), empty_channels=True
     )
-    given = int(history.groupby("person_id")["date"].agg(lambda d: (d.max() - d.min()).days + 1).max())
+    day = history["date"].to_numpy().astype("datetime64[D]").astype("int64")  # over 292 years too (no Timedelta)
+    ends = pd.Series(day).groupby(history["person_id"].to_numpy()).agg(["min", "max"])
+    given = int((ends["max"] - ends["min"]).max()) + 1
     if days is not None and days < given:
         raise SynthwearError(f"{prime}: persons span {given} days; --days {days} would continue none of them")
+    if days is None and given + model.window_days > MAX_DAYS:
+        raise SynthwearError(
+            f"{prime}: persons span {given:,} days; continued by a window, more than a hundred years "
+            f"({MAX_DAYS:,} days) per person"
+        )
     days = days or given + model.window_days
     outside = {
         channel: int(((history[channel] < low) | (history[channel] > high)).sum())

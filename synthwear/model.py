@@ -546,7 +546,8 @@ def read_model_json(folder: Path) -> dict[str, Any]:
     except FileNotFoundError:
         if not Path(folder).exists():
             raise SynthwearError(f"{folder}: does not exist (give a model folder, such as runs/fitbit/model)") from None
-        raise SynthwearError(f"{folder}: not a model folder (no model.json)") from None
+        inside = " (a run folder: its model is in model/)" if (Path(folder) / "model" / "model.json").is_file() else ""
+        raise SynthwearError(f"{folder}: not a model folder (no model.json){inside}") from None
     except json.JSONDecodeError as err:
         raise SynthwearError(f"{folder / 'model.json'}: not valid JSON ({err.msg}, line {err.lineno})") from None
     except (OSError, UnicodeDecodeError) as err:  # a folder in its place, a file that is not text

@@ -128,20 +128,24 @@ class Registry:
         roles = [role] if role else ROLES
         return [entry for r in roles for entry in self._entries[r].values()]
 
-    def get(self, role: str, name: str) -> Any:
-        """The registered object, or a one-line error listing what is installed."""
+    def get(self, role: str, name: str, where: str = "") -> Any:
+        """The registered object, or a one-line error listing what is installed (``where``: the
+        recipe that asked for it, named first)."""
         try:
             return self._entries[role][name].obj
         except KeyError:
             known = ", ".join(sorted(self._entries[role])) or "none"
             broken = "".join(f"; plugin {b.name!r} ({b.package}) failed to load: {b.error}" for b in self.broken)
-            raise SynthwearError(f"no {KINDS[role]} named {name!r} is installed (installed: {known}){broken}") from None
+            prefix = f"{where}: " if where else ""
+            raise SynthwearError(
+                f"{prefix}no {KINDS[role]} named {name!r} is installed (installed: {known}){broken}"
+            ) from None
 
     def config(self, role: str, name: str, options: dict[str, Any], where: str = "") -> Any:
         """The config the factory registered as ``name`` takes, built from ``options`` and checked by
         the plugin's own schema (None for a factory without options): a recipe's typo is one line
         before any work."""
-        config_type = options_type(self.get(role, name))
+        config_type = options_type(self.get(role, name, where))
         if config_type is None:
             if options:
                 prefix = f"{where}: " if where else ""
@@ -153,7 +157,7 @@ class Registry:
 
     def build(self, role: str, name: str, options: dict[str, Any], *args: Any, where: str = "") -> Any:
         """Call the factory registered as ``name`` with ``args`` and its config built from ``options``."""
-        factory, config = self.get(role, name), self.config(role, name, options, where)
+        factory, config = self.get(role, name, where), self.config(role, name, options, where)
         try:
             return factory(*args) if config is None else factory(*args, config=config)
         except ValueError as err:

@@ -103,6 +103,8 @@ def read_person_table(path: Path, *, ids: bool = True) -> pd.DataFrame:
     attribute model, which also names any bad row. ``ids``: a person_id column is required (a seed
     table of persons still to generate has none)."""
     path = Path(path)
+    if path.is_dir():
+        raise SynthwearError(f"{path}: is a folder; give the persons table's CSV or Parquet file")
     if not path.is_file():
         raise SynthwearError(f"{path}: no such file (the persons table)")
     if not is_parquet(path):

@@ -536,6 +536,13 @@ def test_sample_continues_the_persons_of_a_history_file(tiny_run, tmp_path):
     assert result.exit_code == 1 and "more than a hundred years" in result.output
     result = primed(tmp_path / "y.csv", "--temperature", "nan")
     assert result.exit_code != 0 and "temperature" in result.output and not (tmp_path / "y.csv").exists()
+    long_ago = history.groupby("person_id").head(1).assign(date="1700-01-01")  # spans a century with the rest
+    pd.concat([history, long_ago]).to_csv(tmp_path / "century.csv", index=False)
+    result = CliRunner().invoke(
+        cli,
+        ["sample", str(tiny_run / "model"), "--prime", str(tmp_path / "century.csv"), "-o", str(tmp_path / "c.csv")],
+    )
+    assert result.exit_code == 1 and "century.csv: persons span" in result.output and "--days" not in result.output
     result = primed(tmp_path / "history.csv", "--days", "9", "--overwrite")  # the history as its own output
     assert result.exit_code == 1 and "history.csv, which this command reads" in result.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "history.csv"), history.reset_index(drop=True))

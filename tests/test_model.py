@@ -58,7 +58,11 @@ def test_weights_file_is_not_executed(model, tmp_path):
 
 
 def test_not_a_model_folder(tmp_path):
-    with pytest.raises(SynthwearError, match="no model.json"):
+    with pytest.raises(SynthwearError, match=r"no model.json\)$"):
+        SynthesisModel.load(tmp_path, default_registry())
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{}")  # a run folder, given for its model
+    with pytest.raises(SynthwearError, match=r"no model.json\) \(a run folder: its model is in model/\)"):
         SynthesisModel.load(tmp_path, default_registry())
     with pytest.raises(SynthwearError, match="missing: does not exist"):
         SynthesisModel.load(tmp_path / "missing", default_registry())

@@ -32,6 +32,8 @@ def test_extra_plugin_registers_and_unknown_names_list_what_is_installed():
     assert registry.build("losses", "throwaway", {}) == "built"
     with pytest.raises(SynthwearError, match=r"no loss named 'nope' is installed \(installed: .*shake_shake"):
         registry.get("losses", "nope")
+    with pytest.raises(SynthwearError, match=r"^r.yaml: evaluation: no evaluator named 'nosuch' is installed"):
+        registry.build("evaluators", "nosuch", {}, where="r.yaml: evaluation")
 
 
 def test_unknown_hook_is_an_error_at_start_up():

@@ -179,6 +179,9 @@ def test_a_persons_table_is_read_as_text_and_needs_person_ids(tmp_path):
     assert list(read_person_table(tmp_path / "q.csv", ids=False).columns) == ["user", "bmi"]
     with pytest.raises(SynthwearError, match="no such file"):
         read_person_table(tmp_path / "missing.csv")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(SynthwearError, match=r"folder.csv: is a folder; give the persons table's CSV or Parquet"):
+        read_person_table(tmp_path / "folder.csv")
     (tmp_path / "r.csv").write_text("gender,gender\nfemale,male\n")  # pandas reads the second as 'gender.1'
     with pytest.raises(SynthwearError, match="r.csv: column 'gender' appears more than once in the header"):
         read_person_table(tmp_path / "r.csv", ids=False)
