@@ -582,6 +582,17 @@ def yaml12_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 StrictLoader.add_constructor("tag:yaml.org,2002:int", yaml12_int)
 
 
+def yaml_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """YAML's own dates, with a day that does not exist (``2021-02-30``) refused at its line."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as err:
+        raise yaml.constructor.ConstructorError(None, None, f"{node.value}: {err}", node.start_mark) from None
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml_timestamp)
+
+
 def load_recipe(path: Path) -> Recipe:
     """Read and validate a YAML recipe."""
     path = Path(path)

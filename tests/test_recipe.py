@@ -64,7 +64,11 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         (lambda t: t.replace("range: [35, 115]", "range: [35, .inf]"), r"channels.resting_hr.range"),
         (
             lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: 2021-13-01}"),
-            r"not valid YAML \(month",
+            r"line \d+: not valid YAML \(2021-13-01: month",
+        ),
+        (
+            lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: 2021-02-30}"),
+            r"line \d+: not valid YAML \(2021-02-30: day is out of range for month",
         ),
         (lambda t: t.replace("sampling: {persons: 10}", "sampling: {start_date: soon}"), "'sampling.start_date'"),
         (lambda t: t.replace("seed: 0", "seed: -1"), r"key 'seed'"),
