@@ -142,11 +142,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.split_heads(x)
         seen = length + q.size(2)
         keys[:, :, length:seen], values[:, :, length:seen] = k, v
-        # new position i sits at length + i and sees every position up to itself; one new position sees
-        # them all, and unmasked attention takes torch's fused CPU kernel instead of the masked reference one
+        # new position i sits at length + i and sees every position up to itself
         causal = torch.arange(seen, device=x.device)[None, :] <= torch.arange(length, seen, device=x.device)[:, None]
-        mask = None if q.size(2) == 1 else causal
-        y = F.scaled_dot_product_attention(q, keys[:, :, :seen], values[:, :, :seen], attn_mask=mask)
+        y = F.scaled_dot_product_attention(q, keys[:, :, :seen], values[:, :, :seen], attn_mask=causal)
         return self.merge_heads(y)
 
 
