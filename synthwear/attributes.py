@@ -423,7 +423,7 @@ def beyond_float(text: str | None) -> bool:
 
 def fit_attribute(name: str, cells: Cells) -> tuple[Attribute | None, str]:
     """The typing rules: numeric when every value is a finite number and there are more than MAX_LEVELS
-    distinct ones; otherwise categorical, unless nothing is observed, one value never varies, or the
+    distinct ones (or, from ID_FEW persons on, every number is one person's); otherwise categorical, unless nothing is observed, one value never varies, or the
     text looks like an identifier. Returns the attribute (None: dropped) and a note saying why."""
     observed = ~cells.missing
     n_obs = int(observed.sum())
@@ -432,7 +432,8 @@ def fit_attribute(name: str, cells: Cells) -> tuple[Attribute | None, str]:
     numeric = bool(np.isfinite(cells.number[observed]).all())
     if numeric:
         values, counts = np.unique(cells.number[observed], return_counts=True)
-        if len(values) > MAX_LEVELS:
+        # a few persons' own numbers (each BMI once) as categories would be copied as they are
+        if len(values) > MAX_LEVELS or (n_obs >= ID_FEW and (counts == 1).all()):
             return numeric_attribute(name, cells.number[observed], len(cells.codes))
         distinct = np.array([format(v, ".15g") for v in values])
     else:

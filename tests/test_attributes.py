@@ -269,6 +269,16 @@ def test_a_small_cohorts_name_column_is_dropped_not_copied_into_synthetic_person
     assert [a.name for a in pairs.attributes] == ["name", "gender"]
 
 
+def test_a_small_cohorts_own_numbers_are_numeric_not_categories_copied_as_they_are():
+    bmi = [21.3, 24.8, 27.1, 19.6, 30.2, 22.9]
+    model = AttributeModel.fit(pd.DataFrame({"person_id": [f"p{i}" for i in range(6)], "bmi": bmi}))
+    assert model.attributes[0].kind == "numeric"
+    drawn = model.sample(500, seed=0)["bmi"].astype(float)
+    assert drawn.between(min(bmi), max(bmi)).all() and drawn.isin(bmi).mean() <= 0.01
+    shared = AttributeModel.fit(pd.DataFrame({"person_id": ["a", "b", "c", "d"], "score": [1, 2, 2, 5]}))
+    assert shared.attributes[0].kind == "categorical"  # a score several persons share stays a category
+
+
 def test_lifesnaps_mixed_bmi_is_categorical_ordered_by_number(lifesnaps):
     model = AttributeModel.fit(lifesnaps, source="persons.csv")
     bmi = model.attributes[2]
