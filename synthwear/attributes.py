@@ -423,8 +423,9 @@ def beyond_float(text: str | None) -> bool:
 
 def fit_attribute(name: str, cells: Cells) -> tuple[Attribute | None, str]:
     """The typing rules: numeric when every value is a finite number and there are more than MAX_LEVELS
-    distinct ones (or, from ID_FEW persons on, every number is one person's); otherwise categorical, unless nothing is observed, one value never varies, or the
-    text looks like an identifier. Returns the attribute (None: dropped) and a note saying why."""
+    distinct ones (or, from ID_FEW persons on, every number is one person's); otherwise categorical,
+    unless nothing is observed, one value never varies, or the text looks like an identifier. Returns
+    the attribute (None: dropped) and a note saying why."""
     observed = ~cells.missing
     n_obs = int(observed.sum())
     if n_obs == 0:
