@@ -122,11 +122,8 @@ def run_recipe(
 
 def run_folder_path(out_dir: Path) -> Path:
     """``--out`` as the run folder's own path: ``.`` or ``..`` by the name of the folder they stand for
-    (the checkpoint and staging folders beside it are named after it); a symbolic link is refused,
-    since replacing an earlier run would replace the link, not the folder it points to."""
+    (the checkpoint and staging folders beside it are named after it)."""
     out_dir = Path(out_dir)
-    if out_dir.is_symlink():
-        raise SynthwearError(f"{out_dir}: is a symbolic link; give the folder itself as --out, or another folder")
     return out_dir.resolve() if out_dir.name in ("", ".", "..") else out_dir
 
 

@@ -46,6 +46,8 @@ def unfinished_evaluation(path: Path) -> bool:
 def check_output_folder(out_dir: Path, *, overwrite: bool, resume: bool = False) -> None:
     """Refuse, in one line and before any work, every output place that would cost the user a file."""
     out_dir = Path(out_dir)
+    if out_dir.is_symlink():  # replacing an earlier run would replace the link, not the folder it points to
+        raise SynthwearError(f"{out_dir}: is a symbolic link; give the folder itself as --out, or another folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise SynthwearError(f"{out_dir}: exists and is not a folder; a run writes a folder (choose another --out)")
     if out_dir.is_dir() and any(out_dir.iterdir()):

@@ -213,12 +213,9 @@ def test_an_interrupted_runs_checkpoint_is_kept_unless_resumed_or_overwritten(tm
     assert (tmp_path / "run" / "metrics.json").is_file() and not kept.exists()
 
 
-def test_a_symbolic_link_as_the_run_folder_is_refused_and_dot_names_the_folder(tmp_path, monkeypatch):
+def test_dot_as_the_run_folder_names_the_folder_it_stands_for(tmp_path, monkeypatch):
+    """The checkpoint and staging folders are named after the run folder; '.' has no name."""
     run_recipe(tiny_recipe(tmp_path), tmp_path / "run")
-    (tmp_path / "latest").symlink_to("run")
-    with pytest.raises(SynthwearError, match=r"latest: is a symbolic link"):
-        run_recipe(tiny_recipe(tmp_path), tmp_path / "latest", overwrite=True)
-    assert (tmp_path / "latest").is_symlink() and (tmp_path / "run" / "metrics.json").is_file()
     monkeypatch.chdir(tmp_path / "run")
     result = run_recipe(tiny_recipe(tmp_path), Path("."), overwrite=True)
     assert result.folder == (tmp_path / "run").resolve() and not (tmp_path / ".run.checkpoint.safetensors").exists()

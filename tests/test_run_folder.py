@@ -52,6 +52,16 @@ def test_an_earlier_run_is_replaced_only_with_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging, old copy or lock left beside it
 
 
+def test_a_symbolic_link_as_the_run_folder_is_refused_even_with_overwrite(tmp_path):
+    """Replacing an earlier run swaps folders by name: it would replace the link, not the run it points to."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    (tmp_path / "latest").symlink_to("run")
+    with pytest.raises(SynthwearError, match=r"latest: is a symbolic link; give the folder itself"):
+        check_output_folder(tmp_path / "latest", overwrite=True)
+    assert (tmp_path / "latest").is_symlink() and (tmp_path / "run" / "run.json").is_file()
+
+
 def test_overwrite_never_takes_the_users_files_from_an_earlier_run(tmp_path):
     """A cohort sampled into a run folder, notes, a folder of one's own, a file put into model/: each
     stops --overwrite before any work and stays; a run's own files alone are replaced."""
