@@ -7,6 +7,12 @@ generator behind dropout, any generator the loss holds), and the epoch bookkeepi
 safetensors and the rest JSON in its metadata, so loading a checkpoint never runs code. A checkpoint
 records a digest of the recipe and the data, and is only ever resumed by the same recipe on the same
 data; it is deleted once the run folder is in place.
+
+Under torchrun the ranks hold the same weights and optimizer state (DDP and Opacus' distributed
+optimizer keep them equal) but random generators of their own (each rank's windows, persons and
+dropout). Rank 0 gathers every rank's generators at each checkpoint and writes the one file; on
+``--resume`` every rank reads it and takes its own generators back, so a checkpoint is never half
+one epoch and half the next, and resumes only with the number of processes that wrote it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -77,7 +84,8 @@ class Checkpointing:
         progress: TrainingState,
         average: Any = None,
     ):
-        """``average``: the weight average (``train.WeightAverage``), where training keeps one."""
+        """``average``: the weight average (``train.WeightAverage``), where training keeps one. Under
+        torchrun every rank calls this (its generators are gathered) and rank 0 writes."""
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
         tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in (best or {}).items()}
         if average:
@@ -85,10 +93,13 @@ class Checkpointing:
         optim = optimizer.state_dict()
         for index, state in optim["state"].items():
             tensors |= {f"optim.{index}.{key}": torch.as_tensor(value).cpu() for key, value in state.items()}
-        tensors |= {f"rng.{name}": rng_state(rng) for name, rng in rngs.items()}
+        for rank, states in enumerate(every_ranks({name: rng_state(rng) for name, rng in rngs.items()})):
+            tensors |= {f"rng.{rank}.{name}": state for name, state in states.items()}
         meta = {"digest": self.digest, "progress": progress.__dict__, "param_groups": optim["param_groups"]}
-        with atomic_path(self.path) as tmp:
-            save_file(tensors, tmp, metadata={"synthwear": json.dumps(meta)})
+        meta["processes"] = world_size()
+        if rank_of_process() == 0:
+            with atomic_path(self.path) as tmp:
+                save_file(tensors, tmp, metadata={"synthwear": json.dumps(meta)})
 
     def saved_extra(self) -> dict[str, Any]:
         """The saved state's ``extra`` (what a kind of training keeps of its own); {} without a checkpoint.
@@ -116,17 +127,40 @@ class Checkpointing:
             raise SynthwearError(
                 f"{self.path}: the checkpoint is of another recipe or other data; run without --resume to start over"
             )
+        if meta.get("processes", 1) != world_size():
+            raise SynthwearError(
+                f"{self.path}: the checkpoint was written by {meta.get('processes', 1)} training processes, this run "
+                f"has {world_size()}; resume with as many (torchrun --nproc_per_node)"
+            )
         generator.load_state_dict(part(tensors, "model."))
         if average:
             average.average.load_state_dict(part(tensors, "average."))
         optimizer.load_state_dict({"state": optimizer_state(tensors), "param_groups": meta["param_groups"]})
         for name, rng in rngs.items():
-            set_rng_state(rng, tensors[f"rng.{name}"])
+            set_rng_state(rng, tensors[f"rng.{rank_of_process()}.{name}"])
         best = part(tensors, "best.")
         return TrainingState(**meta["progress"]), best or None
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def world_size() -> int:
+    """How many torchrun processes train together (1 outside torchrun)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank_of_process() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def every_ranks(own: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Each rank's ``own`` tensors, in rank order (a collective: every rank must call it)."""
+    if world_size() == 1:
+        return [own]
+    gathered: list[Any] = [None] * world_size()
+    dist.all_gather_object(gathered, own)
+    return gathered
 
 
 def part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

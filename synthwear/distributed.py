@@ -5,7 +5,7 @@ process group (gloo on CPU, nccl on GPU, one GPU per process) and runs the recip
 finds the group and trains with DistributedDataParallel on its shard of the windows (a recipe with
 ``privacy`` trains with Opacus' distributed DP-SGD on its share of the persons). Every rank
 ends training with the same weights; rank 0 then samples, evaluates and writes the run folder,
-and the other ranks are done.
+and the other ranks are done. A killed run continues with ``--resume`` (synthwear.checkpoint).
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
     parser.add_argument("--seed", type=int, help="override the recipe's seed")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in the run folder")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a killed run from its checkpoint (same number of processes)"
+    )
     args = parser.parse_args(argv)
 
     from synthwear.cli import make_progress, print_summary
@@ -62,16 +65,19 @@ def main(argv: list[str] | None = None) -> None:
         if args.seed is not None:
             recipe.seed = args.seed
         out_dir = args.out or Path("runs") / recipe.name
-        check_output_folder(out_dir, overwrite=args.overwrite)  # every rank, before any of them starts training
+        check_output_folder(
+            out_dir, overwrite=args.overwrite, resume=args.resume
+        )  # every rank, before any of them starts training
+        options = {"overwrite": args.overwrite, "resume": args.resume}
         with process_group() as shard:
             if shard.rank == 0:
                 with make_progress() as progress:
-                    result = run_recipe(recipe, out_dir, progress=progress, overwrite=args.overwrite)
+                    result = run_recipe(recipe, out_dir, progress=progress, **options)
                 print_summary(result.folder, result.run, result.metrics)
                 if result.failures:
                     sys.exit(f"Error: {result.failures}")
             else:
-                run_recipe(recipe, out_dir)  # trains its shard, then returns before sampling and writing
+                run_recipe(recipe, out_dir, **options)  # trains its shard, then returns before sampling and writing
     except SynthwearError as err:
         sys.exit(f"Error: {err}")
 

@@ -83,29 +83,19 @@ def run_recipe(
     out_dir = run_folder_path(out_dir)
     refuse_inputs_inside(recipe, out_dir)
     evaluators = build_evaluators(recipe, registry)
-    where = recipe.where()
-    parse_recipe_conditions(recipe.sampling.where, recipe.sampling.quotas, where)
+    parse_recipe_conditions(recipe.sampling.where, recipe.sampling.quotas, recipe.where())
     shard = Shard.of_process_group()
-    if resume and shard.world_size > 1:
-        raise SynthwearError(
-            f"{where}: --resume is not available for torchrun runs yet: the ranks' states are not checkpointed"
-        )
     if resume and evaluation_to_finish(recipe, out_dir, overwrite):  # killed after its folder was written
-        return evaluate_run_folder(out_dir, registry=registry, progress=progress)
-    check_cohort(recipe, out_dir)  # on every torchrun rank, so that none is left waiting for the others
-    synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
-    if shard.rank != 0:
-        synth.fit(progress=None)  # trains its shard; rank 0 alone samples and writes
-        return None
+        return evaluate_run_folder(out_dir, registry=registry, progress=progress) if shard.rank == 0 else None
+    # on every torchrun rank, so that none is left waiting for the others
+    check_cohort(recipe, out_dir)
     check_output_folder(out_dir, overwrite=overwrite, resume=resume)
-    if resume and not checkpoint_path(out_dir).exists():
-        raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint_path(out_dir).name} is absent)")
-    if not resume and not overwrite and checkpoint_path(out_dir).exists():
-        raise SynthwearError(
-            f"{out_dir}: an interrupted run's training is kept in {checkpoint_path(out_dir).name}; pass --resume "
-            "to continue it, or --overwrite to start again"
-        )
-    keep = checkpoint_path(out_dir) if shard.world_size == 1 else None
+    check_checkpoint(out_dir, overwrite=overwrite, resume=resume)
+    synth = Synthesizer(recipe, registry=registry)  # a device this machine lacks is refused here
+    keep = checkpoint_path(out_dir)  # one file, written by rank 0 with every rank's random generators
+    if shard.rank != 0:
+        synth.fit(progress=None, checkpoint=keep, resume=resume)  # its shard; rank 0 alone samples and writes
+        return None
     with run_folder_lock(out_dir):
         synth.fit(progress=progress, checkpoint=keep, resume=resume)
         starts, persons = synth.first_days(), synth.synthetic_persons()
@@ -118,6 +108,19 @@ def run_recipe(
         )
         metrics = evaluate_into(folder, synth.record, evaluators, context, progress)
     return RunResult(folder, metrics, synth.record)
+
+
+def check_checkpoint(out_dir: Path, *, overwrite: bool, resume: bool) -> None:
+    """``--resume`` needs the checkpoint a killed training kept; a run without it would overwrite
+    that checkpoint, so it is refused unless ``--overwrite`` says to start again."""
+    checkpoint = checkpoint_path(out_dir)
+    if resume and not checkpoint.exists():
+        raise SynthwearError(f"{out_dir}: no checkpoint to resume ({checkpoint.name} is absent)")
+    if not resume and not overwrite and checkpoint.exists():
+        raise SynthwearError(
+            f"{out_dir}: an interrupted run's training is kept in {checkpoint.name}; pass --resume "
+            "to continue it, or --overwrite to start again"
+        )
 
 
 def run_folder_path(out_dir: Path) -> Path:

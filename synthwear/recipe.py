@@ -105,6 +105,9 @@ class DataSection(Section):
             pd.to_datetime(pd.Series(["2000-01-01"]), format=value, errors="coerce")
         except (ValueError, re.error) as err:  # re.error: a directive given twice ('%Y%Y')
             raise ValueError(f"not a date format ({one_line(err)}); e.g. ISO8601 or '%m/%d/%Y'") from None
+        directives = set(re.findall(r"%([a-zA-Z])", value))
+        if value != "ISO8601" and not (directives & set("YyG") and directives & set("djuwaA")):
+            raise ValueError("names no year and day, so no date reads in it; e.g. ISO8601 or '%m/%d/%Y'")
         return value
 
     @model_validator(mode="after")
@@ -619,10 +622,11 @@ def load_recipe(path: Path) -> Recipe:
 def describe_error(err: ValidationError) -> str:
     first = err.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    reason = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
     if first["type"] == "extra_forbidden":
         message = f"unknown key {key!r}"
     elif not first["loc"]:  # a rule across sections names its keys itself
-        message = first["msg"].removeprefix("Value error, ")
+        message = reason
     elif first["type"] == "missing":
         message = f"missing key {key!r}"
     elif first["loc"][-1] == "[key]":  # YAML reads an unquoted true, 1 or null as a value, not a name
@@ -632,6 +636,6 @@ def describe_error(err: ValidationError) -> str:
             f'{section}: the key {written} is not a name (YAML reads it unquoted as a value); quote it: "{written}"'
         )
     else:
-        message = f"key {key!r}: {first['msg']} (got {shown(first.get('input'))})"
+        message = f"key {key!r}: {reason} (got {shown(first.get('input'))})"
     more = err.error_count() - 1
     return message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

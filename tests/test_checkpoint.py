@@ -1,12 +1,14 @@
 """kill -9 in the middle of training, then --resume: the same model as a run never killed, and no
 debris left beside the run folder."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -43,7 +45,8 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
+def signal_after(process: subprocess.Popen, checkpoint, count: int, sig, kill=None) -> int:
+    """``kill(pid)`` instead of ``sig``, where one signal to the process is not enough."""
     seen, last = 0, None
     deadline = time.monotonic() + 120
     while seen < count and time.monotonic() < deadline and process.poll() is None:
@@ -52,7 +55,10 @@ def signal_after(process: subprocess.Popen, checkpoint, count: int, sig) -> int:
             seen, last = seen + 1, stamp
         time.sleep(0.005)
     assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, sig)
+    if kill:
+        kill(process.pid)
+    else:
+        os.kill(process.pid, sig)
     return process.wait(timeout=60)
 
 
@@ -205,3 +211,61 @@ def test_resume_of_a_complete_run_says_there_is_nothing_to_resume(uninterrupted)
     recipe, reference = uninterrupted
     done = subprocess.run([*CLI, "run", str(recipe), "--out", str(reference), "--resume"], capture_output=True)
     assert done.returncode == 1 and b"the run is complete, nothing to resume" in done.stdout + done.stderr
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def kill_process_tree(pid: int) -> None:
+    """kill -9 of a process and every process below it, as the end of a job is: torchrun starts
+    its training processes in sessions of their own, so a kill of its group alone leaves them running."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while the list was read
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, stack = [], [pid]
+    while stack:
+        tree.append(stack.pop())
+        stack.extend(children.get(tree[-1], []))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("recipe", ["slow_recipe", "slow_private_recipe"], ids=["plain", "dp-sgd"])
+def test_a_killed_torchrun_run_resumes_on_as_many_processes_to_the_uninterrupted_model(tmp_path, recipe, request):
+    """Each rank draws its own windows, persons, dropout and (rank 0) DP noise: the one checkpoint
+    rank 0 writes holds every rank's generators, so the resumed ranks continue their own streams.
+    A resume with another number of processes is refused: its ranks would draw other shards."""
+    recipe = request.getfixturevalue(recipe)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = {"env": {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}, "cwd": scratch}
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+
+    def torchrun(out, *more):
+        command = [*TORCHRUN, "-m", "synthwear.distributed", str(recipe), "--out", str(out), *more]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, **options)
+
+    assert (done := torchrun(reference)).returncode == 0, done.stderr[-2000:]
+    checkpoint = tmp_path / ".resumed.checkpoint.safetensors"
+    command = [*TORCHRUN, "-m", "synthwear.distributed", str(recipe), "--out", str(resumed)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **options)
+    signal_after(process, checkpoint, 2, None, kill=kill_process_tree)
+    assert checkpoint.exists() and not resumed.exists()
+    alone = subprocess.run(
+        [*CLI, "run", str(recipe), "--out", str(resumed), "--resume"], capture_output=True, text=True
+    )
+    assert alone.returncode == 1 and "written by 2 training processes, this run has 1" in alone.stdout + alone.stderr
+    assert (done := torchrun(resumed, "--resume")).returncode == 0, done.stderr[-2000:]
+    expected, got = (load_file(folder / "model" / "weights.safetensors") for folder in (reference, resumed))
+    assert all((expected[k] == got[k]).all() for k in expected)
+    runs = [json.loads((folder / "run.json").read_text()) for folder in (reference, resumed)]
+    assert runs[0]["training"]["history"] == [
+        {**r, "train_loss": pytest.approx(r["train_loss"])} for r in runs[1]["training"]["history"]
+    ]
+    assert runs[0].get("privacy") == runs[1].get("privacy")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no lock, staging or checkpoint

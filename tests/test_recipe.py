@@ -102,6 +102,14 @@ TINY_TEXT = (Path(__file__).parents[1] / "recipes" / "tiny.yaml").read_text()
         ),
         (lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: mixed}"), "never guessed"),
         (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: hello}"),
+            r"key 'data.date_format': .*names no year and day",
+        ),
+        (
+            lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: '%Y-%m'}"),
+            r"key 'data.date_format': .*names no year and day",
+        ),
+        (
             lambda t: t.replace("dataset: lifesnaps", "{dataset: lifesnaps, date_format: '%Y-%Y'}"),
             r"not a date format \(redefinition of group name",
         ),
