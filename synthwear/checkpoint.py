@@ -136,8 +136,14 @@ class Checkpointing:
         if average:
             average.average.load_state_dict(part(tensors, "average."))
         optimizer.load_state_dict({"state": optimizer_state(tensors), "param_groups": meta["param_groups"]})
+        states = part(tensors, f"rng.{rank_of_process()}.")
+        if missing := sorted(set(rngs) - set(states)):  # written by an older synthwear, or for other generators
+            raise SynthwearError(
+                f"{self.path}: the checkpoint lacks the random generator {missing[0]!r} this training draws from; "
+                "run without --resume to start over"
+            )
         for name, rng in rngs.items():
-            set_rng_state(rng, tensors[f"rng.{rank_of_process()}.{name}"])
+            set_rng_state(rng, states[name])
         best = part(tensors, "best.")
         return TrainingState(**meta["progress"]), best or None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,19 +56,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from synthwear.cli import make_progress, print_summary
+    from synthwear.cli import interrupted, make_progress, print_summary, terminated
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
     from synthwear.run_folder import check_output_folder
 
+    signal.signal(signal.SIGTERM, terminated)  # unwinds as Ctrl-C does: no staging or lock left
+    out_dir = args.out
     try:
         recipe = load_recipe(args.recipe)
         if args.seed is not None:
             recipe.seed = args.seed
-        out_dir = args.out or Path("runs") / recipe.name
-        check_output_folder(
-            out_dir, overwrite=args.overwrite, resume=args.resume
-        )  # every rank, before any of them starts training
+        out_dir = out_dir or Path("runs") / recipe.name
+        # every rank, before any of them starts training
+        check_output_folder(out_dir, overwrite=args.overwrite, resume=args.resume)
         options = {"overwrite": args.overwrite, "resume": args.resume}
         with process_group() as shard:
             if shard.rank == 0:
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
                 run_recipe(recipe, out_dir, **options)  # trains its shard, then returns before sampling and writing
     except SynthwearError as err:
         sys.exit(f"Error: {err}")
+    except KeyboardInterrupt:  # torchrun passes Ctrl-C on to every rank; rank 0 says what is kept
+        sys.exit(interrupted(out_dir).exit_code if os.environ.get("RANK") == "0" and out_dir else 130)
 
 
 if __name__ == "__main__":

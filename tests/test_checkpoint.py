@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from cohorts import REPO
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 CLI = [sys.executable, "-c", "from synthwear.cli import main; main()"]
 
@@ -235,15 +237,22 @@ def kill_process_tree(pid: int) -> None:
             os.kill(member, signal.SIGKILL)
 
 
+@pytest.fixture
+def torchrun_options(tmp_path):
+    """subprocess options for torchrun: one thread per process, its scratch files in a folder of their own."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return {"env": {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}, "cwd": scratch}
+
+
 @pytest.mark.parametrize("recipe", ["slow_recipe", "slow_private_recipe"], ids=["plain", "dp-sgd"])
-def test_a_killed_torchrun_run_resumes_on_as_many_processes_to_the_uninterrupted_model(tmp_path, recipe, request):
+def test_a_killed_torchrun_run_resumes_on_as_many_processes_to_the_uninterrupted_model(
+    tmp_path, recipe, request, torchrun_options
+):
     """Each rank draws its own windows, persons, dropout and (rank 0) DP noise: the one checkpoint
     rank 0 writes holds every rank's generators, so the resumed ranks continue their own streams.
     A resume with another number of processes is refused: its ranks would draw other shards."""
-    recipe = request.getfixturevalue(recipe)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    options = {"env": {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(scratch)}, "cwd": scratch}
+    recipe, options = request.getfixturevalue(recipe), torchrun_options
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
 
     def torchrun(out, *more):
@@ -269,3 +278,64 @@ def test_a_killed_torchrun_run_resumes_on_as_many_processes_to_the_uninterrupted
     ]
     assert runs[0].get("privacy") == runs[1].get("privacy")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no lock, staging or checkpoint
+
+
+def test_ctrl_c_of_torchrun_keeps_the_checkpoint_and_rank_0_says_how_to_resume(tmp_path, slow_recipe, torchrun_options):
+    """torchrun passes Ctrl-C on to its processes: one line from rank 0, no Python traceback from any rank."""
+    checkpoint, log = tmp_path / ".run.checkpoint.safetensors", tmp_path / "output.txt"
+    command = [*TORCHRUN, "-m", "synthwear.distributed", str(slow_recipe), "--out", str(tmp_path / "run")]
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=default_sigint, **torchrun_options
+        )
+        signal_after(process, checkpoint, 1, signal.SIGINT)
+    said = log.read_text()
+    assert said.count("interrupted: training so far is kept in") == 1 and "--resume" in said
+    assert "KeyboardInterrupt" not in said
+    assert checkpoint.exists() and not (tmp_path / "run").exists()
+
+
+def saved_checkpoint(path):
+    """A checkpoint of a one-layer model, and what restoring it needs."""
+    from synthwear.checkpoint import Checkpointing, TrainingState
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    rngs = {"order": torch.Generator().manual_seed(0), "torch": "torch"}
+    Checkpointing(path, "digest").save(model, None, optimizer, rngs, TrainingState(epoch=3))
+    return model, optimizer, rngs
+
+
+def rewritten(path, tensors=lambda t: t, meta=lambda m: m):
+    """The checkpoint at ``path`` with its tensors and metadata changed."""
+    with safe_open(path, framework="pt") as handle:
+        saved = json.loads(handle.metadata()["synthwear"])
+    save_file(tensors(load_file(path)), path, metadata={"synthwear": json.dumps(meta(saved))})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda path: path.write_bytes(b"not a checkpoint"), "damaged checkpoint"),
+        (lambda path: rewritten(path, meta=lambda m: {**m, "digest": "other"}), "of another recipe or other data"),
+        (
+            lambda path: rewritten(path, meta=lambda m: {**m, "processes": 2}),
+            "written by 2 training processes, this run has 1; resume with as many",
+        ),
+        (  # an older synthwear's keys: rng.<name>, not rng.<rank>.<name>
+            lambda path: rewritten(path, tensors=lambda t: {k.replace("rng.0.", "rng."): v for k, v in t.items()}),
+            "lacks the random generator 'order'",
+        ),
+    ],
+    ids=["damaged", "other recipe", "other process count", "older layout"],
+)
+def test_a_checkpoint_that_cannot_be_resumed_as_it_is_is_one_line(tmp_path, change, message):
+    from synthwear.checkpoint import Checkpointing
+    from synthwear.errors import SynthwearError
+
+    path = tmp_path / "checkpoint.safetensors"
+    model, optimizer, rngs = saved_checkpoint(path)
+    assert Checkpointing(path, "digest").restore(model, optimizer, rngs)[0].epoch == 3
+    change(path)
+    with pytest.raises(SynthwearError, match=message):
+        Checkpointing(path, "digest").restore(model, optimizer, rngs)
