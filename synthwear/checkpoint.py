@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from synthwear.errors import SynthwearError
+from synthwear.shard import Shard
 from synthwear.tables import atomic_path
 
 
@@ -93,11 +93,12 @@ class Checkpointing:
         optim = optimizer.state_dict()
         for index, state in optim["state"].items():
             tensors |= {f"optim.{index}.{key}": torch.as_tensor(value).cpu() for key, value in state.items()}
-        for rank, states in enumerate(every_ranks({name: rng_state(rng) for name, rng in rngs.items()})):
+        shard = Shard.of_process_group()
+        for rank, states in enumerate(shard.gather({name: rng_state(rng) for name, rng in rngs.items()})):
             tensors |= {f"rng.{rank}.{name}": state for name, state in states.items()}
         meta = {"digest": self.digest, "progress": progress.__dict__, "param_groups": optim["param_groups"]}
-        meta["processes"] = world_size()
-        if rank_of_process() == 0:
+        meta["processes"] = shard.world_size
+        if shard.rank == 0:
             with atomic_path(self.path) as tmp:
                 save_file(tensors, tmp, metadata={"synthwear": json.dumps(meta)})
 
@@ -127,16 +128,17 @@ class Checkpointing:
             raise SynthwearError(
                 f"{self.path}: the checkpoint is of another recipe or other data; run without --resume to start over"
             )
-        if meta.get("processes", 1) != world_size():
+        shard = Shard.of_process_group()
+        if meta.get("processes", 1) != shard.world_size:
             raise SynthwearError(
                 f"{self.path}: the checkpoint was written by {meta.get('processes', 1)} training processes, this run "
-                f"has {world_size()}; resume with as many (torchrun --nproc_per_node)"
+                f"has {shard.world_size}; resume with as many (torchrun --nproc_per_node)"
             )
         generator.load_state_dict(part(tensors, "model."))
         if average:
             average.average.load_state_dict(part(tensors, "average."))
         optimizer.load_state_dict({"state": optimizer_state(tensors), "param_groups": meta["param_groups"]})
-        states = part(tensors, f"rng.{rank_of_process()}.")
+        states = part(tensors, f"rng.{shard.rank}.")
         if missing := sorted(set(rngs) - set(states)):  # written by an older synthwear, or for other generators
             raise SynthwearError(
                 f"{self.path}: the checkpoint lacks the random generator {missing[0]!r} this training draws from; "
@@ -149,24 +151,6 @@ class Checkpointing:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def world_size() -> int:
-    """How many torchrun processes train together (1 outside torchrun)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def rank_of_process() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def every_ranks(own: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """Each rank's ``own`` tensors, in rank order (a collective: every rank must call it)."""
-    if world_size() == 1:
-        return [own]
-    gathered: list[Any] = [None] * world_size()
-    dist.all_gather_object(gathered, own)
-    return gathered
 
 
 def part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from synthwear.errors import SynthwearError
-from synthwear.train import Shard
+from synthwear.shard import Shard
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from synthwear.run_folder import (
     unfinished_evaluation,
 )
 from synthwear.sampling import check_request, parse_recipe_conditions, to_long_frame
+from synthwear.shard import Shard
 from synthwear.steps import (
     attach_attributes,
     changed_source,
@@ -48,7 +49,6 @@ from synthwear.steps import (
 )
 from synthwear.synthesizer import Synthesizer, synthetic_values
 from synthwear.tables import atomic_path, read_person_table, write_daily_table
-from synthwear.train import Shard
 
 
 @dataclass

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
@@ -31,6 +30,7 @@ from synthwear.errors import SynthwearError
 from synthwear.interfaces import Loss
 from synthwear.model import SynthesisModel
 from synthwear.recipe import DEVICE_NAMES, TrainingSection, is_device
+from synthwear.shard import Shard
 
 
 @dataclass
@@ -50,43 +50,6 @@ class WindowTokens:
 
     def to(self, device: torch.device) -> WindowTokens:
         return WindowTokens(self.tokens.to(device), self.starts.to(device), self.days)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's place among the training processes: rank 0 of 1 unless run under torchrun."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @classmethod
-    def of_process_group(cls) -> Shard:
-        """The rank and size of the initialised ``torch.distributed`` group, if there is one."""
-        if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
-
-    def take(self, order: torch.Tensor) -> torch.Tensor:
-        """This rank's disjoint slice of an order every rank drew identically; all slices have the
-        same length (the last ``len % world_size`` are dropped) so that the ranks step together."""
-        per_rank = len(order) // self.world_size
-        return order[self.rank * per_rank : (self.rank + 1) * per_rank]
-
-    def part(self, n: int, device: torch.device) -> torch.Tensor:
-        """This rank's contiguous share of rows 0..n-1 for scoring: nothing dropped, sizes differ by at most one."""
-        return torch.arange(n, device=device).tensor_split(self.world_size)[self.rank]
-
-    def sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Element-wise sum over all ranks (the values themselves in a single process)."""
-        if self.world_size > 1:
-            values = values.clone()
-            dist.all_reduce(values)
-        return values
-
-    def mean(self, value: float, device: torch.device) -> float:
-        """The mean over all ranks of one number each holds; ``device`` is where the backend reduces
-        (the rank's GPU under nccl)."""
-        return float(self.sum(torch.tensor([value], dtype=torch.float64, device=device))[0]) / self.world_size
 
 
 @dataclass

@@ -18,8 +18,9 @@ from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
+from synthwear.shard import Shard
 from synthwear.steps import build_model
-from synthwear.train import Shard, WeightAverage, WindowTokens, train_model, validation_loss, window_tokens
+from synthwear.train import WeightAverage, WindowTokens, train_model, validation_loss, window_tokens
 
 
 def tiny_setup(weights_seed: int = 0) -> tuple[SynthesisModel, object, WindowTokens, WindowTokens, object]:
@@ -37,20 +38,6 @@ def tiny_setup(weights_seed: int = 0) -> tuple[SynthesisModel, object, WindowTok
     train = window_tokens(tokens[:45], np.arange(30), days)
     validation = window_tokens(tokens[45:], np.arange(9), days)
     return model, loss, train, validation, recipe.training
-
-
-def test_shards_of_one_order_are_disjoint_and_equally_long():
-    order = torch.randperm(11, generator=torch.Generator().manual_seed(0))
-    slices = [Shard(rank, 3).take(order) for rank in range(3)]
-    assert [len(s) for s in slices] == [3, 3, 3]
-    taken = torch.cat(slices)
-    assert len(set(taken.tolist())) == 9
-    assert set(taken.tolist()) <= set(order.tolist())
-
-
-def test_a_single_process_takes_the_whole_order():
-    order = torch.randperm(7)
-    assert torch.equal(Shard().take(order), order)
 
 
 def train_rank(rank: int) -> dict:
@@ -72,11 +59,6 @@ def test_two_gloo_processes_end_with_the_same_trained_weights(tmp_path):
     model.generator.load_state_dict(ranks[0]["state"])
     best = min(record["validation_loss"] for record in ranks[0]["history"])
     assert validation_loss(model, loss, validation, batch_size=9) == pytest.approx(best, rel=0.05)
-
-
-def test_scoring_parts_cover_every_row_once():
-    parts = [Shard(rank, 2).part(9, torch.device("cpu")) for rank in range(2)]
-    assert torch.equal(torch.cat(parts), torch.arange(9))
 
 
 @pytest.mark.parametrize(

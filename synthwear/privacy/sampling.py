@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from synthwear.train import Shard, WindowTokens
+from synthwear.shard import Shard
+from synthwear.train import WindowTokens
 
 
 class PersonWindows(Dataset):

@@ -40,7 +40,8 @@ from synthwear.privacy.accounting import PrivacyAccounting, calibrate_noise, res
 from synthwear.privacy.compatibility import freeze_unbatched_parameters
 from synthwear.privacy.sampling import PersonWindows, person_loader, sharded_person_loader
 from synthwear.recipe import PrivacySection, TrainingSection
-from synthwear.train import Shard, TrainingPlan, TrainingResult, WindowTokens, make_optimizer, run_training
+from synthwear.shard import Shard
+from synthwear.train import TrainingPlan, TrainingResult, WindowTokens, make_optimizer, run_training
 
 
 def per_window_loss(loss: Loss, logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:

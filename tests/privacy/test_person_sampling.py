@@ -6,7 +6,8 @@ import torch
 from opacus.data_loader import DPDataLoader
 
 from synthwear.privacy.sampling import PersonWindows, ShardedPersonSampler, person_loader, sharded_person_loader
-from synthwear.train import Shard, WindowTokens
+from synthwear.shard import Shard
+from synthwear.train import WindowTokens
 
 DAYS, PERSONS = 3, 8
 

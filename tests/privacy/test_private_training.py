@@ -22,8 +22,9 @@ from synthwear.privacy.compatibility import freeze_unbatched_parameters
 from synthwear.privacy.sampling import PersonWindows
 from synthwear.privacy.training import make_private, per_window_loss
 from synthwear.recipe import PrivacySection, TrainingSection, load_recipe, parse_recipe
+from synthwear.shard import Shard
 from synthwear.steps import build_model
-from synthwear.train import Shard, window_tokens
+from synthwear.train import window_tokens
 
 DAYS = 7
 
