@@ -59,7 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     from synthwear.cli import interrupted, make_progress, print_summary, terminated
     from synthwear.pipeline import run_recipe
     from synthwear.recipe import load_recipe
-    from synthwear.run_folder import check_output_folder
 
     signal.signal(signal.SIGTERM, terminated)  # unwinds as Ctrl-C does: no staging or lock left
     out_dir = args.out
@@ -67,9 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         recipe = load_recipe(args.recipe)
         if args.seed is not None:
             recipe.seed = args.seed
-        out_dir = out_dir or Path("runs") / recipe.name
-        # every rank, before any of them starts training
-        check_output_folder(out_dir, overwrite=args.overwrite, resume=args.resume)
+        out_dir = out_dir or Path("runs") / recipe.name  # run_recipe checks it on every rank before training
         options = {"overwrite": args.overwrite, "resume": args.resume}
         with process_group() as shard:
             if shard.rank == 0:
