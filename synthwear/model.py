@@ -58,6 +58,9 @@ class SynthesisModel:
     start_dates: dict[str, int] | None = None  # training persons' first dates and counts: where samples start
     attributes: AttributeModel | None = None  # per-person attributes, generated first; sequences read their codes
     persistence: list[float] | None = None  # per channel, fitted after training (sampling.persistence: auto)
+    # channels the spread day leaves unknown (``windows.spread`` naming the others): their days keep the
+    # kernels' learned width, as without a spread day
+    without_spread: tuple[str, ...] = ()
 
     @property
     def device(self) -> torch.device:
@@ -168,7 +171,16 @@ class SynthesisModel:
             return tokens
         if summary is None:
             summary = window_summary(tokens, self.summary, list(self.spec.vocab_sizes[: self.n_scored]))
+        if self.without_spread:
+            summary = summary.clone()
+            summary[:, 1, self.spread_unknown().to(summary.device)] = MISSING
         return torch.cat([summary, tokens], dim=1)
+
+    def spread_unknown(self) -> torch.Tensor:
+        """(n_scored,) whether each predicted channel's spread is left unknown (an "observed" twin's
+        follows its channel's)."""
+        unknown = [name in self.without_spread for name in self.channels]
+        return torch.tensor(unknown * (1 + self.gaps), dtype=torch.bool)
 
     def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows (B, T, n_scored + K [+ S * n_scored]) of ``day_tokens`` (then, optionally, every
@@ -387,6 +399,7 @@ class SynthesisModel:
         (``on_day(d)`` told after the d-th). The days go into a tensor sized for all of them: growing
         the sequence by concatenation would copy it every day, quadratic in a long horizon's days."""
         cache, missing = Cached(), self.missing_ids()  # once per batch, not per day: the loop is the sampler's hot path
+        unknown_spread = self.spread_unknown().nonzero().flatten().tolist()
         quantiles = None if summary else draw.quantiles(seq.size(0), len(missing))
         length = seq.size(1)
         grown = seq.new_empty(seq.size(0), length + steps, seq.size(2))
@@ -395,7 +408,8 @@ class SynthesisModel:
             seq = grown[:, : length + step]
             read = self.next_day_reader(seq, draw, covariates, cache)
             uniforms = None if quantiles is None else quantiles.next()
-            day = draw.day(read, seq.size(0), len(self.channels), summary, missing, uniforms)
+            left = unknown_spread if summary and step == 1 else ()
+            day = draw.day(read, seq.size(0), len(self.channels), summary, missing, uniforms, left)
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.channels)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
@@ -465,6 +479,7 @@ class SynthesisModel:
             "start_dates": self.start_dates,
             "attributes": self.attributes.to_dict() if self.attributes else None,
             "persistence": self.persistence,
+            "without_spread": list(self.without_spread),
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -517,10 +532,13 @@ class SynthesisModel:
             persistence = checked_persistence(meta.get("persistence"), len(meta["channels"]), where)
             sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
             expected = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
+            without_spread = tuple(meta.get("without_spread", ()))
         except (KeyError, TypeError) as err:
             raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
-        if len(counts) != 1 or expected != list(spec.vocab_sizes):
-            raise SynthwearError(f"{where}: channels, decimals, ranges, encoders and vocab_sizes do not agree")
+        if len(counts) != 1 or expected != list(spec.vocab_sizes) or not set(without_spread) <= set(meta["channels"]):
+            raise SynthwearError(
+                f"{where}: channels, decimals, ranges, encoders, vocab_sizes and without_spread do not agree"
+            )
         return cls(
             meta["channels"],
             meta["decimals"],
@@ -536,6 +554,7 @@ class SynthesisModel:
             start_dates,
             attributes,
             persistence,
+            without_spread,
         )
 
 
@@ -593,7 +612,7 @@ def description_digest(meta: dict[str, Any]) -> str:
     so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
     garbage from weights that no longer mean what it says."""
     fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
-    for key in ("summary", "gaps", "calendar", "attributes"):  # models saved before these keep their checksum
+    for key in ("summary", "gaps", "calendar", "attributes", "without_spread"):  # earlier models keep their checksum
         if meta.get(key):
             fields[key] = meta[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
@@ -659,16 +678,17 @@ class Draw:
         summary: bool,
         missing: torch.Tensor,
         uniforms: torch.Tensor | None = None,
+        unknown: Sequence[int] = (),
     ) -> torch.Tensor:
         """(batch, n_scored) ids of the next day: values, then "observed". ``missing``: each scored
         channel's "missing" id, what a chained generator reads for the channels not drawn yet;
-        ``uniforms`` (batch, n_scored): the quantiles to draw at (None: fresh ones)."""
+        ``uniforms`` (batch, n_scored): the quantiles to draw at (None: fresh ones); ``unknown``: the
+        channels left missing (a spread day's channels without a spread)."""
         temperatures = self.summary_temperatures if summary else self.temperatures
         temperatures = temperatures + [1.0] * (len(missing) - n_channels)  # whether observed: as the data has it
         day = missing.expand(batch, -1).clone()
-        channels = range(len(missing))
-        logits = None if self.chained else read(day, channels)
-        for c in channels:
+        logits = None if self.chained else read(day, range(len(missing)))
+        for c in (c for c in range(len(missing)) if c not in unknown):
             scores = read(day, [c])[0] if self.chained else logits[c]
             allowed = self.allowed(scores, c >= n_channels and not summary)
             u = None if uniforms is None else uniforms[:, c : c + 1]

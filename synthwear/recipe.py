@@ -150,8 +150,9 @@ class WindowSection(Section):
     # windows do (measured: resting HR's persistence and the between/within ratios; docs/model.md).
     summary_of: Literal["window", "person"] = "window"
     # A second summary day with each channel's spread (mean absolute day-to-day change), drawn after the
-    # level: real persons keep their volatility, calm ones and volatile ones (docs/model.md).
-    spread: Flag = False
+    # level: real persons keep their volatility, calm ones and volatile ones (docs/model.md). true: every
+    # channel's; a list of channels: theirs only (the others' days keep the kernels' learned width).
+    spread: Flag | list[str] = False
     summary_hidden: Number = Field(0.25, ge=0.0, le=1.0)
     # Learn which days each channel is missing on and generate gaps the way the data has them
     # (sampling.complete turns them off at sampling time); docs/model.md.
@@ -488,6 +489,24 @@ class Recipe(Section):
             if unknown:
                 raise ValueError(f"sampling.{key} names {unknown[0]!r}, which is not a channel")
         return self
+
+    @model_validator(mode="after")
+    def _spread_names_channels(self) -> Recipe:
+        spread = self.windows.spread
+        if isinstance(spread, list):
+            unknown = sorted(set(spread) - set(self.channels))
+            if unknown or not spread:
+                raise ValueError(
+                    f"windows.spread names {unknown[0]!r}, which is not a channel"
+                    if unknown
+                    else "windows.spread is true, false or a list of channels, not an empty list"
+                )
+        return self
+
+    def without_spread(self) -> tuple[str, ...]:
+        """The channels a ``windows.spread`` list leaves out (none when it is true or false)."""
+        spread = self.windows.spread
+        return tuple(c for c in self.channels if c not in spread) if isinstance(spread, list) else ()
 
     @model_validator(mode="after")
     def _private_settings_apply(self) -> Recipe:

@@ -246,7 +246,7 @@ def build_model(
     ``attributes`` the sequences read each person's attribute codes."""
     where = recipe.where()
     encoders = build_encoders(recipe, registry)
-    summary = int(recipe.windows.summary) + int(recipe.windows.spread)  # summary days: the level, the spread
+    summary = int(recipe.windows.summary) + bool(recipe.windows.spread)  # summary days: the level, the spread
     gaps, calendar = recipe.windows.gaps, tuple(recipe.windows.calendar)
     sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
     vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
@@ -267,6 +267,7 @@ def build_model(
         gaps,
         calendar,
         attributes=attributes,
+        without_spread=recipe.without_spread(),
     )
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from synthwear.errors import SynthwearError
+from synthwear.interfaces import MISSING
 from synthwear.model import SynthesisModel
 from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe
@@ -224,6 +225,36 @@ def test_a_spread_model_opens_with_the_level_then_the_spread_and_hides_both(tiny
     continued = model.generate(3, model.window_days + 4, seed=3, prime=prime)
     np.testing.assert_array_equal(continued[:, :2], prime)
     assert not np.isnan(model.generate(4, model.window_days + 4, seed=1)).any()
+
+
+def test_a_spread_of_some_channels_leaves_the_others_unknown_in_training_sampling_and_the_saved_model(
+    tiny_recipe, tmp_path
+):
+    from synthwear.recipe import parse_recipe
+
+    raw = load_recipe(tiny_recipe).to_dict()
+    raw["windows"]["spread"] = ["steps"]
+    model = build_model(parse_recipe(raw), default_registry(), torch.device("cpu"))
+    assert model.summary == 2 and model.without_spread == ("resting_hr", "sleep_minutes")
+    windows = torch.randint(0, 20, (50, model.window_days, 3))
+    _, targets = model.training_pair(windows)
+    full = window_summary(windows, 2, [20, 20, 20])
+    assert (targets[:, 1, :2] == MISSING).all() and torch.equal(targets[:, 1, 2], full[:, 1, 2])
+    assert torch.equal(targets[:, 0], full[:, 0])  # the level is every channel's
+    seen = []
+    model.generator.encode = lambda x, encode=model.generator.encode: seen.append(x.clone()) or encode(x)
+    model.generate(4, 3, seed=0, use_cache=False)
+    spread_day = seen[-1][:, 2]  # the start, the level, then the spread day
+    assert (spread_day[:, :2] == torch.tensor(model.spec.vocab_sizes[:2])).all() and (spread_day[:, 2] < 20).all()
+    model.save(tmp_path / "m")
+    loaded = SynthesisModel.load(tmp_path / "m", default_registry())
+    assert loaded.without_spread == model.without_spread
+    np.testing.assert_array_equal(loaded.generate(2, 5, seed=0), model.generate(2, 5, seed=0))
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["without_spread"] = []
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(SynthwearError, match="edited after training"):
+        SynthesisModel.load(tmp_path / "m", default_registry())
 
 
 def test_a_summary_model_samples_the_days_asked_for_within_and_past_its_window(summary_model):

@@ -272,3 +272,14 @@ def test_a_spread_is_a_second_summary_day(tmp_path):
     assert load_recipe(write(tmp_path, spread)).windows.spread
     with pytest.raises(SynthwearError, match="windows.spread needs windows.summary: true"):
         load_recipe(write(tmp_path, spread.replace("summary: true", "summary: false")))
+
+
+def test_a_spread_may_name_its_channels(tmp_path):
+    windows = "windows: {days: 7, stride: 7, summary: true}"
+    spread = TINY_TEXT.replace(windows, "windows: {days: 7, stride: 7, summary: true, spread: [steps]}")
+    assert load_recipe(write(tmp_path, spread)).without_spread() == ("resting_hr", "sleep_minutes")
+    assert load_recipe(write(tmp_path, spread.replace("[steps]", "true"))).without_spread() == ()
+    with pytest.raises(SynthwearError, match="windows.spread names 'step', which is not a channel"):
+        load_recipe(write(tmp_path, spread.replace("[steps]", "[step]")))
+    with pytest.raises(SynthwearError, match="not an empty list"):
+        load_recipe(write(tmp_path, spread.replace("[steps]", "[]")))
