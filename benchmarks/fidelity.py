@@ -324,7 +324,11 @@ def mean_of(values: list[float | None]) -> float | None:
 
 
 def tstr_target(recipe: Recipe) -> str:
-    """The channel TSTR forecasts: resting HR where the cohort has it, else its first channel."""
+    """The channel TSTR forecasts: the target of the recipe's own ``tstr`` evaluator, else resting HR
+    where the cohort has it, else its first channel."""
+    for evaluator in recipe.evaluation.evaluators:
+        if evaluator.name == "tstr" and evaluator.options.get("target") in recipe.channels:
+            return evaluator.options["target"]
     return "resting_hr" if "resting_hr" in recipe.channels else next(iter(recipe.channels))
 
 
@@ -416,6 +420,7 @@ def markdown(table: dict, channels: list[str], meta: dict) -> str:
         f"({meta['persons']} persons with a "
         f"usable window; seed {meta['seed']}); every score on the fold's unseen persons, mean ± sd over folds; a "
         f"trained row's score in a fold is the mean of {meta.get('repeats', 1)} trainings (seeds +0, +1, ...). "
+        f"TSTR forecasts next-day {meta.get('tstr_target', 'resting_hr')}. "
         f"Train on real (next-day MAE): {cell(table[next(iter(table))]['train_on_real_mae'], 2)}; persistence "
         f"(tomorrow = today): {cell(table[next(iter(table))]['persistence_mae'], 2)}. Command: `{meta['command']}`.",
         "",
@@ -566,6 +571,7 @@ def main(argv: list[str] | None = None) -> None:
         "data": loaded.source,
         "persons": len(persons),
         "notes": notes,
+        "tstr_target": tstr_target(first),
         "command": "python benchmarks/fidelity.py " + shlex.join(argv or sys.argv[1:]),
     }
     table = aggregate(results["folds"])

@@ -215,6 +215,24 @@ def test_a_variant_changes_only_the_settings_it_names():
         variant(recipe, "broken: windows.summary")
 
 
+def test_tstr_forecasts_the_recipes_own_target_else_resting_hr_else_the_first_channel():
+    import sys
+
+    from synthwear.recipe import load_recipe
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from fidelity import tstr_target, variant
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert tstr_target(load_recipe(REPO / "recipes" / "fitbit.yaml")) == "resting_hr"
+    assert tstr_target(load_recipe(REPO / "recipes" / "fitbit-crowdsourced.yaml")) == "steps"
+    _, untargeted = variant(
+        load_recipe(REPO / "recipes" / "fitbit-crowdsourced.yaml"), "plain: evaluation.evaluators=[]"
+    )
+    assert tstr_target(untargeted) == "sleep_minutes"
+
+
 def test_mostly_samples_are_placed_by_key_and_step_cut_and_padded_to_the_window(tmp_path):
     """Without the engine: a stand-in writes what its generate() does, each step across all sequences
     at once, keys as strings, one sequence too long, one short, one missing."""
