@@ -160,6 +160,17 @@ class WindowSection(Section):
     # Calendar features each day's prediction is told (weekday: Monday..Sunday; month): weekday effects
     calendar: list[Literal["weekday", "month"]] = Field(default_factory=list)
 
+    @field_validator("spread", mode="before")
+    @classmethod
+    def _spread_is_a_flag_or_channels(cls, value: Any) -> Any:
+        """One line for what is neither (pydantic would list each member of the union's complaint)."""
+        names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not (isinstance(value, bool) or names):
+            raise ValueError("must be true, false or a list of channels (e.g. [steps])")
+        if names and len(set(value)) != len(value):
+            raise ValueError("names a channel twice")
+        return value
+
     @field_validator("calendar")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:

@@ -283,3 +283,8 @@ def test_a_spread_may_name_its_channels(tmp_path):
         load_recipe(write(tmp_path, spread.replace("[steps]", "[step]")))
     with pytest.raises(SynthwearError, match="not an empty list"):
         load_recipe(write(tmp_path, spread.replace("[steps]", "[]")))
+    with pytest.raises(SynthwearError, match=r"'windows.spread': names a channel twice \(got \['steps', 'steps'\]\)"):
+        load_recipe(write(tmp_path, spread.replace("[steps]", "[steps, steps]")))
+    for value in ("steps", "yes", "[1]"):
+        with pytest.raises(SynthwearError, match=r"'windows.spread': must be true, false or a list of channels"):
+            load_recipe(write(tmp_path, spread.replace("[steps]", value)))
