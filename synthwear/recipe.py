@@ -167,6 +167,8 @@ class WindowSection(Section):
         names = isinstance(value, list) and all(isinstance(v, str) for v in value)
         if not (isinstance(value, bool) or names):
             raise ValueError("must be true, false or a list of channels (e.g. [steps])")
+        if value == []:
+            raise ValueError("must be true, false or a list of channels, not an empty list")
         if names and len(set(value)) != len(value):
             raise ValueError("names a channel twice")
         return value
@@ -504,14 +506,9 @@ class Recipe(Section):
     @model_validator(mode="after")
     def _spread_names_channels(self) -> Recipe:
         spread = self.windows.spread
-        if isinstance(spread, list):
-            unknown = sorted(set(spread) - set(self.channels))
-            if unknown or not spread:
-                raise ValueError(
-                    f"windows.spread names {unknown[0]!r}, which is not a channel"
-                    if unknown
-                    else "windows.spread is true, false or a list of channels, not an empty list"
-                )
+        unknown = sorted(set(spread) - set(self.channels)) if isinstance(spread, list) else []
+        if unknown:
+            raise ValueError(f"windows.spread names {unknown[0]!r}, which is not a channel")
         return self
 
     def without_spread(self) -> tuple[str, ...]:
