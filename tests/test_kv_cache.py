@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from synthwear.default_plugins import transformer as transformer_module
 from synthwear.default_plugins.binning import BinningConfig, BinningEncoder
 from synthwear.default_plugins.transformer import SPREAD_GAIN, DailyTransformer, TransformerConfig
 from synthwear.errors import SynthwearError
@@ -96,6 +97,25 @@ def test_extending_day_by_day_gives_the_logits_of_the_full_forward(options, pref
     pieces = [first] + [generator.extend(tokens[:, t : t + 1], cache)[0] for t in range(prefix, spec.max_days)]
     for c in range(len(SPEC.vocab_sizes)):
         assert torch.allclose(torch.cat([p[c] for p in pieces], dim=1), full[c], atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 8, 20])  # 4 days each: one person per slice, two, all five at once
+def test_a_many_day_refill_sliced_by_persons_gives_the_logits_and_cache_of_one_pass(monkeypatch, rows):
+    torch.manual_seed(0)
+    spec = SPREAD_SPEC
+    generator = transformer(spec, ordinal=4, relative=2, level=3, deviations=True, envelope=True).eval()
+    tokens = torch.stack([torch.randint(0, n, (5, spec.max_days)) for n in spec.vocab_sizes], dim=-1)
+    whole, whole_cache = generator.extend(tokens[:, :4], None)
+    monkeypatch.setattr(transformer_module, "REFILL_ROWS", rows)  # 5 persons x 4 days = 20 positions
+    sliced, sliced_cache = generator.extend(tokens[:, :4], None)
+    for c in range(len(spec.vocab_sizes)):
+        torch.testing.assert_close(sliced[c], whole[c])
+    for sliced_keys, keys in zip(sliced_cache.keys + sliced_cache.values, whole_cache.keys + whole_cache.values):
+        torch.testing.assert_close(sliced_keys[:, :, :4], keys[:, :, :4])
+    following = tokens[:, 4:5]  # the next day reads the sliced refill's cache as it reads one pass's
+    torch.testing.assert_close(
+        generator.extend(following, sliced_cache)[0], generator.extend(following, whole_cache)[0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,13 @@ from synthwear.hookspecs import hookimpl
 from synthwear.interfaces import GeneratorSpec
 from synthwear.summary import spread_of_id
 
+# Positions (persons x days) the blocks take at once when a sampler refills its cache with many days.
+# A year's sampling refills every few days; one pass over 4,096 persons x 13 days makes ~50 MB
+# tensors that the allocator maps fresh each time, and first touching their pages costs more than the
+# arithmetic. Slices the size of one day's step for 4,096 persons: 365 days for 4,096 persons on 2 CPU
+# cores 91 and 101 -> 110 and 107 persons/s, the same samples (docs/benchmarks.md, session 25).
+REFILL_ROWS = 4096
+
 
 @dataclass
 class TransformerConfig:
@@ -578,12 +585,19 @@ class DailyTransformer(nn.Module):
             dtype = self.position_embedding.weight.dtype
             cache = KVCache(*([tokens.new_empty(shape, dtype=dtype) for _ in self.blocks] for _ in range(2)))
         x = self.embed(tokens, cache.length)
-        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
-            x = block.extend(x, keys, values, cache.length)
+        rows = max(1, REFILL_ROWS // x.size(1))  # persons per slice of a many-day refill
+        x = torch.cat([self.blocks_extend(x[lo : lo + rows], cache, lo) for lo in range(0, x.size(0), rows)])
         cache.level = self.level_features(tokens, cache.length, cache.level)
         hidden = Hidden(x, tokens, cache.level, cache.length)
         cache.length += tokens.size(1)
         return hidden, cache
+
+    def blocks_extend(self, x: torch.Tensor, cache: KVCache, first: int) -> torch.Tensor:
+        """The blocks over the new positions ``x`` of persons ``first ..`` (their slice of the cache)."""
+        persons = slice(first, first + x.size(0))
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
+            x = block.extend(x, keys[persons], values[persons], cache.length)
+        return x
 
     # --- starting from a base model (synthwear.transfer) ----------------------------------------
     PER_CHANNEL = (
