@@ -4,7 +4,8 @@ A peer is fitted on windows (N, T, C) of real values (NaN = missing) and samples
 length. SDV's PARSynthesizer (the ``bench`` extra) models each window as one sequence, ``day`` as
 its index; it is the best-known open sequential synthesizer and what users compare us with. MOSTLY
 AI's open engine (the ``mostly`` extra), an autoregressive network trained for a time budget, is
-the other one they ask about; its TabularARGN also takes each window as one sequence.
+the other one they ask about; its TabularARGN also takes each window as one sequence, or, under its
+own DP (benchmarks/privacy_utility.py), each person's whole record: its unit of privacy is the sequence.
 """
 
 from __future__ import annotations
@@ -82,22 +83,35 @@ def mostly_context(sequences: int) -> pd.DataFrame:
 
 
 def fit_mostly(windows: np.ndarray, channels: list[str], seed: int, minutes: float):
+    """A TabularARGN fitted on the windows, one sequence each, and the seconds its fit took. ``day`` is
+    left out: the engine takes the rows' order within a window as its sequence order, so a generated
+    day column would only add noise."""
+    return fit_mostly_sequences(par_windows_frame(windows, channels).drop(columns="day"), seed, minutes)
+
+
+def fit_mostly_sequences(sequences: pd.DataFrame, seed: int, minutes: float, differential_privacy: dict | None = None):
     """A TabularARGN fitted on CPU for at most ``minutes`` (it may stop sooner: early stopping, 100
-    epochs) and the seconds its fit took. ``day`` is left out: the engine takes the rows' order within
-    a window as its sequence order, so a generated day column would only add noise."""
+    epochs, or its DP budget spent) on ``sequences`` (a ``window`` key 0..N-1, then one column per
+    channel, each sequence's rows in day order), and the seconds its fit took. Under
+    ``differential_privacy`` (the engine's DifferentialPrivacyConfig) a sequence is its unit of
+    privacy."""
     from mostlyai.engine import TabularARGN
+    from mostlyai.engine.domain import DifferentialPrivacyConfig
 
     model = TabularARGN(
         tgt_context_key="window",
         ctx_primary_key="window",
-        ctx_data=mostly_context(len(windows)),
+        ctx_data=mostly_context(int(sequences["window"].max()) + 1),
         max_training_time=minutes,
+        differential_privacy=None
+        if differential_privacy is None
+        else DifferentialPrivacyConfig(**differential_privacy),
         device="cpu",
         random_state=seed,
         verbose=0,
     )
     started = time.perf_counter()
-    model.fit(par_windows_frame(windows, channels).drop(columns="day"))
+    model.fit(sequences)
     return model, time.perf_counter() - started
 
 

@@ -17,7 +17,16 @@ folds; in each fold every arm trains on the other folds' persons and is scored o
   rate tuned for DP from scratch in recipes/fitbit-dp.yaml, 0.01; the recipe's steps and sample rate),
   or normally at ε = inf;
 - **fine-tune <part>**: the recipe's fine-tuning of the base, under DP at each ε, or normally at ε = inf;
-  every part (all, last_layers, heads, adapters) at ``--compare-at`` ε, the recipe's part elsewhere.
+  every part (all, last_layers, heads, adapters) at ``--compare-at`` ε, the recipe's part elsewhere;
+- **MOSTLY AI** (``--mostly-minutes M``, the ``mostly`` extra): the engine's TabularARGN under its own
+  DP-SGD at each ε (its defaults: noise multiplier 1.5, clipping 1, RDP; a tenth of ε for its value
+  ranges), or without DP at ε = inf, for at most M minutes. Its unit of privacy is the sequence, so it
+  is fitted on one sequence per training person (the whole record): there its ε is a person's, as
+  ours is. Fitted on windows, as benchmarks/fidelity.py fits it, a person would be many sequences.
+
+``--arms PREFIX ...`` runs only the trained arms whose label starts with one of the prefixes (the base
+row and the ceiling always come); at least one synthwear arm must stay, whose split and windows the
+fold's other rows are scored on.
 
 Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target) on the unseen persons'
 21-day windows (every ``--stride`` days: held-out persons of a small cohort have one or two
@@ -35,15 +44,17 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from fidelity import cell, mean_sd, scores
+from peers import fit_mostly_sequences, mostlyai_installed, sample_mostly
 
 from synthwear import Synthesizer
 from synthwear.bases import base_folder
+from synthwear.cohort import Cohort
 from synthwear.default_plugins.membership import MembershipConfig, MembershipInference
 from synthwear.errors import NotEstimable
 from synthwear.interfaces import EvaluationContext
@@ -88,6 +99,39 @@ def arm_recipes(recipe: Recipe, epsilons: list[float], compare_at: float, quick:
     return arms
 
 
+@dataclass(frozen=True)
+class MostlyArm:
+    """MOSTLY AI's TabularARGN at ``epsilon`` (inf: without DP), trained for at most ``minutes``."""
+
+    epsilon: float
+    minutes: float
+
+    def privacy(self, delta: float) -> dict | None:
+        """The engine's DifferentialPrivacyConfig: ε in all, a tenth of it for its value ranges (as its
+        defaults split 10 and 1), its own noise and clipping."""
+        if self.epsilon == float("inf"):
+            return None
+        return {"max_epsilon": self.epsilon, "delta": delta, "value_protection_epsilon": self.epsilon / 10}
+
+
+MOSTLY = "MOSTLY AI TabularARGN"  # a peer's rows: in the table, not in the curve privacy-plan reads
+
+
+def mostly_arms(epsilons: list[float], minutes: float) -> dict[str, MostlyArm]:
+    return {label(MOSTLY, epsilon): MostlyArm(epsilon, minutes) for epsilon in epsilons}
+
+
+def chosen(arms: dict, prefixes: list[str] | None) -> dict:
+    """The base and the arms whose label starts with one of ``prefixes`` (all arms without any)."""
+    if not prefixes:
+        return arms
+    kept = {name: arm for name, arm in arms.items() if arm is None or name.startswith(tuple(prefixes))}
+    if not any(isinstance(arm, Recipe) for arm in kept.values()):
+        trained = ", ".join(name for name, arm in arms.items() if isinstance(arm, Recipe))
+        raise SystemExit(f"--arms {' '.join(prefixes)}: keeps no synthwear arm (one of: {trained}); the fold needs one")
+    return kept
+
+
 def label(arm: str, epsilon: float) -> str:
     return f"{arm}, ε = {'inf' if epsilon == float('inf') else f'{epsilon:g}'}"
 
@@ -122,7 +166,7 @@ def for_cohort(arms: dict[str, Recipe | None], persons: int, simulated: bool) ->
         return arms
     scaled = {}
     for name, arm in arms.items():
-        if arm is None:
+        if not isinstance(arm, Recipe):
             scaled[name] = arm
             continue
         raw = arm.to_dict()
@@ -134,10 +178,10 @@ def for_cohort(arms: dict[str, Recipe | None], persons: int, simulated: bool) ->
 
 
 # --- one fold ------------------------------------------------------------------------------------
-def run_fold(arms: dict[str, Recipe | None], recipe: Recipe, data: pd.DataFrame | None, holdout, args, log) -> dict:
-    rows, reference = {}, None
+def run_fold(arms: dict, recipe: Recipe, data: pd.DataFrame | None, holdout, args, log) -> dict:
+    rows, reference, synth = {}, None, None
     for name, arm in arms.items():
-        if arm is None:
+        if not isinstance(arm, Recipe):
             continue
         clock = time.perf_counter()
         synth = Synthesizer(arm).fit(data, holdout_persons=holdout, progress=False)
@@ -147,6 +191,10 @@ def run_fold(arms: dict[str, Recipe | None], recipe: Recipe, data: pd.DataFrame 
         reference = reference or context
         rows[name] = scores(context, args.target) | attack_aucs(context) | trained(synth, clock)
         log(f"  {name}: {brief(rows[name])}")
+    for name, arm in arms.items():
+        if isinstance(arm, MostlyArm):
+            rows[name] = mostly_row(arm, members(synth), reference, args)
+            log(f"  {name}: {brief(rows[name])}")
     base = base_windows(recipe, reference, args.seed)
     rows = {
         "base": scores(replace(reference, synthetic=base), args.target)
@@ -155,6 +203,53 @@ def run_fold(arms: dict[str, Recipe | None], recipe: Recipe, data: pd.DataFrame 
     log(f"  base: {brief(rows['base'])}")
     rows["ceiling: real training persons"] = scores(replace(reference, synthetic=reference.train), args.target, False)
     return {"holdout_persons": len(holdout), "holdout_windows": len(reference.holdout.values), "rows": rows}
+
+
+def members(synth: Synthesizer) -> list[Cohort]:
+    """The persons a synthwear arm of the fold learned from: its training and validation persons."""
+    return [synth.parts["train"], synth.parts["validation"]]
+
+
+def person_sequences(cohorts: list[Cohort]) -> pd.DataFrame:
+    """One sequence per person, keyed 0..P-1 across the cohorts: each person's whole record, day by day
+    (missing days as NaN rows, so a sequence's steps stay days)."""
+    frames, first = [], 0
+    for cohort in cohorts:
+        frame = pd.DataFrame(cohort.values, columns=cohort.channels)
+        frame.insert(0, "window", first + cohort.row_persons())
+        frames.append(frame)
+        first += cohort.n_persons
+    return pd.concat(frames, ignore_index=True)
+
+
+def mostly_row(arm: MostlyArm, persons: list[Cohort], reference: EvaluationContext, args) -> dict:
+    """MOSTLY AI's engine fitted on the fold's member persons, scored as the synthwear arms are: as
+    many 21-day windows (each synthetic person's first days) against the same unseen persons."""
+    clock = time.perf_counter()
+    sequences = person_sequences(persons)
+    delta = 1 / (10 * (sequences["window"].max() + 1))  # 1/(10 n) for the n persons it is given
+    model, _ = fit_mostly_sequences(sequences, args.seed, arm.minutes, arm.privacy(delta))
+    windows = reference.synthetic.values
+    values, _ = sample_mostly(model, len(windows), windows.shape[1], reference.channels)
+    context = replace(reference, synthetic=replace(reference.synthetic, values=values, attributes=None))
+    private = model.differential_privacy
+    trained = {
+        "seconds": time.perf_counter() - clock,
+        "epsilon_spent": None if private is None else mostly_epsilon(model),
+        "noise_multiplier": None if private is None else private.noise_multiplier,
+        "observed_share": float(np.mean(~np.isnan(values))),  # the engine draws each sequence's length
+    }
+    model.close()
+    return scores(context, args.target) | attack_aucs(context, model=False) | trained
+
+
+def mostly_epsilon(model) -> float | None:
+    """The ε of the checkpoint the engine kept (its accountant's, value ranges included), from the
+    progress log it writes: the last checkpoint's."""
+    [log] = Path(model.workspace_path_).rglob("progress-messages.csv")
+    progress = pd.read_csv(log)
+    kept = progress[progress["is_checkpoint"].astype(bool)]
+    return None if kept.empty else float(kept["dp_eps"].iloc[-1])
 
 
 def strided(recipe: Recipe, synth: Synthesizer, synthetic: np.ndarray, starts, stride: int) -> EvaluationContext:
@@ -203,7 +298,8 @@ def trained(synth: Synthesizer, clock: float) -> dict[str, float | None]:
 
 def brief(row: dict) -> str:
     aucs = ", ".join(f"{row[f'auc.{a}']:.2f}" for a in ATTACKS if f"auc.{a}" in row)
-    return f"discriminative {row['discriminative']:.3f}, TSTR {row['tstr_mae']:.1f}, attack AUCs {aucs}"
+    shown = {k: "–" if row.get(k) is None else f"{row[k]:.{d}f}" for k, d in (("discriminative", 3), ("tstr_mae", 1))}
+    return f"discriminative {shown['discriminative']}, TSTR {shown['tstr_mae']}, attack AUCs {aucs}"
 
 
 def tstr_target(recipe: Recipe) -> str:
@@ -270,7 +366,7 @@ def curve_rows(cohort: str, table: dict, meta: dict) -> list[dict]:
     """The cells in the schema ``synthwear privacy-plan`` reads."""
     rows = []
     for name, row in table.items():
-        if name.startswith("ceiling") or row.get("discriminative") is None:
+        if name.startswith(("ceiling", MOSTLY)) or row.get("discriminative") is None:
             continue
         arm, _, budget = name.partition(", ε = ")
         epsilon = None if budget in ("", "inf") else float(budget)
@@ -323,6 +419,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stride", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 folds, a few steps: a smoke test")
+    parser.add_argument("--arms", nargs="+", help="only the trained arms whose label starts with one of these")
+    parser.add_argument(
+        "--mostly-minutes", type=float, help="add MOSTLY AI's TabularARGN at each ε, trained for at most this long"
+    )
     parser.add_argument("--out", type=Path, help="write table.md, results.json and curve.json here")
     parser.add_argument("--ship", type=Path, nargs="+", help="merge these --out folders' curves into the package's")
     args = parser.parse_args(argv)
@@ -332,6 +432,14 @@ def main(argv: list[str] | None = None) -> None:
     args.target = tstr_target(recipe)
     folds = 2 if args.quick else args.folds
     arms = arm_recipes(recipe, args.epsilons, args.compare_at, args.quick)
+    notes = []
+    if args.mostly_minutes is not None and mostlyai_installed():
+        arms |= mostly_arms(args.epsilons, args.mostly_minutes)
+    elif args.mostly_minutes is not None:
+        notes.append(
+            "MOSTLY AI rows skipped: mostlyai-engine is not installed or does not import (pip install -e '.[mostly]')"
+        )
+    arms = chosen(arms, args.arms)
     cohorts = [] if args.no_real else [(recipe.data.dataset or str(recipe.data.path), None)]
     for size in args.simulated:
         frame = simulated_cohort(recipe, size, args.simulated_days, args.seed, args.quick)
@@ -355,7 +463,7 @@ def main(argv: list[str] | None = None) -> None:
         curve["rows"] += curve_rows(name, table, meta)
         results["cohorts"].append({"name": name, "meta": meta, "folds": fold_results, "table": table})
         print(texts[-1], flush=True)
-    text = f"Command: `{command}` (commit {curve['commit']})\n\n" + "\n".join(texts)
+    text = f"Command: `{command}` (commit {curve['commit']})\n\n" + "\n".join(texts + [f"- {n}" for n in notes])
     out = args.out or REPO / "docs" / "privacy_utility"
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(text)

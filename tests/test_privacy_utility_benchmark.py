@@ -3,47 +3,60 @@ in docs/privacy.md). The base, DP from scratch and DP fine-tuning are scored on 
 
 import json
 import math
+import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 from cohorts import REPO
 
+from synthwear.cohort import Cohort
 from synthwear.privacy.plan import expected_fidelity
+from synthwear.recipe import load_recipe
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    import sys
-
+def benchmark():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
+        import peers
         import privacy_utility
 
-        out = tmp_path_factory.mktemp("privacy_utility")
-        privacy_utility.main(["--quick", "--epsilons", "3", "--compare-at", "0", "--out", str(out)])
-        return (
-            json.loads((out / "results.json").read_text()),
-            (out / "table.md").read_text(),
-            json.loads((out / "curve.json").read_text()),
-        )
+        return privacy_utility, peers.mostlyai_installed()
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
 
 
-def test_each_fold_holds_out_other_persons_and_every_arm_is_scored_on_them(quick):
-    results, _, _ = quick
+@pytest.fixture(scope="module")
+def quick(benchmark, tmp_path_factory):
+    privacy_utility, _ = benchmark
+    out = tmp_path_factory.mktemp("privacy_utility")
+    argv = ["--quick", "--epsilons", "3", "--compare-at", "0", "--mostly-minutes", "0.1", "--out", str(out)]
+    privacy_utility.main(argv)
+    return (
+        json.loads((out / "results.json").read_text()),
+        (out / "table.md").read_text(),
+        json.loads((out / "curve.json").read_text()),
+    )
+
+
+def test_each_fold_holds_out_other_persons_and_every_arm_is_scored_on_them(quick, benchmark):
+    results, table, _ = quick
     [cohort] = results["cohorts"]
     assert cohort["name"] == "fitbit-crowdsourced" and len(cohort["folds"]) == 2
     assert sum(fold["holdout_persons"] for fold in cohort["folds"]) <= cohort["meta"]["persons"]
+    _, mostly = benchmark
     for fold in cohort["folds"]:
         assert set(fold["rows"]) == {
             "base",
             "scratch, ε = 3",
             "fine-tune biases, ε = 3",
             "ceiling: real training persons",
-        }
+        } | ({"MOSTLY AI TabularARGN, ε = 3"} if mostly else set())
         tuned = fold["rows"]["fine-tune biases, ε = 3"]
         assert 0 < tuned["epsilon_spent"] <= 3 and 0 <= tuned["discriminative"] <= 0.5
         assert 0 <= tuned["auc.white_box_likelihood"] <= 1 and tuned["ci_holds_half.white_box_likelihood"] in (0.0, 1.0)
+    assert mostly or "- MOSTLY AI rows skipped: mostlyai-engine is not installed" in table
 
 
 def test_the_curve_is_what_privacy_plan_reads(quick):
@@ -55,3 +68,40 @@ def test_the_curve_is_what_privacy_plan_reads(quick):
     assert {cell["arm"] for cell in cells} == {"base", "scratch", "fine-tune biases"}
     assert all(not math.isnan(cell["discriminative"]["mean"]) for cell in cells)
     assert "| fine-tune biases, ε = 3 |" in table and "| base |" in table
+
+
+def test_arms_keep_the_base_and_the_named_prefixes_and_refuse_to_drop_every_synthwear_arm(benchmark):
+    privacy_utility, _ = benchmark
+    recipe = load_recipe(REPO / "recipes" / "fitbit-crowdsourced-dp.yaml")
+    arms = {"base": None, "scratch, ε = 3": recipe, "fine-tune all, ε = 3": recipe, "fine-tune heads, ε = 3": recipe}
+    arms |= privacy_utility.mostly_arms([3.0], 2.0)
+    assert privacy_utility.chosen(arms, None) == arms
+    kept = privacy_utility.chosen(arms, ["fine-tune all", "MOSTLY"])
+    assert list(kept) == ["base", "fine-tune all, ε = 3", "MOSTLY AI TabularARGN, ε = 3"]
+    with pytest.raises(SystemExit, match="keeps no synthwear arm"):
+        privacy_utility.chosen(arms, ["MOSTLY"])
+
+
+def test_mostly_under_dp_splits_its_budget_and_without_dp_gets_none(benchmark):
+    privacy_utility, _ = benchmark
+    assert privacy_utility.MostlyArm(float("inf"), 1.0).privacy(1e-3) is None
+    assert privacy_utility.MostlyArm(3.0, 1.0).privacy(1e-3) == {
+        "max_epsilon": 3.0,
+        "delta": 1e-3,
+        "value_protection_epsilon": 0.3,
+    }
+
+
+def test_each_person_is_one_sequence_keyed_across_cohorts_day_by_day(benchmark):
+    """MOSTLY AI's unit of privacy is the sequence: a person must be exactly one, with gaps as rows."""
+    privacy_utility, _ = benchmark
+
+    def cohort(persons: dict[str, list[str]]) -> Cohort:
+        rows = [(p, pd.Timestamp(d), float(i)) for p, dates in persons.items() for i, d in enumerate(dates)]
+        return Cohort.from_frame(pd.DataFrame(rows, columns=["person_id", "date", "steps"]), ["steps"])
+
+    train = cohort({"a": ["2024-01-01", "2024-01-03"], "b": ["2024-02-01"]})
+    validation = cohort({"c": ["2024-03-01", "2024-03-02"]})
+    sequences = privacy_utility.person_sequences([train, validation])
+    assert list(sequences["window"]) == [0, 0, 0, 1, 2, 2]
+    np.testing.assert_array_equal(sequences["steps"], [0.0, np.nan, 1.0, 0.0, 0.0, 1.0])
