@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -444,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     for size in args.simulated:
         frame = simulated_cohort(recipe, size, args.simulated_days, args.seed, args.quick)
         cohorts.append((f"{size} simulated from a model of {recipe.data.dataset or recipe.data.path}", frame))
-    command = "python benchmarks/privacy_utility.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/privacy_utility.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout
     results, texts, curve = {"cohorts": []}, [], {"command": command, "commit": commit.strip(), "rows": []}
     for name, data in cohorts:
