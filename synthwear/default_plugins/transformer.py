@@ -37,6 +37,11 @@ class TransformerConfig:
     # Share of input values hidden as "missing" while training. Small cohorts are memorised day by
     # day otherwise; hiding inputs also teaches the model to work through real gaps.
     input_dropout: float = 0.0
+    # Share of a training window's channels hidden as "missing" on every day of it. A base model
+    # fine-tuned on a cohort that lacks one of its channels reads that channel as missing throughout
+    # (``absent_inputs``), which input dropout alone almost never shows it; trained with whole
+    # channels hidden now and then, it has learned what its other channels do without it.
+    channel_dropout: float = 0.0
     # Bins are ordered values. With ``ordinal`` > 0 each channel's bin embeddings and output logits
     # get a shared term in that many sine/cosine features of the bin index (``ordinal_features``),
     # so "about yesterday's value" is one linear map for every bin instead of a hundred separate
@@ -78,8 +83,9 @@ class TransformerConfig:
             raise ValueError(f"option 'n_embd' ({self.n_embd}) must be a multiple of 'n_head' ({self.n_head})")
         if not 0 <= self.dropout < 1:  # 1 would scale the kept nothing by 1/0
             raise ValueError(f"option 'dropout' must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.input_dropout <= 1:
-            raise ValueError(f"option 'input_dropout' must be in [0, 1], got {self.input_dropout}")
+        for name in ("input_dropout", "channel_dropout"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"option {name!r} must be in [0, 1], got {getattr(self, name)}")
         for name in ("ordinal", "relative", "level"):
             if getattr(self, name) < 0:
                 raise ValueError(f"option {name!r} must be at least 0, got {getattr(self, name)}")
@@ -448,12 +454,19 @@ class DailyTransformer(nn.Module):
         return bool(self.config.chain)
 
     def dropped(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Ids (B, T, C) with a share ``input_dropout`` of the values hidden as "missing" while training."""
-        if not (self.training and self.config.input_dropout > 0):
+        """Ids (B, T, C) while training with a share ``input_dropout`` of the values, and a share
+        ``channel_dropout`` of the windows' channels on every day, hidden as "missing"."""
+        values, channels = self.config.input_dropout, self.config.channel_dropout
+        if not (self.training and (values > 0 or channels > 0)):
             return tokens
         missing = torch.tensor(self.spec.vocab_sizes[: tokens.size(-1)], device=tokens.device)  # "missing" ids
-        hide = (torch.rand(tokens.shape, device=tokens.device) < self.config.input_dropout) & (tokens < missing)
-        return torch.where(hide, missing, tokens)  # values only: start tokens stay
+        if values > 0:
+            hide = torch.rand(tokens.shape, device=tokens.device) < values
+        else:
+            hide = torch.zeros(tokens.shape, dtype=torch.bool, device=tokens.device)
+        if channels > 0:
+            hide = hide | (torch.rand(tokens.size(0), 1, tokens.size(-1), device=tokens.device) < channels)
+        return torch.where(hide & (tokens < missing), missing, tokens)  # values only: start tokens stay
 
     def embed(self, tokens: torch.Tensor, first_position: int = 0) -> torch.Tensor:
         """(B, T, C) ids at positions first_position.. -> (B, T, n_embd) block input."""

@@ -265,6 +265,26 @@ def test_input_dropout_hides_values_in_training_only():
     assert not torch.allclose(m(tokens)[0], m(all_missing)[0])
 
 
+def test_channel_dropout_hides_whole_channels_of_a_window_in_training_only():
+    torch.manual_seed(0)
+    m = DailyTransformer(SPEC, TransformerConfig(channel_dropout=0.3))
+    tokens = torch.randint(0, 100, (2000, 21, 3))
+    tokens[:, 0] = 101  # start tokens are never hidden
+    hidden = m.train().dropped(tokens)[:, 1:] == 100  # (B, T - 1, C)
+    whole = hidden.all(dim=1)  # (B, C): the channel is hidden on every day of the window
+    assert torch.equal(hidden.any(dim=1), whole)  # a channel is hidden on all days or on none
+    assert abs(whole.float().mean().item() - 0.3) < 0.02
+    assert 0.2 < (whole[:, 0] & whole[:, 1]).float().mean().item() / 0.3 < 0.4  # channels drawn independently
+    assert torch.equal(m.dropped(tokens)[:, 0], tokens[:, 0])
+    assert torch.equal(m.eval().dropped(tokens), tokens)
+
+
+@pytest.mark.parametrize("option", ["input_dropout", "channel_dropout"])
+def test_dropout_shares_outside_zero_to_one_are_refused(option):
+    with pytest.raises(ValueError, match=f"option '{option}' must be in \\[0, 1\\]"):
+        TransformerConfig(**{option: 1.5})
+
+
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
 def test_keep_masks_keep_the_share_asked_for_independently_and_reproducibly(p):
     torch.manual_seed(3)
