@@ -460,10 +460,7 @@ class DailyTransformer(nn.Module):
         if not (self.training and (values > 0 or channels > 0)):
             return tokens
         missing = torch.tensor(self.spec.vocab_sizes[: tokens.size(-1)], device=tokens.device)  # "missing" ids
-        if values > 0:
-            hide = torch.rand(tokens.shape, device=tokens.device) < values
-        else:
-            hide = torch.zeros(tokens.shape, dtype=torch.bool, device=tokens.device)
+        hide = torch.rand(tokens.shape, device=tokens.device) < values
         if channels > 0:
             hide = hide | (torch.rand(tokens.size(0), 1, tokens.size(-1), device=tokens.device) < channels)
         return torch.where(hide & (tokens < missing), missing, tokens)  # values only: start tokens stay
