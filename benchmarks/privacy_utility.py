@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fidelity import cell, mean_sd, scores
+from fidelity import cell, finite, mean_sd, scores
 from peers import fit_mostly_sequences, mostlyai_installed, sample_mostly
 
 from synthwear import Synthesizer
@@ -336,9 +336,30 @@ def cohort_folds(recipe: Recipe, data: pd.DataFrame | None, folds: int, seed: in
 
 # --- the table -----------------------------------------------------------------------------------
 def aggregate(folds: list[dict]) -> dict[str, dict]:
+    """Each arm's columns as mean ± sd over folds; the ε spent also as its largest, the bound that holds
+    in every fold."""
     labels = list(folds[0]["rows"])
     columns = {column for fold in folds for row in fold["rows"].values() for column in row}
-    return {name: {c: mean_sd([f["rows"][name].get(c) for f in folds]) for c in sorted(columns)} for name in labels}
+    table = {name: {c: mean_sd([f["rows"][name].get(c) for f in folds]) for c in sorted(columns)} for name in labels}
+    for name, row in table.items():
+        spent = finite([f["rows"][name].get("epsilon_spent") for f in folds])
+        row["epsilon_spent_max"] = max(spent) if spent else None
+    return table
+
+
+def asked_epsilon(label: str) -> float | None:
+    """The ε an arm's label asks for (``fine-tune all, ε = 3``): None for the base and the ceiling."""
+    _, _, budget = label.partition(", ε = ")
+    return float(budget) if budget else None
+
+
+def spent_cell(row: dict, asked: float | None) -> str:
+    """The largest ε an arm spent in any fold, marked where it passed the ε asked for (a peer's
+    accountant may keep a model over its budget: docs/privacy.md)."""
+    spent = row.get("epsilon_spent_max")
+    if spent is None:
+        return "–"
+    return f"{spent:.2f}" + (" (over)" if asked is not None and spent > asked else "")
 
 
 def markdown(cohort: str, table: dict, meta: dict) -> str:
@@ -347,8 +368,9 @@ def markdown(cohort: str, table: dict, meta: dict) -> str:
         f"fold(s), unseen persons' windows every {meta['stride']} days; TSTR target {meta['target']}; "
         f"persistence {cell(next(iter(table.values()))['persistence_mae'], 1)})",
         "",
-        "| arm | discriminative ↓ | TSTR MAE ↓ | distance AUC | DOMIAS AUC | white-box AUC | 95% CIs holding 0.5 | σ | train s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| arm | discriminative ↓ | TSTR MAE ↓ | distance AUC | DOMIAS AUC | white-box AUC | 95% CIs holding 0.5 | σ "
+        "| ε spent, largest fold | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in table.items():
         held = [row.get(f"ci_holds_half.{a}") for a in ATTACKS]
@@ -358,7 +380,7 @@ def markdown(cohort: str, table: dict, meta: dict) -> str:
         lines.append(
             f"| {name} | {cell(row.get('discriminative'))} | {cell(row.get('tstr_mae'), 1)} | "
             + " | ".join(aucs)
-            + f" | {share} | {sigma} | {cell(row.get('seconds'), 0)} |"
+            + f" | {share} | {sigma} | {spent_cell(row, asked_epsilon(name))} | {cell(row.get('seconds'), 0)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -370,7 +392,8 @@ def curve_rows(cohort: str, table: dict, meta: dict) -> list[dict]:
         if name.startswith(("ceiling", MOSTLY)) or row.get("discriminative") is None:
             continue
         arm, _, budget = name.partition(", ε = ")
-        epsilon = None if budget in ("", "inf") else float(budget)
+        epsilon = asked_epsilon(name)
+        epsilon = None if epsilon == float("inf") else epsilon
         rows.append(
             {
                 "cohort": cohort,

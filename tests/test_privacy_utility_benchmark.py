@@ -105,3 +105,26 @@ def test_each_person_is_one_sequence_keyed_across_cohorts_day_by_day(benchmark):
     sequences = privacy_utility.person_sequences([train, validation])
     assert list(sequences["window"]) == [0, 0, 0, 1, 2, 2]
     np.testing.assert_array_equal(sequences["steps"], [0.0, np.nan, 1.0, 0.0, 0.0, 1.0])
+
+
+def test_the_table_shows_the_largest_epsilon_spent_and_marks_a_row_over_its_budget(benchmark):
+    """A peer's accountant may keep a model over the ε asked for; the mean over folds would hide it."""
+    privacy_utility, _ = benchmark
+    folds = [
+        {
+            "rows": {
+                "fine-tune biases, ε = 1": {"epsilon_spent": e, "persistence_mae": 3.0},
+                "MOSTLY AI TabularARGN, ε = 1": {"epsilon_spent": m, "persistence_mae": 3.0},
+            }
+        }
+        for e, m in [(0.99, 0.95), (0.98, 1.31)]
+    ]
+    table = privacy_utility.aggregate(folds)
+    assert table["fine-tune biases, ε = 1"]["epsilon_spent_max"] == 0.99
+    lines = privacy_utility.markdown(
+        "c", table, {"persons": 9, "simulated": False, "folds": 2, "stride": 7, "target": "x"}
+    )
+    ours, peer = (line for line in lines.splitlines() if "ε = 1 |" in line)
+    assert "| 0.99 |" in ours and "(over)" not in ours
+    assert "| 1.31 (over) |" in peer
+    assert privacy_utility.asked_epsilon("base") is None and privacy_utility.asked_epsilon("x, ε = inf") == float("inf")
