@@ -392,8 +392,7 @@ def curve_rows(cohort: str, table: dict, meta: dict) -> list[dict]:
         if name.startswith(("ceiling", MOSTLY)) or row.get("discriminative") is None:
             continue
         arm, _, budget = name.partition(", ε = ")
-        epsilon = asked_epsilon(name)
-        epsilon = None if epsilon == float("inf") else epsilon
+        epsilon = None if budget in ("", "inf") else float(budget)
         rows.append(
             {
                 "cohort": cohort,
