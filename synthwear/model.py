@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from synthwear.covariates import (
 from synthwear.errors import SynthwearError, one_line
 from synthwear.interfaces import MISSING, Encoder, GeneratorSpec
 from synthwear.plugins import Registry
+from synthwear.recipe import temperature_problem
 from synthwear.summary import window_summary
 from synthwear.tables import FIRST_DAY, LAST_DAY, current_umask
 
@@ -61,15 +62,26 @@ class SynthesisModel:
     # channels the spread day leaves unknown (``windows.spread`` naming the others): their days keep the
     # kernels' learned width, as without a spread day
     without_spread: tuple[str, ...] = ()
+    # latent channels, name -> the temperature they are drawn at: channels a base generates that this
+    # model's data lacks (``base.keep_channels``). The generator predicts them after ``channels`` and the
+    # other channels read them, as in the base; their days are drawn, never trained on (every day is
+    # missing in the data) and never written, so the base's joint distribution is kept instead of
+    # showing the base a channel missing on every day, which its training rarely did
+    latent: dict[str, float] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
 
     @property
+    def modelled(self) -> list[str]:
+        """The channels the generator draws values of: the data's, then the latent ones."""
+        return self.channels + list(self.latent)
+
+    @property
     def n_scored(self) -> int:
-        """Channels the generator predicts: the data channels, then (with ``gaps``) one "observed" each."""
-        return len(self.channels) * (1 + self.gaps)
+        """Channels the generator predicts: the modelled channels, then (with ``gaps``) one "observed" each."""
+        return len(self.modelled) * (1 + self.gaps)
 
     @property
     def covariate_sizes(self) -> tuple[int, ...]:
@@ -82,7 +94,7 @@ class SynthesisModel:
 
     def scored_names(self) -> list[str]:
         """Names of the predicted channels, for the loss (``bind``): "steps", ..., "steps observed"."""
-        return self.channels + [f"{name} observed" for name in self.channels if self.gaps]
+        return self.modelled + [f"{name} observed" for name in self.modelled if self.gaps]
 
     @property
     def chained(self) -> bool:
@@ -131,11 +143,13 @@ class SynthesisModel:
         """Days (..., C), their dates (...,) and their persons' attribute codes (..., A, or broadcasting
         to it) -> (..., n_scored + K) ids the generator is trained on: the channels' bins (MISSING where
         unknown), with ``gaps`` whether each was observed (0 or OBSERVED), then the covariates: calendar,
-        attributes (unknown where not given); also the number of values clipped per channel."""
+        attributes (unknown where not given); also the number of values clipped per channel. A latent
+        channel's bins and "observed" are MISSING throughout: the data says nothing about them."""
         tokens, clipped = self.tokenize(values)
-        parts = [tokens]
+        unknown = np.full((*tokens.shape[:-1], len(self.latent)), MISSING)
+        parts = [tokens, unknown]
         if self.gaps:
-            parts.append((tokens != MISSING).astype(np.int64) * OBSERVED)
+            parts += [(tokens != MISSING).astype(np.int64) * OBSERVED, unknown]
         if self.attributes is not None and attributes is None:
             attributes = np.full((len(self.attributes.columns),), MISSING, dtype=np.int64)
         parts.append(with_attributes(calendar_codes(dates, self.calendar), attributes))
@@ -179,7 +193,7 @@ class SynthesisModel:
     def spread_unknown(self) -> torch.Tensor:
         """(n_scored,) whether each predicted channel's spread is left unknown (an "observed" twin's
         follows its channel's)."""
-        unknown = [name in self.without_spread for name in self.channels]
+        unknown = [name in self.without_spread for name in self.modelled]
         return torch.tensor(unknown * (1 + self.gaps), dtype=torch.bool)
 
     def training_pair(self, windows: torch.Tensor, hide_summary: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,15 +226,16 @@ class SynthesisModel:
         return inputs
 
     def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Sampled ids (..., n_scored) -> values (..., C); with ``gaps`` a day not "observed" is NaN."""
-        n = len(self.channels)
+        """Sampled ids (..., n_scored) -> values (..., C) of the data's channels (latent ones are not
+        written); with ``gaps`` a day not "observed" is NaN."""
+        n, modelled = len(self.channels), len(self.modelled)
         values = np.empty((*tokens.shape[:-1], n), dtype=np.float64)
         bins = np.where(tokens[..., :n] >= np.array(self.spec.vocab_sizes[:n]), MISSING, tokens[..., :n])
         for c, encoder in enumerate(self.encoders):
             low, high = self.ranges[c]
             values[..., c] = np.round(np.clip(encoder.decode(bins[..., c], rng), low, high), self.decimals[c])
         if self.gaps:
-            values[tokens[..., n:] != OBSERVED] = np.nan
+            values[tokens[..., modelled : modelled + n] != OBSERVED] = np.nan
         return values
 
     def person_covariates(
@@ -325,15 +340,17 @@ class SynthesisModel:
         self.generator.eval()
         hidden = self.reads_hidden
         draw = Draw(
-            self.per_channel(temperature),
-            self.per_channel(temperature if summary_temperature is None else summary_temperature),
+            self.per_channel(temperature, list(self.latent.values())),
+            self.per_channel(
+                temperature if summary_temperature is None else summary_temperature, list(self.latent.values())
+            ),
             torch.Generator(device=self.device).manual_seed(seed),
             getattr(self.generator, "encode_more" if hidden else "extend", None) if use_cache else None,
             complete and self.gaps,
             self.chained,
             hidden,
             slide,
-            self.per_channel(persistence),
+            self.per_channel(persistence, [0.0] * len(self.latent)),
         )
         rng = np.random.default_rng(seed)
         k = 0 if prime is None else prime.shape[1]
@@ -379,11 +396,13 @@ class SynthesisModel:
         codes = torch.from_numpy(unknown_to_ids(codes, self.covariate_sizes)).to(seq.device)
         return torch.cat([seq, codes], dim=-1)
 
-    def per_channel(self, temperature: float | Sequence[float]) -> list[float]:
-        temperatures = [temperature] * len(self.channels) if np.isscalar(temperature) else list(temperature)
-        if len(temperatures) != len(self.channels):
-            raise SynthwearError(f"{len(temperatures)} temperatures for {len(self.channels)} channels")
-        return temperatures
+    def per_channel(self, setting: float | Sequence[float], latent: list[float]) -> list[float]:
+        """A sampling setting for every modelled channel: ``setting`` (one number, or one per data
+        channel), then ``latent``'s for the latent channels."""
+        values = [setting] * len(self.channels) if np.isscalar(setting) else list(setting)
+        if len(values) != len(self.channels):
+            raise SynthwearError(f"{len(values)} temperatures for {len(self.channels)} channels")
+        return values + latent
 
     def extend_sequences(
         self,
@@ -409,9 +428,9 @@ class SynthesisModel:
             read = self.next_day_reader(seq, draw, covariates, cache)
             uniforms = None if quantiles is None else quantiles.next()
             left = unknown_spread if summary and step == 1 else ()
-            day = draw.day(read, seq.size(0), len(self.channels), summary, missing, uniforms, left)
+            day = draw.day(read, seq.size(0), len(self.modelled), summary, missing, uniforms, left)
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
-                n = len(self.channels)
+                n = len(self.modelled)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
             grown[:, length + step] = self.with_covariates_from(day[:, None, :], covariates, length + step)[:, 0]
             if on_day:
@@ -480,6 +499,7 @@ class SynthesisModel:
             "attributes": self.attributes.to_dict() if self.attributes else None,
             "persistence": self.persistence,
             "without_spread": list(self.without_spread),
+            "latent": self.latent,
             "recipe": self.recipe,
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
@@ -531,7 +551,10 @@ class SynthesisModel:
             start_dates = checked_start_dates(meta.get("start_dates"), where)
             persistence = checked_persistence(meta.get("persistence"), len(meta["channels"]), where)
             sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
-            expected = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
+            latent = checked_latent(meta.get("latent"), where)
+            modelled = len(encoders) + len(latent)
+            latent_sizes = list(spec.vocab_sizes[len(encoders) : modelled])
+            expected = [e.n_tokens for e in encoders] + latent_sizes + [PRESENCE_SIZE] * modelled * gaps + list(sizes)
             without_spread = tuple(meta.get("without_spread", ()))
         except (KeyError, TypeError) as err:
             raise SynthwearError(f"{where}: not a model description synthwear wrote (missing or wrong {err})") from None
@@ -555,6 +578,7 @@ class SynthesisModel:
             attributes,
             persistence,
             without_spread,
+            latent,
         )
 
 
@@ -607,12 +631,23 @@ def checked_persistence(value: Any, n_channels: int, where: str) -> list[float] 
     return [float(v) for v in value]
 
 
+def checked_latent(value: Any, where: str) -> dict[str, float]:
+    """model.json's ``latent`` channels (name -> temperature), empty where absent; anything else is one line."""
+    if value is None:
+        return {}
+    temperatures = value.values() if isinstance(value, dict) else [None]
+    fits = all(isinstance(t, (int, float)) and not temperature_problem(t) for t in temperatures)
+    if not fits:
+        raise SynthwearError(f"{where}: latent must map channel names to sampling temperatures, got {value!r}")
+    return {str(name): float(t) for name, t in value.items()}
+
+
 def description_digest(meta: dict[str, Any]) -> str:
     """A checksum of everything in model.json that the weights depend on, kept inside the weights file,
     so that a model.json edited after training (bins, ranges, channels) is caught instead of sampling
     garbage from weights that no longer mean what it says."""
     fields = {key: meta.get(key) for key in ("channels", "decimals", "ranges", "encoders", "generator", "spec")}
-    for key in ("summary", "gaps", "calendar", "attributes", "without_spread"):  # earlier models keep their checksum
+    for key in ("summary", "gaps", "calendar", "attributes", "without_spread", "latent"):  # earlier models keep theirs
         if meta.get(key):
             fields[key] = meta[key]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

@@ -34,6 +34,7 @@ from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
 from synthwear.summary import person_summary
 from synthwear.tables import fingerprint, read_daily_table, read_person_table, table_place, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
+from synthwear.transfer import latent_channels, latent_sizes
 
 Log = Callable[[str], None]
 
@@ -240,16 +241,23 @@ def check_model_options(recipe: Recipe, registry: Registry) -> None:
 
 
 def build_model(
-    recipe: Recipe, registry: Registry, device: torch.device, attributes: AttributeModel | None = None
+    recipe: Recipe,
+    registry: Registry,
+    device: torch.device,
+    attributes: AttributeModel | None = None,
+    base: SynthesisModel | None = None,
 ) -> SynthesisModel:
     """Encoders and generator as the recipe names them, built through the plugin registry; with
-    ``attributes`` the sequences read each person's attribute codes."""
+    ``attributes`` the sequences read each person's attribute codes; with ``base`` (and
+    ``base.keep_channels``) the base's channels the recipe lacks are modelled as latent channels."""
     where = recipe.where()
     encoders = build_encoders(recipe, registry)
     summary = int(recipe.windows.summary) + bool(recipe.windows.spread)  # summary days: the level, the spread
     gaps, calendar = recipe.windows.gaps, tuple(recipe.windows.calendar)
     sizes = covariate_sizes(calendar, tuple(attributes.code_sizes) if attributes else ())
-    vocab = [e.n_tokens for e in encoders] + [PRESENCE_SIZE] * len(encoders) * gaps + list(sizes)
+    latent = latent_channels(recipe, base)
+    values = [e.n_tokens for e in encoders] + (latent_sizes(base, latent) if latent else [])
+    vocab = values + [PRESENCE_SIZE] * len(values) * gaps + list(sizes)
     gen_spec = GeneratorSpec(tuple(vocab), recipe.windows.days + summary, summary)
     generator = registry.build(
         "generators", recipe.generator.name, recipe.generator.options, gen_spec, where=f"{where}: generator"
@@ -268,18 +276,21 @@ def build_model(
         calendar,
         attributes=attributes,
         without_spread=recipe.without_spread(),
+        latent=latent,
     )
 
 
-def build_loss(recipe: Recipe, registry: Registry) -> Loss:
+def build_loss(recipe: Recipe, registry: Registry, base: SynthesisModel | None = None) -> Loss:
     """The recipe's loss, told the predicted channels' names when it asks (the optional
-    ``bind(channels)``): the recipe's channels, then with ``windows.gaps`` "<channel> observed" each."""
+    ``bind(channels)``): the recipe's channels, the latent ones ``base`` gives (no day of theirs is
+    observed, so they add nothing to it), then with ``windows.gaps`` "<channel> observed" each."""
     where = f"{recipe.where()}: loss"
     loss = registry.build("losses", recipe.loss.name, recipe.loss.options, where=where)
     bind = getattr(loss, "bind", None)
     if bind is not None:
+        modelled = list(recipe.channels) + list(latent_channels(recipe, base))
         try:
-            bind(list(recipe.channels) + [f"{name} observed" for name in recipe.channels if recipe.windows.gaps])
+            bind(modelled + [f"{name} observed" for name in modelled if recipe.windows.gaps])
         except ValueError as err:  # a third-party loss refusing the channels
             raise SynthwearError(f"{where}: {err}") from None
     return loss

@@ -133,7 +133,7 @@ class Synthesizer:
             clock = time.perf_counter()
             base = load_base(recipe, self.registry, self.device) if recipe.base else None
             recipe = with_base_defaults(recipe, base) if base else recipe
-            loss = build_loss(recipe, self.registry)
+            loss = build_loss(recipe, self.registry, base)
             check_model_options(recipe, self.registry)
             if recipe.privacy:
                 check_budget(recipe.privacy)
@@ -147,7 +147,7 @@ class Synthesizer:
             ranges = {name: channel.range for name, channel in recipe.channels.items()}
             sampling, days = recipe.sampling, recipe.sampling.days or recipe.windows.days
             check_conditions(attributes, sampling.where, sampling.quotas, recipe.where(), ranges, days)
-            model = build_model(recipe, self.registry, self.device, attributes)
+            model = build_model(recipe, self.registry, self.device, attributes, base)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
             encoded = encode(recipe, model, parts, say.note)
@@ -522,8 +522,8 @@ class SeededTraining:
             (model, loss), self.first = self.first, None
         else:
             torch.manual_seed(seed)
-            loss = build_loss(recipe, self.registry)
-            model = build_model(recipe, self.registry, self.device, self.attributes)
+            loss = build_loss(recipe, self.registry, self.base)
+            model = build_model(recipe, self.registry, self.device, self.attributes, self.base)
             model.start_dates = self.start_dates
         total = recipe.privacy.checkpoints if recipe.privacy else recipe.training.epochs
         label = "training" if recipe.training.candidates == 1 else f"training {index + 1}/{recipe.training.candidates}"

@@ -4,7 +4,9 @@ A few dozen private persons cannot teach a transformer daily physiology, least o
 whose noise drowns what so few persons' clipped gradients say. A base trained on public data already
 knows it; the private persons then only move it towards their cohort. The model is matched to the
 base by name: each channel ("steps"), gap twin ("steps observed"), calendar feature ("weekday") and
-attribute ("attribute gender") the base knows keeps its weights, the rest start fresh. What is then
+attribute ("attribute gender") the base knows keeps its weights, the rest start fresh; a channel the
+base has and the data lacks is kept as a latent channel (``base.keep_channels``): drawn as the base
+draws it and read by the others, with the base's weights, never trained or written. What is then
 trained (``base.train``) is everything, the last layers, the heads, or low-rank adapters
 (``LowRankAdapter``); fresh parts are always trained, since the base has nothing for them.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,9 +24,10 @@ from synthwear.bases import base_folder
 from synthwear.errors import SynthwearError
 from synthwear.model import SynthesisModel
 from synthwear.plugins import Registry
-from synthwear.recipe import BaseSection, PluginChoice, Recipe
+from synthwear.recipe import BaseSection, PluginChoice, Recipe, per_channel
 
 HOOKS = ("load_base", "fine_tuning_parameters", "add_adapters", "merge_adapters")  # what a generator implements
+LATENT_HOOK = "channel_parameters"  # what it implements too for ``base.keep_channels``
 
 
 @dataclass
@@ -39,6 +42,7 @@ class FineTuning:
     trained: list[str]  # parameters training changed (adapters: the adapters and heads, merged afterwards)
     trained_values: int = 0
     total_values: int = 0
+    latent: list[str] = field(default_factory=list)  # the base's channels generated as it does, never trained
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,7 +52,8 @@ def load_base(recipe: Recipe, registry: Registry, device: torch.device) -> Synth
     """The model the recipe's ``base.model`` names."""
     folder = base_folder(recipe.base.model, recipe.resolve_path)
     base = SynthesisModel.load(folder, registry=registry, device=device)
-    missing = [hook for hook in HOOKS if not callable(getattr(base.generator, hook, None))]
+    hooks = HOOKS + (LATENT_HOOK,) * bool(latent_channels(recipe, base))
+    missing = [hook for hook in hooks if not callable(getattr(base.generator, hook, None))]
     if missing:
         raise SynthwearError(
             f"{recipe.where()}: base: the {base.generator_name!r} generator cannot be fine-tuned (it lacks {missing[0]})"
@@ -70,6 +75,22 @@ def with_base_defaults(recipe: Recipe, base: SynthesisModel) -> Recipe:
     if unset:
         update["windows"] = recipe.windows.model_copy(update=unset)
     return recipe.model_copy(update=update)
+
+
+def latent_channels(recipe: Recipe, base: SynthesisModel | None) -> dict[str, float]:
+    """With ``base.keep_channels``, the base's channels the recipe lacks, each with the temperature the
+    base draws it at (its recipe's, or its own latent channel's): the model generates them as latent
+    channels (``SynthesisModel.latent``)."""
+    if base is None or not recipe.base.keep_channels:
+        return {}
+    own = per_channel(base.recipe["sampling"]["temperature"], base.channels)
+    drawn = dict(zip(base.channels, own)) | base.latent
+    return {name: temperature for name, temperature in drawn.items() if name not in recipe.channels}
+
+
+def latent_sizes(base: SynthesisModel, latent: dict[str, float]) -> list[int]:
+    """The base's number of ids of each latent channel."""
+    return [base.spec.vocab_sizes[base.modelled.index(name)] for name in latent]
 
 
 def slot_names(model: SynthesisModel) -> list[str]:
@@ -110,6 +131,16 @@ def start_from_base(model: SynthesisModel, base: SynthesisModel, where: str) -> 
         raise SynthwearError(f"{where}: base: {err}") from None
 
 
+def latent_parameters(model: SynthesisModel) -> list[str]:
+    """The parameters only the latent channels' predictions and inputs use. They keep the base's
+    values: the data has no day of these channels, so no gradient reaches them, and DP-SGD's noise or
+    weight decay would only move them away from what the base learned."""
+    if not model.latent:
+        return []
+    slots = [i for i, name in enumerate(model.scored_names()) if name.removesuffix(" observed") in model.latent]
+    return model.generator.channel_parameters(slots)
+
+
 @contextmanager
 def fine_tuning(model: SynthesisModel, section: BaseSection, source: Path, new: list[str]) -> Iterator[FineTuning]:
     """Within the block only what ``section.train`` says (and the fresh parameters) is trainable;
@@ -122,7 +153,7 @@ def fine_tuning(model: SynthesisModel, section: BaseSection, source: Path, new: 
         trained = [name for name, _ in generator.named_parameters()]
     else:
         trained = generator.fine_tuning_parameters(section.train)
-    trained = sorted(set(trained) | set(new))
+    trained = sorted((set(trained) | set(new)) - set(latent_parameters(model)))
     for name, parameter in generator.named_parameters():
         parameter.requires_grad_(name in trained)
     record = FineTuning(
@@ -134,6 +165,7 @@ def fine_tuning(model: SynthesisModel, section: BaseSection, source: Path, new: 
         trained,
         sum(p.numel() for name, p in generator.named_parameters() if name in trained),
         sum(p.numel() for name, p in generator.named_parameters() if ".down." not in name and ".up." not in name),
+        list(model.latent),
     )
     try:
         yield record

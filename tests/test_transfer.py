@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 
+import pandas as pd
 import pytest
 import torch
 from cohorts import REPO
@@ -77,7 +79,8 @@ def test_adapters_change_the_blocks_through_low_rank_updates_and_save_a_plain_mo
     tuned = Synthesizer(fine_tuning_recipe(base_folder, "adapters")).fit(progress=False)
     tuned.save(tmp_path / "tuned")
     base, after = weights(base_folder), weights(tmp_path / "tuned")
-    assert set(after) == set(base)  # three channels each, and no adapter left: the plain transformer
+    # the base's tensors and calories' (resting HR is kept), no adapter left: the plain transformer
+    assert set(base) < set(after) and not any(".down." in name or ".up." in name for name in after)
     update = after["blocks.0.mlp.c_fc.weight"] - base["blocks.0.mlp.c_fc.weight"]
     assert 0 < torch.linalg.matrix_rank(update) <= 4  # the rank of the adapter
     assert tuned.record["base"]["rank"] == 4
@@ -135,3 +138,58 @@ def test_the_base_stays_a_candidate_so_training_that_only_harms_is_not_kept(base
     assert tuned.record["training"]["best_epoch"] == 0
     for name, value in weights(base_folder).items():
         torch.testing.assert_close(weights(tmp_path / "tuned")[name], value)
+
+
+@pytest.fixture(scope="module")
+def base_ending_in_resting_hr(tmp_path_factory):
+    """A base whose last channel is resting HR: a model of its other two that keeps it draws in its order."""
+    recipe = tiny()
+    recipe["channels"] = {name: recipe["channels"][name] for name in ("sleep_minutes", "steps", "resting_hr")}
+    folder = tmp_path_factory.mktemp("base-rhr-last") / "model"
+    Synthesizer(recipe).fit(progress=False).save(folder)
+    return folder
+
+
+def untrained_tuning(base_folder, keep_channels: bool) -> dict:
+    """Sleep and steps only, at a learning rate that only harms: validation keeps the base's weights."""
+    recipe = fine_tuning_recipe(base_folder, "all", base={"model": str(base_folder), "keep_channels": keep_channels})
+    recipe["data"] = {"dataset": "lifesnaps"}
+    recipe["channels"] = {name: tiny()["channels"][name] for name in ("sleep_minutes", "steps")}
+    recipe["training"] = {**recipe["training"], "learning_rate": 50.0}
+    return recipe
+
+
+def test_a_kept_channel_is_drawn_as_the_base_draws_it_and_never_written(base_ending_in_resting_hr, tmp_path):
+    kept = Synthesizer(untrained_tuning(base_ending_in_resting_hr, True)).fit(progress=False)
+    assert kept.model.latent == {"resting_hr": 1.0} and kept.record["base"]["latent"] == ["resting_hr"]
+    kept.save(tmp_path / "kept")
+    reloaded = Synthesizer.load(tmp_path / "kept")
+    base = Synthesizer.load(base_ending_in_resting_hr)
+    options = {"seed": 3, "start_date": "2021-06-01"}
+    sample = reloaded.sample(6, 7, **options)
+    assert list(sample.columns) == ["person_id", "date", "sleep_minutes", "steps"]
+    # the base's weights, and resting HR drawn and read as the base does: the base's own sleep and steps
+    expected = base.sample(6, 7, **options)[["sleep_minutes", "steps"]]
+    meta = json.loads((tmp_path / "kept" / "model.json").read_text())
+    (tmp_path / "kept" / "model.json").write_text(json.dumps({**meta, "latent": {}}))  # an edit the weights refuse
+    with pytest.raises(SynthwearError, match="model.json: does not match the weights"):
+        Synthesizer.load(tmp_path / "kept")
+    pd.testing.assert_frame_equal(sample[["sleep_minutes", "steps"]], expected)
+    # read as missing instead, the same weights sample other days
+    missing = Synthesizer(untrained_tuning(base_ending_in_resting_hr, False)).fit(progress=False)
+    assert not missing.sample(6, 7, **options)[["sleep_minutes", "steps"]].equals(expected)
+
+
+def test_a_kept_channel_keeps_the_base_weights_when_the_rest_is_fine_tuned_with_noise(base_folder, tmp_path):
+    recipe = fine_tuning_recipe(base_folder, "biases", base={"model": str(base_folder), "train": "biases"})
+    recipe["base"]["keep_channels"] = True
+    recipe["privacy"] = {"target_epsilon": 3, "steps": 10, "sample_rate": 0.5, "checkpoints": 2, "accountant": "rdp"}
+    tuned = Synthesizer(recipe).fit(progress=False)
+    tuned.save(tmp_path / "tuned")
+    base, after = weights(base_folder), weights(tmp_path / "tuned")
+    # resting HR, the base's channel 0, is the model's fourth (after sleep, steps and the new calories)
+    assert tuned.model.modelled == ["sleep_minutes", "steps", "calories", "resting_hr"]
+    torch.testing.assert_close(after["heads.3.bias"], base["heads.0.bias"])
+    torch.testing.assert_close(after["channel_embeddings.3.weight"], base["channel_embeddings.0.weight"])
+    assert not torch.equal(after["heads.0.bias"], base["heads.1.bias"])  # sleep's bias was trained
+    assert not any(name.startswith(("heads.3.", "channel_embeddings.3.")) for name in tuned.record["base"]["trained"])

@@ -160,6 +160,11 @@ def private_section(run: dict[str, Any]) -> str:
             f"{base['total_values']:,} values (`train: {base['train']}`). New for this model (the base had "
             f"nothing for them): {', '.join(f'`{n}`' for n in base['new']) or 'nothing'}."
         )
+        if base.get("latent"):
+            lines.append(
+                f"Generated as the base generates them, read by the other channels and never written: "
+                f"{', '.join(f'`{n}`' for n in base['latent'])} (the base's weights, untouched by training)."
+            )
         if run["training"]["best_epoch"] == 0:
             lines.append("Validation kept the base's own weights: every checkpoint of training scored worse.")
     else:

@@ -678,6 +678,15 @@ class DailyTransformer(nn.Module):
         source = slots[int(index)]
         return None if source is None else f"{group}.{source}.{tail}"
 
+    def channel_parameters(self, channels: list[int]) -> list[str]:
+        """Names of the parameters that serve only the input channels ``channels``: their embeddings and heads."""
+        wanted = {str(index) for index in channels}
+        return [
+            name
+            for name, _ in self.named_parameters()
+            if name.partition(".")[0] in self.PER_CHANNEL and name.split(".")[1] in wanted
+        ]
+
     def fine_tuning_parameters(self, part: str) -> list[str]:
         """Names of the parameters ``part`` trains: "heads" the output heads and the final norm,
         "last_layers" also the last block, "biases" every bias (DP-BiTFiT, Bu et al. 2022)."""

@@ -174,8 +174,14 @@ def base_line(base: dict[str, Any] | None, best_epoch: int) -> str:
     kept = "; validation kept the base's own weights" if best_epoch == 0 else ""
     return (
         f"the base {base['base']}: trained {base['train']} ({base['trained_values']:,} of {base['total_values']:,} "
-        f"values; new for this model: {len(base['new'])} tensors){kept}"
+        f"values; new for this model: {len(base['new'])} tensors){latent_note(base)}{kept}"
     )
+
+
+def latent_note(base: dict[str, Any]) -> str:
+    """The base's channels the model generates without writing them (``base.keep_channels``)."""
+    latent = base.get("latent")
+    return f"; generated as the base does, not written: {', '.join(latent)}" if latent else ""
 
 
 def guarantee_line(privacy: dict[str, Any] | None) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from synthwear.bases.card import MODEL_FILES, export_base
+from synthwear.bases.card import MODEL_FILES, export_base, private_section
 from synthwear.errors import SynthwearError
 
 
@@ -44,3 +44,10 @@ def test_what_would_stop_the_export_half_way_is_refused_first(run_folder, tmp_pa
     with pytest.raises(SynthwearError, match=expected):
         export_base(run_folder, tmp_path / out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run"]
+
+
+def test_the_card_names_the_channels_generated_from_the_base_without_training():
+    base = {"base": "lifesnaps", "train": "biases", "trained_values": 10, "total_values": 100, "new": []}
+    run = {"base": base | {"latent": ["resting_hr"]}, "training": {"best_epoch": 3}}
+    assert "never written: `resting_hr` (the base's weights" in private_section(run)
+    assert "never written" not in private_section({"base": base, "training": {"best_epoch": 3}})

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from synthwear.cli import cli
 from synthwear.hookspecs import hookimpl
 from synthwear.plugins import Registry, default_registry, load_plugin_manager
-from synthwear.report.page import read_json, render
+from synthwear.report.page import base_line, read_json, render
 
 
 def test_report_is_self_contained_with_plotly_embedded_once(tiny_run):
@@ -161,3 +161,11 @@ def test_the_guarantee_is_on_the_page_whenever_dp_trained_the_model(tiny_run):
     private = render(run, metrics, synthetic, default_registry())
     line = "(ε = 2.99, δ = 1.0e-05) per person, person-level DP-SGD (prv accountant, target ε 3)"
     assert private.count(line) == 2  # under the title, and in the training section
+
+
+def test_the_training_table_says_which_base_channels_are_generated_but_not_written():
+    base = {"base": "lifesnaps", "train": "biases", "trained_values": 10, "total_values": 100, "new": []}
+    assert base_line(base | {"latent": ["resting_hr"]}, 2).endswith(
+        "generated as the base does, not written: resting_hr"
+    )
+    assert "not written" not in base_line(base, 2)
