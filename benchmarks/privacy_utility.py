@@ -413,17 +413,18 @@ SHIPPED_CURVE = REPO / "synthwear" / "privacy" / "curve.json"
 
 def ship(outputs: list[Path]) -> None:
     """The curves of several runs (``--out`` folders) as the one ``synthwear privacy-plan`` reads,
-    each row keeping the command and commit that measured it."""
+    each row keeping the command and commit that measured it (a row that names them already keeps
+    its own: a folder holding the shipped curve.json renews only the cells the later runs measured)."""
     curves = [json.loads((folder / "curve.json").read_text()) for folder in outputs]
     cells = {  # a cell measured twice (the same cohort, arm and ε) counts once, as the later run has it
-        (row["cohort"], row["arm"], row["epsilon"]): row | {"command": c["command"], "commit": c["commit"]}
+        (row["cohort"], row["arm"], row["epsilon"]): {"command": c["command"], "commit": c["commit"]} | row
         for c in curves
         for row in c["rows"]
     }
     rows = list(cells.values())
-    merged = {
-        "command": "; ".join(c["command"] for c in curves),
-        "commit": ", ".join(dict.fromkeys(c["commit"] for c in curves)),
+    merged = {  # the runs whose cells are kept
+        "command": "; ".join(dict.fromkeys(row["command"] for row in rows)),
+        "commit": ", ".join(dict.fromkeys(row["commit"] for row in rows)),
         "rows": rows,
     }
     SHIPPED_CURVE.write_text(json.dumps(merged, indent=2) + "\n")

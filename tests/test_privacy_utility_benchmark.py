@@ -128,3 +128,21 @@ def test_the_table_shows_the_largest_epsilon_spent_and_marks_a_row_over_its_budg
     assert "| 0.99 |" in ours and "(over)" not in ours
     assert "| 1.31 (over) |" in peer
     assert privacy_utility.asked_epsilon("base") is None and privacy_utility.asked_epsilon("x, ε = inf") == float("inf")
+
+
+def test_shipping_a_new_run_beside_the_shipped_curve_renews_only_its_cells(benchmark, tmp_path, monkeypatch):
+    privacy_utility, _ = benchmark
+    cell = {"cohort": "c", "simulated": False, "persons": 9, "epsilon": 3.0, "tstr": {"mean": 1.0}}
+    shipped = {"command": "a; b", "commit": "x, y"}
+    shipped["rows"] = [cell | {"arm": arm, "command": arm, "commit": "x"} for arm in ("base", "scratch")]
+    new = {"command": "new run", "commit": "z", "rows": [cell | {"arm": "scratch", "tstr": {"mean": 2.0}}]}
+    for name, curve in (("shipped", shipped), ("new", new)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "curve.json").write_text(json.dumps(curve))
+    monkeypatch.setattr(privacy_utility, "SHIPPED_CURVE", tmp_path / "curve.json")
+    privacy_utility.ship([tmp_path / "shipped", tmp_path / "new"])
+    merged = json.loads((tmp_path / "curve.json").read_text())
+    assert merged["command"] == "base; new run" and merged["commit"] == "x, z"  # the runs whose cells are kept
+    rows = {row["arm"]: row for row in merged["rows"]}
+    assert rows["base"]["command"] == "base" and rows["base"]["commit"] == "x"  # kept as it was measured
+    assert rows["scratch"]["tstr"]["mean"] == 2.0 and rows["scratch"]["command"] == "new run"
