@@ -31,7 +31,9 @@ fold's other rows are scored on.
 Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target) on the unseen persons'
 21-day windows (every ``--stride`` days: held-out persons of a small cohort have one or two
 non-overlapping windows each), and the three membership attacks' AUC (trained persons vs unseen
-persons) with 95% bootstrap intervals. Mean ± sd over folds. Writes the table (Markdown) and
+persons) with 95% bootstrap intervals. With ``--samples K`` each synthwear arm and the base are
+scored on K synthetic samples (seeds seed .. seed + K - 1) and their scores averaged, the attacks on
+the first (MOSTLY AI's rows: one sample). Mean ± sd over folds. Writes the table (Markdown) and
 curve.json; ``--ship OUT ...`` merges such curves into synthwear/privacy/curve.json, which
 ``synthwear privacy-plan`` reads.
 """
@@ -187,23 +189,31 @@ def run_fold(arms: dict, recipe: Recipe, data: pd.DataFrame | None, holdout, arg
         clock = time.perf_counter()
         synth = Synthesizer(arm).fit(data, holdout_persons=holdout, progress=False)
         starts = synth.first_days()
-        synthetic = synth.sample_array(start=starts)
-        context = strided(arm, synth, synthetic, starts, args.stride)
-        reference = reference or context
-        rows[name] = scores(context, args.target) | attack_aucs(context) | trained(synth, clock)
+        contexts = [
+            strided(arm, synth, synth.sample_array(start=starts, seed=arm.seed + k), starts, args.stride)
+            for k in range(args.samples)
+        ]
+        reference = reference or contexts[0]
+        rows[name] = mean_scores(contexts, args.target) | attack_aucs(contexts[0]) | trained(synth, clock)
         log(f"  {name}: {brief(rows[name])}")
     for name, arm in arms.items():
         if isinstance(arm, MostlyArm):
             rows[name] = mostly_row(arm, members(synth), reference, args)
             log(f"  {name}: {brief(rows[name])}")
-    base = base_windows(recipe, reference, args.seed)
-    rows = {
-        "base": scores(replace(reference, synthetic=base), args.target)
-        | attack_aucs(replace(reference, synthetic=base), model=False)
-    } | rows
+    bases = [replace(reference, synthetic=base_windows(recipe, reference, args.seed + k)) for k in range(args.samples)]
+    rows = {"base": mean_scores(bases, args.target) | attack_aucs(bases[0], model=False)} | rows
     log(f"  base: {brief(rows['base'])}")
     rows["ceiling: real training persons"] = scores(replace(reference, synthetic=reference.train), args.target, False)
     return {"holdout_persons": len(holdout), "holdout_windows": len(reference.holdout.values), "rows": rows}
+
+
+def mean_scores(contexts: list[EvaluationContext], target: str) -> dict[str, float | None]:
+    """``scores`` of each synthetic sample, averaged (a score none of them has stays None). Why several:
+    on a few unseen persons one sample's TSTR moves by about 100 steps with the random stream alone, as
+    much as the arms differ (docs/privacy.md)."""
+    each = [scores(context, target) for context in contexts]
+    found = {key: [row[key] for row in each if row.get(key) is not None] for key in each[0]}
+    return {key: float(np.mean(values)) if values else None for key, values in found.items()}
 
 
 def members(synth: Synthesizer) -> list[Cohort]:
@@ -366,6 +376,7 @@ def markdown(cohort: str, table: dict, meta: dict) -> str:
     lines = [
         f"**{cohort}** ({meta['persons']} persons{', simulated' if meta['simulated'] else ''}; {meta['folds']} "
         f"fold(s), unseen persons' windows every {meta['stride']} days; TSTR target {meta['target']}; "
+        f"scores averaged over {meta.get('samples', 1)} synthetic sample(s) per arm; "
         f"persistence {cell(next(iter(table.values()))['persistence_mae'], 1)})",
         "",
         "| arm | discriminative ↓ | TSTR MAE ↓ | distance AUC | DOMIAS AUC | white-box AUC | 95% CIs holding 0.5 | σ "
@@ -441,6 +452,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--simulated-days", type=int, default=42, help="days per simulated person")
     parser.add_argument("--no-real", action="store_true", help="only the simulated cohorts")
     parser.add_argument("--stride", type=int, default=7)
+    parser.add_argument(
+        "--samples", type=int, default=1, help="synthetic samples (seeds) each arm is scored on, averaged"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="2 folds, a few steps: a smoke test")
     parser.add_argument("--arms", nargs="+", help="only the trained arms whose label starts with one of these")
@@ -474,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, data in cohorts:
         dealt, persons = cohort_folds(recipe, data, folds, args.seed)
         meta = {"persons": persons, "simulated": data is not None, "folds": len(dealt), "stride": args.stride}
-        meta["target"] = args.target
+        meta["target"], meta["samples"] = args.target, args.samples
         print(f"{name}: {persons} persons", flush=True)
         fold_results = []
         for k, holdout in enumerate(dealt):

@@ -31,7 +31,8 @@ def benchmark():
 def quick(benchmark, tmp_path_factory):
     privacy_utility, _ = benchmark
     out = tmp_path_factory.mktemp("privacy_utility")
-    argv = ["--quick", "--epsilons", "3", "--compare-at", "0", "--mostly-minutes", "0.1", "--out", str(out)]
+    argv = ["--quick", "--epsilons", "3", "--compare-at", "0", "--mostly-minutes", "0.1", "--samples", "2"]
+    argv += ["--out", str(out)]
     privacy_utility.main(argv)
     return (
         json.loads((out / "results.json").read_text()),
@@ -68,6 +69,14 @@ def test_the_curve_is_what_privacy_plan_reads(quick):
     assert {cell["arm"] for cell in cells} == {"base", "scratch", "fine-tune biases"}
     assert all(not math.isnan(cell["discriminative"]["mean"]) for cell in cells)
     assert "| fine-tune biases, ε = 3 |" in table and "| base |" in table
+    assert "scores averaged over 2 synthetic sample(s) per arm" in table
+
+
+def test_the_scores_of_several_samples_are_averaged_and_a_score_no_sample_has_stays_none(benchmark, monkeypatch):
+    privacy_utility, _ = benchmark
+    each = iter([{"tstr_mae": 1.0, "discriminative": None}, {"tstr_mae": 3.0, "discriminative": None}])
+    monkeypatch.setattr(privacy_utility, "scores", lambda context, target: next(each))
+    assert privacy_utility.mean_scores(["first", "second"], "steps") == {"tstr_mae": 2.0, "discriminative": None}
 
 
 def test_arms_keep_the_base_and_the_named_prefixes_and_refuse_to_drop_every_synthwear_arm(benchmark):
