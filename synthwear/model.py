@@ -429,6 +429,8 @@ class SynthesisModel:
             uniforms = None if quantiles is None else quantiles.next()
             left = unknown_spread if summary and step == 1 else ()
             day = draw.day(read, seq.size(0), len(self.modelled), summary, missing, uniforms, left)
+            if self.gaps and self.latent:  # drawn every day: the data shows no gap of a latent channel to learn
+                day[:, len(self.modelled) + len(self.channels) : 2 * len(self.modelled)] = OBSERVED
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.modelled)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,6 +13,7 @@ from cohorts import REPO
 
 from synthwear import Synthesizer
 from synthwear.bases import shipped_bases
+from synthwear.covariates import OBSERVED
 from synthwear.errors import SynthwearError
 from synthwear.recipe import load_recipe, parse_recipe
 
@@ -193,3 +195,16 @@ def test_a_kept_channel_keeps_the_base_weights_when_the_rest_is_fine_tuned_with_
     torch.testing.assert_close(after["channel_embeddings.3.weight"], base["channel_embeddings.0.weight"])
     assert not torch.equal(after["heads.0.bias"], base["heads.1.bias"])  # sleep's bias was trained
     assert not any(name.startswith(("heads.3.", "channel_embeddings.3.")) for name in tuned.record["base"]["trained"])
+
+
+def test_a_kept_channel_is_drawn_every_day_when_the_model_has_gaps_and_the_base_none(base_folder, monkeypatch):
+    recipe = untrained_tuning(base_folder, True)
+    recipe["windows"] = {"gaps": True}
+    tuned = Synthesizer(recipe).fit(progress=False)
+    model, drawn = tuned.model, []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda tokens, rng: drawn.append(tokens) or decode(tokens, rng))
+    values = tuned.sample_array(50, 14, seed=0)
+    # ids: sleep, steps, resting HR (latent), then the three "observed" twins
+    assert model.scored_names() == ["sleep_minutes", "steps", "resting_hr", *(f"{c} observed" for c in model.modelled)]
+    assert (drawn[0][..., 5] == OBSERVED).all() and np.isnan(values).any()  # the data's own channels keep their gaps
