@@ -210,7 +210,14 @@ class SynthesisModel:
         inputs = self.shifted_inputs(targets, hide_summary)
         if self.has_covariates:
             inputs = torch.cat([inputs, self.covariate_inputs(windows[..., self.n_scored : day_columns])], dim=-1)
+        if self.latent:  # read where drawn for the data (``transfer.with_latent_drawn``), never scored
+            targets = targets.clone()
+            targets[..., self.latent_slots()] = MISSING
         return inputs, targets
+
+    def latent_slots(self) -> list[int]:
+        """The predicted columns of the latent channels: their values, then (with ``gaps``) their "observed"."""
+        return [i for i, name in enumerate(self.scored_names()) if name.removesuffix(" observed") in self.latent]
 
     def shifted_inputs(self, tokens: torch.Tensor, hide_summary: float = 0.0) -> torch.Tensor:
         """Inputs for sequences ``tokens`` (B, T, C): the start day, then days 0..T-2. With summary

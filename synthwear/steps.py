@@ -34,7 +34,7 @@ from synthwear.split import PersonSplit, find_duplicate_persons, split_persons
 from synthwear.summary import person_summary
 from synthwear.tables import fingerprint, read_daily_table, read_person_table, table_place, validate_daily_table
 from synthwear.train import TrainingResult, WindowTokens, train_model, window_tokens
-from synthwear.transfer import latent_channels, latent_sizes
+from synthwear.transfer import latent_channels, latent_sizes, with_latent_drawn
 
 Log = Callable[[str], None]
 
@@ -309,13 +309,18 @@ class Encoded:
     refit: WindowTokens | None = None  # training.refit: every training and validation window
 
 
-def encode(recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log: Log) -> Encoded:
+def encode(
+    recipe: Recipe, model: SynthesisModel, parts: dict[str, Cohort], log: Log, base: SynthesisModel | None = None
+) -> Encoded:
     """Tokenize the training and validation persons and cut their windows (validation: a seeded
-    subsample of at most ``evaluation.max_windows``); no window to train or validate on is an error."""
+    subsample of at most ``evaluation.max_windows``); no window to train or validate on is an error.
+    The model's latent channels are drawn by ``base`` (``transfer.with_latent_drawn``)."""
     days, stride, least = recipe.windows.days, recipe.windows.stride, recipe.windows.min_observed
     tokens, clipped = {}, {}
     for name, part in parts.items():
         tokens[name], clipped[name] = model.day_tokens(part.values, part.dates(), part.row_attributes())
+        if model.latent and name != "holdout":
+            with_latent_drawn(tokens[name], model, base, part, recipe.seed)
         if recipe.windows.summary_of == "person":  # every day carries its person's summary (training_pair)
             scored = list(model.spec.vocab_sizes[: model.n_scored])
             summary = person_summary(tokens[name][:, : model.n_scored], part.offsets, model.summary, scored)

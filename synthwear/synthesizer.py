@@ -150,7 +150,7 @@ class Synthesizer:
             model = build_model(recipe, self.registry, self.device, attributes, base)
             if not recipe.privacy:  # a real person's first day is theirs: under DP the model keeps none
                 model.start_dates = parts["train"].first_day_counts()
-            encoded = encode(recipe, model, parts, say.note)
+            encoded = encode(recipe, model, parts, say.note, base)
             recipe = scorable_candidates(recipe, parts["validation"], say.note)
             fingerprinted = data_fingerprint(loaded)  # hashed once: the checkpoint and run.json both name it
             timings["load"] = time.perf_counter() - clock

@@ -18,16 +18,20 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from synthwear.bases import base_folder
+from synthwear.cohort import Cohort
+from synthwear.covariates import OBSERVED
 from synthwear.errors import SynthwearError
-from synthwear.model import SynthesisModel
+from synthwear.model import SynthesisModel, sample_token
 from synthwear.plugins import Registry
 from synthwear.recipe import BaseSection, PluginChoice, Recipe, per_channel
 
 HOOKS = ("load_base", "fine_tuning_parameters", "add_adapters", "merge_adapters")  # what a generator implements
-LATENT_HOOK = "channel_parameters"  # what it implements too for ``base.keep_channels``
+LATENT_HOOK = "channel_parameters"
+DRAW_PERSONS = 4096  # persons whose latent day is drawn in one pass (``draw_latent``)  # what it implements too for ``base.keep_channels``
 
 
 @dataclass
@@ -131,14 +135,60 @@ def start_from_base(model: SynthesisModel, base: SynthesisModel, where: str) -> 
         raise SynthwearError(f"{where}: base: {err}") from None
 
 
+def with_latent_drawn(tokens: np.ndarray, model: SynthesisModel, base: SynthesisModel, part: Cohort, seed: int) -> None:
+    """Fill ``day_tokens``' latent columns of ``part``'s days (``tokens``, in place) with the base's
+    draws: day by day, each from the base's prediction given the person's days before it, the data's
+    channels as observed and the latent ones as drawn (with ``gaps``, marked observed). Why: read as
+    missing on every training day, a latent channel would teach the fine-tuning a condition that
+    sampling, which draws it, never meets. A person's draws read only that person's days and the public
+    base, so DP-SGD's person-level guarantee covers training on them."""
+    values = np.full((len(part.values), len(base.channels)), np.nan)
+    for c, name in enumerate(base.channels):
+        if name in model.channels:
+            values[:, c] = part.values[:, model.channels.index(name)]
+    theirs = base.day_tokens(values, part.dates())[0]
+    columns = [base.modelled.index(name) for name in model.latent]
+    if base.gaps:
+        theirs[:, [len(base.modelled) + c for c in columns]] = OBSERVED
+    draw_latent(base, theirs, part.offsets, columns, list(model.latent.values()), seed)
+    first = len(model.channels)
+    tokens[:, first : first + len(columns)] = theirs[:, columns]
+    if model.gaps:
+        tokens[:, len(model.modelled) + first : len(model.modelled) + first + len(columns)] = OBSERVED
+
+
+@torch.no_grad()
+def draw_latent(
+    base: SynthesisModel,
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    columns: list[int],
+    temperatures: list[float],
+    seed: int,
+) -> None:
+    """Draw the base's ``columns`` of ``tokens`` (D, base's day_tokens columns) day by day, in place:
+    day t of every person who has one at once, each from the last position of the window of up to
+    ``window_days`` days ending on it (its summary hidden, as when a real window is scored causally)."""
+    base.generator.eval()
+    generator = torch.Generator(device=base.device).manual_seed(seed)
+    lengths = np.diff(offsets)
+    for day in range(int(lengths.max(initial=0))):
+        span = min(day + 1, base.window_days)
+        persons = np.flatnonzero(lengths > day)
+        for chunk in np.array_split(persons, -(-len(persons) // DRAW_PERSONS)):
+            rows = offsets[chunk][:, None] + np.arange(day + 1 - span, day + 1)
+            inputs, targets = base.training_pair(torch.from_numpy(tokens[rows]).to(base.device), hide_summary=1.0)
+            logits = base.predict(base.generator, inputs, targets)
+            for column, temperature in zip(columns, temperatures):
+                drawn = sample_token(logits[column][:, -1], temperature, generator)
+                tokens[rows[:, -1], column] = drawn.cpu().numpy()
+
+
 def latent_parameters(model: SynthesisModel) -> list[str]:
     """The parameters only the latent channels' predictions and inputs use. They keep the base's
     values: the data has no day of these channels, so no gradient reaches them, and DP-SGD's noise or
     weight decay would only move them away from what the base learned."""
-    if not model.latent:
-        return []
-    slots = [i for i, name in enumerate(model.scored_names()) if name.removesuffix(" observed") in model.latent]
-    return model.generator.channel_parameters(slots)
+    return model.generator.channel_parameters(model.latent_slots()) if model.latent else []
 
 
 @contextmanager

@@ -9,13 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from cohorts import REPO
+from cohorts import REPO, lifesnaps_cohort
 
 from synthwear import Synthesizer
 from synthwear.bases import shipped_bases
+from synthwear.cohort import Cohort
 from synthwear.covariates import OBSERVED
 from synthwear.errors import SynthwearError
+from synthwear.interfaces import MISSING
+from synthwear.plugins import default_registry
 from synthwear.recipe import load_recipe, parse_recipe
+from synthwear.steps import build_model
+from synthwear.transfer import with_base_defaults, with_latent_drawn
 
 BRIEF = [{"name": "marginals"}]
 
@@ -208,3 +213,29 @@ def test_a_kept_channel_is_drawn_every_day_when_the_model_has_gaps_and_the_base_
     # ids: sleep, steps, resting HR (latent), then the three "observed" twins
     assert model.scored_names() == ["sleep_minutes", "steps", "resting_hr", *(f"{c} observed" for c in model.modelled)]
     assert (drawn[0][..., 5] == OBSERVED).all() and np.isnan(values).any()  # the data's own channels keep their gaps
+
+
+def latent_model_and_cohort(base_folder, persons: int):
+    """A model of sleep and steps keeping the base's resting HR, and ``persons`` real persons' days."""
+    recipe = parse_recipe(untrained_tuning(base_folder, True))
+    base = Synthesizer.load(base_folder).fitted
+    recipe = with_base_defaults(recipe, base)
+    model = build_model(recipe, default_registry(), torch.device("cpu"), base=base)
+    frame = lifesnaps_cohort(persons, ["sleep_minutes", "steps"])
+    return model, base, Cohort.from_frame(frame, ["sleep_minutes", "steps"])
+
+
+def test_the_latent_days_are_drawn_for_each_person_from_their_own_days_only(base_ending_in_resting_hr):
+    model, base, cohort = latent_model_and_cohort(base_ending_in_resting_hr, 3)
+    model.latent = {"resting_hr": 0.0}  # the most likely bin: the draws depend on nothing but the days read
+    tokens = model.day_tokens(cohort.values, cohort.dates())[0]
+    with_latent_drawn(tokens, model, base, cohort, seed=0)
+    drawn = tokens[:, 2]
+    assert ((drawn >= 0) & (drawn < base.spec.vocab_sizes[2])).all() and len(np.unique(drawn)) > 1
+    alone = cohort.select(np.array([1]))
+    own = model.day_tokens(alone.values, alone.dates())[0]
+    with_latent_drawn(own, model, base, alone, seed=0)
+    np.testing.assert_array_equal(own[:, 2], drawn[cohort.offsets[1] : cohort.offsets[2]])
+    # drawn days are read, never scored: the loss sees resting HR as missing on every day
+    inputs, targets = model.training_pair(torch.from_numpy(tokens[None, :7]))
+    assert (targets[..., 2] == MISSING).all() and (inputs[0, 2:, 2] == torch.from_numpy(drawn[:6])).all()
