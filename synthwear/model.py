@@ -64,9 +64,10 @@ class SynthesisModel:
     without_spread: tuple[str, ...] = ()
     # latent channels, name -> the temperature they are drawn at: channels a base generates that this
     # model's data lacks (``base.keep_channels``). The generator predicts them after ``channels`` and the
-    # other channels read them, as in the base; their days are drawn, never trained on (every day is
-    # missing in the data) and never written, so the base's joint distribution is kept instead of
-    # showing the base a channel missing on every day, which its training rarely did
+    # other channels read them, as in the base; their days are drawn (for the training data by the
+    # base, ``transfer.with_latent_drawn``), never scored and never written, so the base's joint
+    # distribution is kept instead of showing the base a channel missing on every day, which its
+    # training rarely did
     latent: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -387,10 +387,10 @@ class BaseSection(Section):
     # for them. The base itself stays a candidate: validation keeps it if training only made it worse.
     train: Literal["all", "last_layers", "heads", "biases", "adapters"] = "all"
     rank: Int = Field(4, ge=1)  # the adapters' rank (train: adapters)
-    # the base's channels the recipe lacks are generated as the base generates them, read by the recipe's
-    # channels and never written or trained (``SynthesisModel.latent``); false: the model reads them as
-    # missing on every day, a condition the base rarely saw (worse on a cohort without resting HR:
-    # docs/privacy.md)
+    # the base's channels the recipe lacks are generated as the base generates them (into the training
+    # persons' days too, before training), read by the recipe's channels, never scored or written
+    # (``SynthesisModel.latent``); false: the model reads them as missing on every day, a condition the
+    # base rarely saw (worse on a cohort without resting HR: docs/privacy.md)
     keep_channels: Flag = True
 
 

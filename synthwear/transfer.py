@@ -6,7 +6,8 @@ knows it; the private persons then only move it towards their cohort. The model 
 base by name: each channel ("steps"), gap twin ("steps observed"), calendar feature ("weekday") and
 attribute ("attribute gender") the base knows keeps its weights, the rest start fresh; a channel the
 base has and the data lacks is kept as a latent channel (``base.keep_channels``): drawn as the base
-draws it and read by the others, with the base's weights, never trained or written. What is then
+draws it (into the training persons' days too) and read by the others, with the base's weights,
+never scored or written. What is then
 trained (``base.train``) is everything, the last layers, the heads, or low-rank adapters
 (``LowRankAdapter``); fresh parts are always trained, since the base has nothing for them.
 """
