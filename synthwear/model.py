@@ -216,6 +216,14 @@ class SynthesisModel:
             targets[..., self.latent_slots()] = MISSING
         return inputs, targets
 
+    def always_observed(self, complete: bool) -> list[int]:
+        """The "observed" columns drawn as observed on every day: all of them for ``complete`` samples,
+        else the latent channels' (the data shows no gap of theirs to learn); none without ``gaps``."""
+        if not self.gaps:
+            return []
+        twins = range(len(self.modelled), self.n_scored)
+        return list(twins) if complete else self.latent_slots()[len(self.latent) :]
+
     def latent_slots(self) -> list[int]:
         """The predicted columns of the latent channels: their values, then (with ``gaps``) their "observed"."""
         return [i for i, name in enumerate(self.scored_names()) if name.removesuffix(" observed") in self.latent]
@@ -354,7 +362,7 @@ class SynthesisModel:
             ),
             torch.Generator(device=self.device).manual_seed(seed),
             getattr(self.generator, "encode_more" if hidden else "extend", None) if use_cache else None,
-            complete and self.gaps,
+            self.always_observed(complete),
             self.chained,
             hidden,
             slide,
@@ -437,8 +445,6 @@ class SynthesisModel:
             uniforms = None if quantiles is None else quantiles.next()
             left = unknown_spread if summary and step == 1 else ()
             day = draw.day(read, seq.size(0), len(self.modelled), summary, missing, uniforms, left)
-            if self.gaps and self.latent:  # drawn every day: the data shows no gap of a latent channel to learn
-                day[:, len(self.modelled) + len(self.channels) : 2 * len(self.modelled)] = OBSERVED
             if self.gaps and not summary:  # a day drawn as a gap reads as missing from then on, as in training
                 n = len(self.modelled)
                 day[:, :n] = torch.where(day[:, n:] == 0, missing[:n], day[:, :n])
@@ -693,7 +699,7 @@ Reader = Callable[[torch.Tensor, Sequence[int]], list[torch.Tensor]]
 class Draw:
     """How days are drawn: temperatures per channel (the summary day's apart), the random stream,
     the generator's KV-cache method if used (``extend``, or ``encode_more`` when it reads hidden
-    states), whether every day must be observed, whether the generator predicts a day's channels one
+    states), which "observed" columns are observed every day, whether the generator predicts a day's channels one
     after another (then drawn in that order), whether its reads are hidden states its ``logits``
     turn into scores (``SynthesisModel.reads_hidden``), and the days a full window slides at once."""
 
@@ -701,7 +707,7 @@ class Draw:
     summary_temperatures: list[float]
     generator: torch.Generator
     extend: Callable | None
-    complete: bool
+    observed: list[int]  # "observed" columns set observed on every day (``SynthesisModel.always_observed``)
     chained: bool = False
     hidden: bool = False
     slide: int = 1
@@ -738,8 +744,8 @@ class Draw:
             allowed = self.allowed(scores, c >= n_channels and not summary)
             u = None if uniforms is None else uniforms[:, c : c + 1]
             day[:, c] = sample_token(allowed, temperatures[c], self.generator, u)
-        if self.complete:  # every day observed, and the person's share of observed days with it
-            day[:, n_channels:] = OBSERVED
+        if self.observed:  # observed every day, and the person's share of observed days with it
+            day[:, self.observed] = OBSERVED
         return day
 
     @staticmethod

@@ -31,8 +31,8 @@ from synthwear.plugins import Registry
 from synthwear.recipe import BaseSection, PluginChoice, Recipe, per_channel
 
 HOOKS = ("load_base", "fine_tuning_parameters", "add_adapters", "merge_adapters")  # what a generator implements
-LATENT_HOOK = "channel_parameters"
-DRAW_PERSONS = 4096  # persons whose latent day is drawn in one pass (``draw_latent``)  # what it implements too for ``base.keep_channels``
+LATENT_HOOK = "channel_parameters"  # what it implements too for ``base.keep_channels``
+DRAW_PERSONS = 4096  # persons whose latent day is drawn in one pass (``draw_latent``)
 
 
 @dataclass
@@ -152,10 +152,9 @@ def with_latent_drawn(tokens: np.ndarray, model: SynthesisModel, base: Synthesis
     if base.gaps:
         theirs[:, [len(base.modelled) + c for c in columns]] = OBSERVED
     draw_latent(base, theirs, part.offsets, columns, list(model.latent.values()), seed)
-    first = len(model.channels)
-    tokens[:, first : first + len(columns)] = theirs[:, columns]
-    if model.gaps:
-        tokens[:, len(model.modelled) + first : len(model.modelled) + first + len(columns)] = OBSERVED
+    slots = model.latent_slots()  # the values, then (with gaps) their "observed"
+    tokens[:, slots[: len(columns)]] = theirs[:, columns]
+    tokens[:, slots[len(columns) :]] = OBSERVED
 
 
 @torch.no_grad()
