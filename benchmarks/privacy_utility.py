@@ -303,6 +303,9 @@ def trained(synth: Synthesizer, clock: float) -> dict[str, float | None]:
         "epsilon_spent": privacy.get("epsilon"),
         "noise_multiplier": privacy.get("noise_multiplier"),
         "trained_values": privacy.get("trained_values"),
+        # how often a training person's gradient is in a noisy step (q·steps): at a fixed number of steps
+        # and about 64 persons a step, a large cohort is not even seen once by DP-SGD
+        "steps_per_person": privacy["sample_rate"] * privacy["steps"] if privacy else None,
         "seconds": time.perf_counter() - clock,
     }
 
@@ -380,8 +383,8 @@ def markdown(cohort: str, table: dict, meta: dict) -> str:
         f"persistence {cell(next(iter(table.values()))['persistence_mae'], 1)})",
         "",
         "| arm | discriminative ↓ | TSTR MAE ↓ | distance AUC | DOMIAS AUC | white-box AUC | 95% CIs holding 0.5 | σ "
-        "| ε spent, largest fold | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| steps per person | ε spent, largest fold | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in table.items():
         held = [row.get(f"ci_holds_half.{a}") for a in ATTACKS]
@@ -391,7 +394,8 @@ def markdown(cohort: str, table: dict, meta: dict) -> str:
         lines.append(
             f"| {name} | {cell(row.get('discriminative'))} | {cell(row.get('tstr_mae'), 1)} | "
             + " | ".join(aucs)
-            + f" | {share} | {sigma} | {spent_cell(row, asked_epsilon(name))} | {cell(row.get('seconds'), 0)} |"
+            + f" | {share} | {sigma} | {cell(row.get('steps_per_person'), 2)} | {spent_cell(row, asked_epsilon(name))}"
+            + f" | {cell(row.get('seconds'), 0)} |"
         )
     return "\n".join(lines) + "\n"
 

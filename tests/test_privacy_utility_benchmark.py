@@ -4,6 +4,7 @@ in docs/privacy.md). The base, DP from scratch and DP fine-tuning are scored on 
 import json
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -137,6 +138,22 @@ def test_the_table_shows_the_largest_epsilon_spent_and_marks_a_row_over_its_budg
     assert "| 0.99 |" in ours and "(over)" not in ours
     assert "| 1.31 (over) |" in peer
     assert privacy_utility.asked_epsilon("base") is None and privacy_utility.asked_epsilon("x, ε = inf") == float("inf")
+
+
+def test_the_table_says_how_often_dp_sgd_saw_a_training_person(benchmark):
+    """At a fixed number of steps of about 64 persons, a cohort of 50,000 is seen less than once."""
+    privacy_utility, _ = benchmark
+    private = SimpleNamespace(record={"privacy": {"sample_rate": 1 / 625, "steps": 300, "epsilon": 3.0}})
+    plain = SimpleNamespace(record={})
+    rows = {"dp, ε = 3": private, "plain, ε = inf": plain}
+    folds = [{"rows": {k: privacy_utility.trained(v, 0.0) | {"persistence_mae": 3.0} for k, v in rows.items()}}]
+    table = privacy_utility.aggregate(folds)
+    assert table["dp, ε = 3"]["steps_per_person"][0] == pytest.approx(0.48)
+    assert table["plain, ε = inf"]["steps_per_person"] is None
+    meta = {"persons": 9, "simulated": True, "folds": 1, "stride": 7, "target": "x"}
+    header, _, dp, plain_row = privacy_utility.markdown("c", table, meta).splitlines()[2:6]
+    column = header.split(" | ").index("steps per person")
+    assert dp.split(" | ")[column] == "0.48 ± 0.00" and plain_row.split(" | ")[column] == "–"
 
 
 def test_shipping_a_new_run_beside_the_shipped_curve_renews_only_its_cells(benchmark, tmp_path, monkeypatch):
