@@ -160,12 +160,16 @@ def variant(raw: dict, epsilon: float, settings: dict, quick: bool, source: Path
     return parse_recipe(raw, source)
 
 
-def for_cohort(arms: dict[str, Recipe | None], persons: int, simulated: bool) -> dict[str, Recipe | None]:
+def for_cohort(
+    arms: dict[str, Recipe | None], persons: int, simulated: bool, max_epochs: int | None = None
+) -> dict[str, Recipe | None]:
     """The arms as a cohort of ``persons`` runs them. A simulated cohort is sized by its users: each DP
     step samples about 64 persons (q = 1/round(n/64), at most the recipe's q, as Opacus wants 1/k) and
     each person's windows start every 7 days, so 5,000 persons train in minutes; the real cohort
-    runs the recipe as written."""
-    if not simulated:
+    runs the recipe as written. ``max_epochs`` caps the non-private arms' epochs (at 50,000 persons an
+    epoch takes minutes on 2 cores, and early stopping on 7,500 validation persons may not come for
+    dozens of them)."""
+    if not simulated and max_epochs is None:
         return arms
     scaled = {}
     for name, arm in arms.items():
@@ -173,9 +177,12 @@ def for_cohort(arms: dict[str, Recipe | None], persons: int, simulated: bool) ->
             scaled[name] = arm
             continue
         raw = arm.to_dict()
-        raw["windows"]["stride"] = 7
-        if raw.get("privacy"):
+        if simulated:
+            raw["windows"]["stride"] = 7
+        if simulated and raw.get("privacy"):
             raw["privacy"]["sample_rate"] = min(raw["privacy"]["sample_rate"], 1 / max(1, round(persons / 64)))
+        if max_epochs is not None and not raw.get("privacy"):
+            raw["training"]["epochs"] = min(raw["training"]["epochs"], max_epochs)
         scaled[name] = parse_recipe(raw, arm.source)
     return scaled
 
@@ -465,6 +472,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--mostly-minutes", type=float, help="add MOSTLY AI's TabularARGN at each ε, trained for at most this long"
     )
+    parser.add_argument("--max-epochs", type=int, help="train the non-private arms at most this many epochs")
     parser.add_argument("--out", type=Path, help="write table.md, results.json and curve.json here")
     parser.add_argument("--ship", type=Path, nargs="+", help="merge these --out folders' curves into the package's")
     args = parser.parse_args(argv)
@@ -498,7 +506,9 @@ def main(argv: list[str] | None = None) -> None:
         for k, holdout in enumerate(dealt):
             print(f" fold {k + 1}/{len(dealt)}: {len(holdout)} unseen persons", flush=True)
             fold_results.append(
-                run_fold(for_cohort(arms, persons, data is not None), recipe, data, holdout, args, print)
+                run_fold(
+                    for_cohort(arms, persons, data is not None, args.max_epochs), recipe, data, holdout, args, print
+                )
             )
         table = aggregate(fold_results)
         texts.append(markdown(name, table, meta))

@@ -156,6 +156,19 @@ def test_the_table_says_how_often_dp_sgd_saw_a_training_person(benchmark):
     assert dp.split(" | ")[column] == "0.48 ± 0.00" and plain_row.split(" | ")[column] == "–"
 
 
+def test_max_epochs_caps_only_the_non_private_arms_and_a_simulated_cohort_is_sized_by_its_users(benchmark):
+    privacy_utility, _ = benchmark
+    recipe = load_recipe(REPO / "recipes" / "fitbit-crowdsourced-dp.yaml")
+    arms = privacy_utility.arm_recipes(recipe, [3.0, float("inf")], compare_at=0, quick=False)
+    real = privacy_utility.for_cohort(arms, 32, simulated=False)
+    assert real is arms  # the real cohort runs the recipe as written
+    capped = privacy_utility.for_cohort(arms, 50_000, simulated=True, max_epochs=10)
+    plain, private = capped["scratch, ε = inf"], capped["scratch, ε = 3"]
+    assert plain.training.epochs == 10 and private.training.epochs == arms["scratch, ε = 3"].training.epochs
+    assert private.privacy.sample_rate == 1 / 781 and plain.windows.stride == private.windows.stride == 7
+    assert capped["base"] is None
+
+
 def test_shipping_a_new_run_beside_the_shipped_curve_renews_only_its_cells(benchmark, tmp_path, monkeypatch):
     privacy_utility, _ = benchmark
     cell = {"cohort": "c", "simulated": False, "persons": 9, "epsilon": 3.0, "tstr": {"mean": 1.0}}
