@@ -26,7 +26,10 @@ folds; in each fold every arm trains on the other folds' persons and is scored o
 
 ``--arms PREFIX ...`` runs only the trained arms whose label starts with one of the prefixes (the base
 row and the ceiling always come); at least one synthwear arm must stay, whose split and windows the
-fold's other rows are scored on.
+fold's other rows are scored on. ``--max-epochs E`` stops the non-private arms after E epochs (a
+large simulated cohort's early stopping can take hours on 2 cores; the table then says so, not the
+benchmark). The "steps per person" column is q·steps, how many noisy steps a training person is
+expected to be in: with a fixed number of steps of about 64 persons, a large cohort is seen less than once.
 
 Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target) on the unseen persons'
 21-day windows (every ``--stride`` days: held-out persons of a small cohort have one or two
@@ -179,8 +182,8 @@ def for_cohort(
         raw = arm.to_dict()
         if simulated:
             raw["windows"]["stride"] = 7
-        if simulated and raw.get("privacy"):
-            raw["privacy"]["sample_rate"] = min(raw["privacy"]["sample_rate"], 1 / max(1, round(persons / 64)))
+            if raw.get("privacy"):
+                raw["privacy"]["sample_rate"] = min(raw["privacy"]["sample_rate"], 1 / max(1, round(persons / 64)))
         if max_epochs is not None and not raw.get("privacy"):
             raw["training"]["epochs"] = min(raw["training"]["epochs"], max_epochs)
         scaled[name] = parse_recipe(raw, arm.source)
