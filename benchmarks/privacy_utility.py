@@ -27,8 +27,8 @@ folds; in each fold every arm trains on the other folds' persons and is scored o
 ``--arms PREFIX ...`` runs only the trained arms whose label starts with one of the prefixes (the base
 row and the ceiling always come); at least one synthwear arm must stay, whose split and windows the
 fold's other rows are scored on. ``--max-epochs E`` stops the non-private arms after E epochs (a
-large simulated cohort's early stopping can take hours on 2 cores; the table then says so, not the
-benchmark). The "steps per person" column is q·steps, how many noisy steps a training person is
+large simulated cohort's early stopping can take hours on 2 cores; the table does not mark a capped
+row, so say so where it is quoted). The "steps per person" column is q·steps, how many noisy steps a training person is
 expected to be in: with a fixed number of steps of about 64 persons, a large cohort is seen less than once.
 
 Each cell: discriminative score and TSTR next-day MAE (the recipe's tstr target) on the unseen persons'
