@@ -588,6 +588,16 @@ def test_export_base_writes_a_card_and_a_recipe_fine_tunes_it_under_dp(tiny_run,
     assert "Started from the base `bases/mine`" in card and "person-level DP-SGD: epsilon" in card
 
 
+def test_export_base_refuses_a_run_whose_weights_are_damaged_and_writes_nothing(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with (run / "model" / "weights.safetensors").open("r+b") as weights:
+        weights.truncate(100)
+    result = CliRunner().invoke(cli, ["export-base", str(run), str(tmp_path / "base")])
+    assert result.exit_code == 1 and "weights.safetensors: damaged or not a safetensors file" in result.output
+    assert not (tmp_path / "base").exists()
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_while_sampling_leaves_no_staged_file_and_exits_as_a_shell_expects(tiny_run, tmp_path, signum, status):
     """``timeout`` or a scheduler stops ``sample`` with SIGTERM, a person with Ctrl-C (SIGINT): the

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from synthwear.errors import SynthwearError
+from synthwear.model import SynthesisModel
+from synthwear.plugins import default_registry
 from synthwear.report.page import read_json, record_problem
 from synthwear.run_folder import publish, staging_folder
 from synthwear.tables import nearest_existing
@@ -31,6 +33,8 @@ def export_base(run_folder: Path, out: Path) -> Path:
         card = model_card(run, metrics, out.name)
     except (KeyError, TypeError) as err:
         raise SynthwearError(f"{run_folder}: run.json or metrics.json is {record_problem(err)}") from None
+    # loaded once, so damaged weights or an edited model.json are refused here, not by whoever samples the base
+    SynthesisModel.load(run_folder / "model", default_registry())
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
